@@ -1,0 +1,1 @@
+@main struct StoreBenchMain { static func main() {} }

@@ -1,0 +1,101 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Every Swift target is built in Swift 6 mode with strict concurrency. Warnings are errors: imported C
+/// APIs are implicitly `@preconcurrency`, so isolation mistakes inside C callbacks are otherwise only warnings.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "kiezbox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kiezbox", targets: ["KiezboxAgent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", exact: "0.6.0"),
+    ],
+    targets: [
+        // 1. Shared values, no I/O.
+        .target(name: "KiezboxCore", swiftSettings: strictSettings),
+
+        // 3. Buses and chips.
+        .target(
+            name: "SensorDrivers",
+            dependencies: ["KiezboxCore"],
+            swiftSettings: strictSettings
+        ),
+
+        // 4. The SQLite outbox.
+        .target(
+            name: "ReadingStore",
+            dependencies: [
+                "KiezboxCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // 7. The `kiezbox` executable.
+        .executableTarget(
+            name: "KiezboxAgent",
+            dependencies: [
+                "KiezboxCore",
+                "SensorDrivers",
+                "ReadingStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // Benchmarks (`make bench`): the store against a plain sqlite3 C API reference.
+        .executableTarget(
+            name: "StoreBench",
+            dependencies: ["KiezboxCore", "ReadingStore"],
+            path: "Benchmarks/StoreBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "SQLiteReference",
+            path: "Benchmarks/SQLiteReference",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
+
+        .testTarget(name: "KiezboxCoreTests", dependencies: ["KiezboxCore"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SensorDriversTests",
+            dependencies: ["KiezboxCore", "SensorDrivers"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ReadingStoreTests",
+            dependencies: [
+                "KiezboxCore", "ReadingStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KiezboxAgentTests",
+            dependencies: [
+                "KiezboxAgent", "KiezboxCore", "SensorDrivers", "ReadingStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

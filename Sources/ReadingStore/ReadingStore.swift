@@ -1,0 +1,532 @@
+public import Foundation
+import GRDB
+public import KiezboxCore
+import Synchronization
+
+/// How the store batches, and how big it may grow.
+public struct ReadingStoreConfiguration: Sendable, Hashable {
+    /// How often buffered readings are committed. SD cards wear per commit, not per byte (see docs).
+    public var flushInterval: Duration
+    /// Commit early once this many readings wait, so a burst does not pile up in memory.
+    public var maximumBatch: Int
+    /// The most the database may hold. Beyond it the oldest delivered readings go first.
+    public var maximumBytes: Int64
+
+    public init(flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20) {
+        self.flushInterval = flushInterval
+        self.maximumBatch = maximumBatch
+        self.maximumBytes = maximumBytes
+    }
+}
+
+/// One uplink's position in the outbox.
+public struct UplinkProgress: Sendable, Hashable, Codable {
+    public var name: String
+    /// Every reading with an id up to here has been acknowledged by the uplink.
+    public var deliveredThrough: Int64
+    /// Readings acknowledged since the uplink was registered.
+    public var deliveredTotal: Int64
+    /// Readings in the store this uplink has not had acknowledged.
+    public var undelivered: Int64
+}
+
+/// The newest value of one quantity of one sensor.
+public struct LatestReading: Sendable, Hashable, Codable {
+    public var stored: StoredReading
+}
+
+/// What `kiezbox status` shows of the store.
+public struct StoreStatistics: Sendable, Codable {
+    public var instanceID: String
+    public var identity: BoxIdentity?
+    public var mode: Mode?
+    /// Bytes of the database and its write-ahead log on disk.
+    public var fileBytes: Int64
+    /// Bytes in use inside the database (pages not on the free list).
+    public var usedBytes: Int64
+    public var maximumBytes: Int64?
+    public var readingsStored: Int64
+    public var oldestMeasuredAt: Date?
+    public var newestMeasuredAt: Date?
+    /// Readings dropped undelivered because the size limit was reached.
+    public var droppedReadings: Int64
+    public var uplinks: [UplinkProgress]
+    public var latest: [StoredReading]
+    public var lastFlushAt: Date?
+    public var daemonStartedAt: Date?
+}
+
+/// The result of one retention pass.
+public struct RetentionOutcome: Sendable, Hashable {
+    /// Readings removed that every uplink had already delivered.
+    public var deletedDelivered: Int
+    /// Readings removed undelivered, because nothing delivered was left to remove (counted as dropped).
+    public var droppedUndelivered: Int
+}
+
+/// The outbox: every reading is committed here before it goes anywhere, and each uplink keeps its own cursor.
+///
+/// Readings are buffered in memory and committed in batches (``flush()``), every
+/// ``ReadingStoreConfiguration/flushInterval`` or when ``ReadingStoreConfiguration/maximumBatch`` wait, because
+/// an SD card wears by the number of commits. SQLite runs in WAL mode with `synchronous=NORMAL`: a committed
+/// reading survives the process being killed; a power cut may lose the last commits but never corrupts the file.
+///
+/// Several processes may open the same store: one writer (the daemon) and any number of read-only readers
+/// (`kiezbox status`, `kiezbox readings`).
+public final class ReadingStore: Sendable {
+    /// The database file's name inside the data directory.
+    public static let fileName = "readings.sqlite"
+
+    /// The store's permanent random id; with a reading id it names a reading uniquely across all boxes.
+    public let instanceID: String
+    public let configuration: ReadingStoreConfiguration
+    public let path: String
+    private let pool: DatabasePool
+    private let pending = Mutex<[Reading]>([])
+
+    /// Opens (and, unless `readOnly`, creates and migrates) the store at `path`.
+    public init(path: String, configuration: ReadingStoreConfiguration = .init(), readOnly: Bool = false) throws {
+        self.path = path
+        self.configuration = configuration
+        if readOnly, !FileManager.default.fileExists(atPath: path) {
+            throw ReadingStoreError(.noDatabase, "no reading store at \(path): has `kiezbox run` been started with this data directory?")
+        }
+        var grdbConfiguration = Configuration()
+        grdbConfiguration.readonly = readOnly
+        grdbConfiguration.label = "kiezbox.store"
+        grdbConfiguration.busyMode = .timeout(5)
+        grdbConfiguration.prepareDatabase { db in
+            if !db.configuration.readonly {
+                // NORMAL in WAL mode: no fsync per commit; durability up to the last checkpoint on power loss.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // Keep the WAL file from staying large after a backfill burst.
+                try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
+            }
+        }
+        do {
+            self.pool = try DatabasePool(path: path, configuration: grdbConfiguration)
+            let migrator = Schema.migrator
+            if readOnly {
+                let superseded = try self.pool.read { try migrator.hasBeenSuperseded($0) }
+                if superseded { throw Self.newerSchemaError(path) }
+                self.instanceID = try self.pool.read { db in
+                    try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.instanceID])
+                } ?? "unknown"
+            } else {
+                let superseded = try self.pool.read { try migrator.hasBeenSuperseded($0) }
+                if superseded { throw Self.newerSchemaError(path) }
+                try migrator.migrate(self.pool)
+                self.instanceID = try self.pool.write { db in
+                    if let id = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.instanceID]) {
+                        return id
+                    }
+                    let id = UUID().uuidString.lowercased()
+                    try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [MetaKey.instanceID, id])
+                    return id
+                }
+            }
+        } catch let error as ReadingStoreError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+            throw ReadingStoreError(.corrupt, "the reading store \(path) is damaged (\(error.resultCode)): move it aside and restart")
+        } catch {
+            throw ReadingStoreError(.database, "cannot open the reading store \(path): \(error)")
+        }
+    }
+
+    /// Opens the store in `directory`, creating the directory if needed (unless `readOnly`).
+    public convenience init(directory: String, configuration: ReadingStoreConfiguration = .init(), readOnly: Bool = false) throws {
+        if !readOnly {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        try self.init(path: (directory as NSString).appendingPathComponent(Self.fileName), configuration: configuration, readOnly: readOnly)
+    }
+
+    private static func newerSchemaError(_ path: String) -> ReadingStoreError {
+        ReadingStoreError(.newerSchema, "the reading store \(path) was written by a newer kiezbox; update kiezbox or move the file aside")
+    }
+
+    // MARK: - Writing
+
+    /// How many readings wait in memory for the next commit.
+    public var pendingCount: Int { self.pending.withLock { $0.count } }
+
+    /// Buffers readings for the next commit; commits at once when a full batch waits.
+    public func record(_ readings: [Reading]) async throws {
+        let batchFull = self.pending.withLock { pending in
+            pending.append(contentsOf: readings)
+            return pending.count >= self.configuration.maximumBatch
+        }
+        if batchFull { try await self.flush() }
+    }
+
+    /// Commits every buffered reading in one transaction and returns how many were committed.
+    ///
+    /// If the commit fails the readings go back to the buffer, ahead of newer ones: nothing is lost.
+    @discardableResult
+    public func flush() async throws -> Int {
+        let batch = self.pending.withLock { pending in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        guard !batch.isEmpty else { return 0 }
+        do {
+            try await self.pool.write { db in try Self.insert(batch, into: db) }
+        } catch {
+            self.pending.withLock { $0.insert(contentsOf: batch, at: 0) }
+            throw ReadingStoreError(.database, "could not commit \(batch.count) readings: \(error)")
+        }
+        return batch.count
+    }
+
+    private static func insert(_ batch: [Reading], into db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO reading(sensor, quantity, value, measured_at, quality) VALUES (?, ?, ?, ?, ?)"
+        )
+        var newest: [SeriesKey: StoredReading] = [:]
+        for reading in batch {
+            let measuredAt = millisecondsSinceEpoch(reading.measuredAt)
+            statement.setUncheckedArguments([
+                reading.sensorID, reading.quantity.rawValue, reading.value, measuredAt, reading.quality.rawValue,
+            ])
+            try statement.execute()
+            let key = SeriesKey(sensor: reading.sensorID, quantity: reading.quantity)
+            if let known = newest[key], known.reading.measuredAt > reading.measuredAt { continue }
+            newest[key] = StoredReading(id: db.lastInsertedRowID, reading: reading)
+        }
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO latest(sensor, quantity, reading_id, value, measured_at, quality) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(sensor, quantity) DO UPDATE SET reading_id = excluded.reading_id, value = excluded.value,
+                  measured_at = excluded.measured_at, quality = excluded.quality
+                WHERE excluded.measured_at >= latest.measured_at
+                """
+        )
+        for stored in newest.values {
+            let reading = stored.reading
+            try upsert.execute(arguments: [
+                reading.sensorID, reading.quantity.rawValue, stored.id, reading.value,
+                millisecondsSinceEpoch(reading.measuredAt), reading.quality.rawValue,
+            ])
+        }
+        try setMeta(MetaKey.lastFlushAt, String(millisecondsSinceEpoch(Date())), in: db)
+    }
+
+    private struct SeriesKey: Hashable {
+        var sensor: String
+        var quantity: Quantity
+    }
+
+    // MARK: - Box facts
+
+    /// Records who the box is, for `status` and the portal.
+    public func setIdentity(_ identity: BoxIdentity) async throws {
+        let json = String(decoding: try JSONEncoder().encode(identity), as: UTF8.self)
+        try await self.pool.write { db in try Self.setMeta(MetaKey.identity, json, in: db) }
+    }
+
+    /// Records the mode the box is in.
+    public func setMode(_ mode: Mode) async throws {
+        try await self.pool.write { db in try Self.setMeta(MetaKey.mode, mode.rawValue, in: db) }
+    }
+
+    /// Records that the daemon has (re)started now.
+    public func markDaemonStarted(at date: Date) async throws {
+        try await self.pool.write { db in
+            try Self.setMeta(MetaKey.daemonStartedAt, String(millisecondsSinceEpoch(date)), in: db)
+        }
+    }
+
+    private static func setMeta(_ key: String, _ value: String, in db: Database) throws {
+        try db.execute(
+            sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            arguments: [key, value]
+        )
+    }
+
+    private static func meta(_ key: String, in db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    // MARK: - Uplink cursors
+
+    /// Where a newly registered uplink starts.
+    public enum UplinkStart: Sendable {
+        /// With the oldest reading still in the store: the uplink backfills everything retained.
+        case oldest
+        /// After the newest reading: the uplink only sends what is measured from now on.
+        case now
+    }
+
+    /// Makes sure `uplink` has a cursor. An uplink that already has one keeps it.
+    public func registerUplink(_ uplink: String, startingAt start: UplinkStart = .oldest) async throws {
+        try await self.pool.write { db in
+            let through: Int64 =
+                switch start {
+                case .oldest: 0
+                case .now: try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'reading'") ?? 0
+                }
+            try db.execute(
+                sql: "INSERT INTO uplink(name, delivered_through) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                arguments: [uplink, through]
+            )
+        }
+    }
+
+    /// The next `limit` committed readings `uplink` has not had acknowledged, oldest first.
+    public func undelivered(for uplink: String, limit: Int) async throws -> [StoredReading] {
+        try await self.pool.read { db in
+            let cursor = try Self.cursor(of: uplink, in: db)
+            return try StoredReadingRow.fetchAll(
+                db,
+                sql: """
+                    SELECT id, sensor, quantity, value, measured_at, quality FROM reading
+                    WHERE id > ? AND id NOT IN (SELECT reading_id FROM uplink_ack WHERE uplink = ?)
+                    ORDER BY id LIMIT ?
+                    """,
+                arguments: [cursor, uplink, limit]
+            ).map(\.stored)
+        }
+    }
+
+    /// Records that `uplink` has delivered these readings (the other side acknowledged them).
+    ///
+    /// Acknowledgements may arrive in any order; the cursor advances over every run of acknowledged readings.
+    public func acknowledge(_ ids: some Collection<Int64> & Sendable, for uplink: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await self.pool.write { db in
+            let cursor = try Self.cursor(of: uplink, in: db)
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO uplink_ack(uplink, reading_id) VALUES (?, ?)")
+            var newlyAcknowledged: Int64 = 0
+            for id in ids where id > cursor {
+                try insert.execute(arguments: [uplink, id])
+                newlyAcknowledged += Int64(db.changesCount)
+            }
+            // The first reading above the cursor still waiting for this uplink bounds how far the cursor may go.
+            let firstWaiting = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT min(id) FROM reading
+                    WHERE id > ? AND id NOT IN (SELECT reading_id FROM uplink_ack WHERE uplink = ?)
+                    """,
+                arguments: [cursor, uplink]
+            )
+            let newCursor: Int64
+            if let firstWaiting {
+                newCursor = max(cursor, firstWaiting - 1)
+            } else {
+                let highestAck = try Int64.fetchOne(
+                    db, sql: "SELECT max(reading_id) FROM uplink_ack WHERE uplink = ?", arguments: [uplink]
+                )
+                newCursor = max(cursor, highestAck ?? cursor)
+            }
+            try db.execute(
+                sql: "UPDATE uplink SET delivered_through = ?, delivered_total = delivered_total + ? WHERE name = ?",
+                arguments: [newCursor, newlyAcknowledged, uplink]
+            )
+            try db.execute(
+                sql: "DELETE FROM uplink_ack WHERE uplink = ? AND reading_id <= ?", arguments: [uplink, newCursor]
+            )
+        }
+    }
+
+    private static func cursor(of uplink: String, in db: Database) throws -> Int64 {
+        guard
+            let cursor = try Int64.fetchOne(
+                db, sql: "SELECT delivered_through FROM uplink WHERE name = ?", arguments: [uplink]
+            )
+        else {
+            throw ReadingStoreError(.unknownUplink, "no uplink named '\(uplink)' is registered in the store")
+        }
+        return cursor
+    }
+
+    // MARK: - Retention
+
+    /// Keeps the database within ``ReadingStoreConfiguration/maximumBytes``.
+    ///
+    /// Deletes the oldest readings every uplink has delivered until the store is at 90 % of its limit, so it
+    /// does not run at the edge. Only when every remaining reading is undelivered does it drop the oldest
+    /// undelivered ones, and counts them (`status` shows the count).
+    @discardableResult
+    public func enforceRetention() async throws -> RetentionOutcome {
+        let maximumBytes = self.configuration.maximumBytes
+        return try await self.pool.write { db in
+            var outcome = RetentionOutcome(deletedDelivered: 0, droppedUndelivered: 0)
+            guard try Self.usedBytes(db) > maximumBytes else { return outcome }
+            let target = maximumBytes / 10 * 9
+            // Delivered means acknowledged by every uplink; with no uplink configured nothing waits for a reading.
+            let deliveredThrough =
+                try Int64.fetchOne(db, sql: "SELECT min(delivered_through) FROM uplink")
+                ?? (try Int64.fetchOne(db, sql: "SELECT max(id) FROM reading") ?? 0)
+            // Pages are freed only when they empty, and other tables share the file: estimate, delete, measure
+            // again, until the store is under its target.
+            while case let used = try Self.usedBytes(db), used > target {
+                let rows = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading") ?? 0
+                guard rows > 0 else { break }
+                let bytesPerRow = max(1, used / rows)
+                let excessRows = max(64, Int((used - target + bytesPerRow - 1) / bytesPerRow))
+                try db.execute(
+                    sql: "DELETE FROM reading WHERE id IN (SELECT id FROM reading WHERE id <= ? ORDER BY id LIMIT ?)",
+                    arguments: [deliveredThrough, excessRows]
+                )
+                let deleted = db.changesCount
+                outcome.deletedDelivered += deleted
+                if deleted < excessRows {
+                    try db.execute(
+                        sql: "DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)",
+                        arguments: [excessRows - deleted]
+                    )
+                    outcome.droppedUndelivered += db.changesCount
+                }
+            }
+            if outcome.droppedUndelivered > 0 {
+                let total = (Int64(try Self.meta(MetaKey.droppedReadings, in: db) ?? "0") ?? 0)
+                try Self.setMeta(MetaKey.droppedReadings, String(total + Int64(outcome.droppedUndelivered)), in: db)
+            }
+            return outcome
+        }
+    }
+
+    private static func usedBytes(_ db: Database) throws -> Int64 {
+        let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+        let pages = try Int64.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+        let free = try Int64.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+        return (pages - free) * pageSize
+    }
+
+    // MARK: - Reading back
+
+    /// Committed readings in id order, optionally since a time and for one sensor; `body` sees each in turn
+    /// without the whole result being held in memory.
+    public func forEachReading(
+        since: Date? = nil,
+        sensor: String? = nil,
+        _ body: (StoredReading) throws -> Void
+    ) throws {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let since {
+            conditions.append("measured_at >= ?")
+            arguments += [millisecondsSinceEpoch(since)]
+        }
+        if let sensor {
+            conditions.append("sensor = ?")
+            arguments += [sensor]
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        try self.pool.read { db in
+            let rows = try StoredReadingRow.fetchCursor(
+                db,
+                sql: "SELECT id, sensor, quantity, value, measured_at, quality FROM reading \(filter) ORDER BY id",
+                arguments: arguments
+            )
+            while let row = try rows.next() { try body(row.stored) }
+        }
+    }
+
+    /// All committed readings matching the filter (for tests and small queries).
+    public func readings(since: Date? = nil, sensor: String? = nil) throws -> [StoredReading] {
+        var result: [StoredReading] = []
+        try self.forEachReading(since: since, sensor: sensor) { result.append($0) }
+        return result
+    }
+
+    /// The newest reading of each sensor and quantity.
+    public func latest() throws -> [StoredReading] {
+        try self.pool.read { db in
+            try StoredReadingRow.fetchAll(
+                db,
+                sql: """
+                    SELECT reading_id AS id, sensor, quantity, value, measured_at, quality FROM latest
+                    ORDER BY sensor, quantity
+                    """
+            ).map(\.stored)
+        }
+    }
+
+    /// Everything `kiezbox status` shows about the store.
+    public func statistics() throws -> StoreStatistics {
+        let fileBytes = [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
+            return sum + (size ?? 0)
+        }
+        let latest = try self.latest()
+        return try self.pool.read { db in
+            let identity = try Self.meta(MetaKey.identity, in: db).flatMap {
+                try? JSONDecoder().decode(BoxIdentity.self, from: Data($0.utf8))
+            }
+            let bounds = try Row.fetchOne(db, sql: "SELECT count(*), min(measured_at), max(measured_at) FROM reading")
+            let uplinkRows = try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total FROM uplink ORDER BY name")
+            var uplinks: [UplinkProgress] = []
+            for row in uplinkRows {
+                let name: String = row["name"]
+                let through: Int64 = row["delivered_through"]
+                let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
+                let acknowledgedAbove =
+                    try Int64.fetchOne(
+                        db,
+                        sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
+                        arguments: [name]
+                    ) ?? 0
+                uplinks.append(
+                    UplinkProgress(
+                        name: name, deliveredThrough: through, deliveredTotal: row["delivered_total"],
+                        undelivered: above - acknowledgedAbove
+                    )
+                )
+            }
+            return StoreStatistics(
+                instanceID: self.instanceID,
+                identity: identity,
+                mode: try Self.meta(MetaKey.mode, in: db).flatMap(Mode.init(rawValue:)),
+                fileBytes: fileBytes,
+                usedBytes: try Self.usedBytes(db),
+                maximumBytes: self.configuration.maximumBytes,
+                readingsStored: bounds?[0] ?? 0,
+                oldestMeasuredAt: (bounds?[1] as Int64?).map(dateFromMilliseconds),
+                newestMeasuredAt: (bounds?[2] as Int64?).map(dateFromMilliseconds),
+                droppedReadings: Int64(try Self.meta(MetaKey.droppedReadings, in: db) ?? "0") ?? 0,
+                uplinks: uplinks,
+                latest: latest,
+                lastFlushAt: try Self.meta(MetaKey.lastFlushAt, in: db).flatMap(Int64.init).map(dateFromMilliseconds),
+                daemonStartedAt: try Self.meta(MetaKey.daemonStartedAt, in: db).flatMap(Int64.init).map(dateFromMilliseconds)
+            )
+        }
+    }
+
+    /// SQLite's own consistency check: `["ok"]` for a healthy database.
+    public func integrityCheck() throws -> [String] {
+        try self.pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+}
+
+/// A `reading` row decoded by column position (cheaper than by name in long scans).
+private struct StoredReadingRow: FetchableRecord {
+    var stored: StoredReading
+
+    init(row: Row) throws {
+        let quantityName: String = row[2]
+        guard let quantity = Quantity(rawValue: quantityName) else {
+            throw ReadingStoreError(.database, "unknown quantity '\(quantityName)' in reading \(row[0] as Int64)")
+        }
+        self.stored = StoredReading(
+            id: row[0],
+            reading: Reading(
+                sensorID: row[1],
+                quantity: quantity,
+                value: row[3],
+                measuredAt: dateFromMilliseconds(row[4]),
+                quality: ReadingQuality(rawValue: row[5]) ?? .implausible
+            )
+        )
+    }
+}
+
+func millisecondsSinceEpoch(_ date: Date) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded())
+}
+
+func dateFromMilliseconds(_ milliseconds: Int64) -> Date {
+    Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+}

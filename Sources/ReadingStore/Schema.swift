@@ -1,0 +1,72 @@
+import GRDB
+
+/// The store's schema, as migrations. A migration, once released, is never edited: add a new one.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-readings-outbox") { db in
+            // Facts about this store: its instance id, the box identity and mode the daemon last wrote.
+            try db.execute(sql: "CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID")
+
+            // AUTOINCREMENT: an id is never reused, even after retention has emptied the table, so
+            // (instance id, reading id) identifies a reading for ever and receivers can drop duplicates.
+            // No secondary index: on an SD card every index costs a page write per commit.
+            try db.execute(
+                sql: """
+                    CREATE TABLE reading(
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      sensor TEXT NOT NULL,
+                      quantity TEXT NOT NULL,
+                      value REAL NOT NULL,
+                      measured_at INTEGER NOT NULL,
+                      quality INTEGER NOT NULL)
+                    """
+            )
+
+            // One cursor per uplink: every reading with id <= delivered_through is acknowledged.
+            try db.execute(
+                sql: """
+                    CREATE TABLE uplink(
+                      name TEXT PRIMARY KEY NOT NULL,
+                      delivered_through INTEGER NOT NULL,
+                      delivered_total INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID
+                    """
+            )
+            // Acknowledgements that arrived out of order, above the cursor; folded into it once contiguous.
+            try db.execute(
+                sql: """
+                    CREATE TABLE uplink_ack(
+                      uplink TEXT NOT NULL,
+                      reading_id INTEGER NOT NULL,
+                      PRIMARY KEY(uplink, reading_id)) WITHOUT ROWID
+                    """
+            )
+
+            // The newest value per sensor and quantity, kept up to date in the same transaction as the
+            // readings, so `status` and the portal never scan the readings table.
+            try db.execute(
+                sql: """
+                    CREATE TABLE latest(
+                      sensor TEXT NOT NULL,
+                      quantity TEXT NOT NULL,
+                      reading_id INTEGER NOT NULL,
+                      value REAL NOT NULL,
+                      measured_at INTEGER NOT NULL,
+                      quality INTEGER NOT NULL,
+                      PRIMARY KEY(sensor, quantity)) WITHOUT ROWID
+                    """
+            )
+        }
+        return migrator
+    }
+}
+
+/// Keys of the `meta` table.
+enum MetaKey {
+    static let instanceID = "instance_id"
+    static let identity = "identity"
+    static let mode = "mode"
+    static let droppedReadings = "dropped_readings"
+    static let lastFlushAt = "last_flush_at"
+    static let daemonStartedAt = "daemon_started_at"
+}
