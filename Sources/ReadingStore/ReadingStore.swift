@@ -495,6 +495,12 @@ public final class ReadingStore: Sendable {
         }
     }
 
+    /// Closes the database (the last connection to close checkpoints the write-ahead log into the file).
+    /// Buffered readings that were not flushed are not committed.
+    public func close() throws {
+        try self.pool.close()
+    }
+
     /// SQLite's own consistency check: `["ok"]` for a healthy database.
     public func integrityCheck() throws -> [String] {
         try self.pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }

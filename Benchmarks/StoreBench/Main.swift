@@ -1,1 +1,0 @@
-@main struct StoreBenchMain { static func main() {} }

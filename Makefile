@@ -1,0 +1,34 @@
+# Kiezbox: the two commands in the README are `make run` and `make test`.
+SWIFT ?= swift
+# A release build is what a box runs; tests use the debug build (separate folders under .build).
+RELEASE_FLAGS ?= -c release
+
+.PHONY: deps build run test bench release-static clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product kiezbox
+
+## The daemon on simulated sensors, with the embedded default configuration. Ctrl-C stops it cleanly.
+run: build
+	$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/kiezbox run $(ARGS)
+
+## The whole test suite.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## Store benchmark: insert rate and bytes per reading against a plain sqlite3 C API reference.
+bench: deps
+	$(SWIFT) build -c release --product StoreBench
+	$(SWIFT) build -c release --product SQLiteReference
+	$$($(SWIFT) build -c release --show-bin-path)/StoreBench
+
+## One self-contained binary for the image and the .deb (links the Swift runtime statically).
+release-static: deps
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static --product kiezbox
+
+clean:
+	rm -rf .build .build-static

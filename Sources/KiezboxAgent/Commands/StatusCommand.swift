@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import KiezboxCore
+import ReadingStore
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the box: identity, mode, latest readings, store and uplinks (works while the daemon runs)."
+    )
+
+    @OptionGroup var data: DataOptions
+
+    @Flag(name: .long, help: "Print JSON for scripts.")
+    var json = false
+
+    func run() throws {
+        let (configuration, _) = try self.data.resolve()
+        let store = try ReadingStore(directory: configuration.dataDirectory, configuration: configuration.store, readOnly: true)
+        let statistics = try store.statistics()
+        let now = Date()
+        if self.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            print(String(decoding: try encoder.encode(StatusReport(statistics, path: store.path, now: now)), as: UTF8.self))
+        } else {
+            print(renderStatus(statistics, path: store.path, now: now), terminator: "")
+        }
+    }
+}
+
+/// The JSON shape of `kiezbox status --json`.
+struct StatusReport: Encodable {
+    struct Sensor: Encodable {
+        var sensor: String
+        var quantity: String
+        var value: Double
+        var unit: String
+        var measuredAt: Date
+        var ageSeconds: Double
+        var quality: String
+    }
+
+    struct Uplink: Encodable {
+        var name: String
+        var deliveredThrough: Int64
+        var deliveredTotal: Int64
+        var undelivered: Int64
+    }
+
+    var identity: BoxIdentity?
+    var mode: String?
+    var daemonStartedAt: Date?
+    var lastCommitAt: Date?
+    var sensors: [Sensor]
+    var store: Store
+    var uplinks: [Uplink]
+
+    struct Store: Encodable {
+        var path: String
+        var instanceID: String
+        var fileBytes: Int64
+        var usedBytes: Int64
+        var readingsStored: Int64
+        var oldestMeasuredAt: Date?
+        var newestMeasuredAt: Date?
+        var droppedReadings: Int64
+    }
+
+    init(_ statistics: StoreStatistics, path: String, now: Date) {
+        self.identity = statistics.identity
+        self.mode = statistics.mode?.rawValue
+        self.daemonStartedAt = statistics.daemonStartedAt
+        self.lastCommitAt = statistics.lastFlushAt
+        self.sensors = statistics.latest.map { stored in
+            let reading = stored.reading
+            return Sensor(
+                sensor: reading.sensorID, quantity: reading.quantity.rawValue, value: reading.value,
+                unit: reading.unit.symbol, measuredAt: reading.measuredAt,
+                ageSeconds: (now.timeIntervalSince(reading.measuredAt) * 10).rounded() / 10,
+                quality: reading.quality.description
+            )
+        }
+        self.store = Store(
+            path: path, instanceID: statistics.instanceID, fileBytes: statistics.fileBytes,
+            usedBytes: statistics.usedBytes, readingsStored: statistics.readingsStored,
+            oldestMeasuredAt: statistics.oldestMeasuredAt, newestMeasuredAt: statistics.newestMeasuredAt,
+            droppedReadings: statistics.droppedReadings
+        )
+        self.uplinks = statistics.uplinks.map {
+            Uplink(name: $0.name, deliveredThrough: $0.deliveredThrough, deliveredTotal: $0.deliveredTotal, undelivered: $0.undelivered)
+        }
+    }
+}
+
+/// The human-readable status, as a resident reads it over SSH.
+func renderStatus(_ statistics: StoreStatistics, path: String, now: Date) -> String {
+    var lines: [String] = []
+    if let identity = statistics.identity {
+        lines.append("\(identity.name) — \(identity.district)/\(identity.boxID)")
+        if let position = identity.position {
+            lines.append("  position    \(position.latitude), \(position.longitude)")
+        }
+    } else {
+        lines.append("Kiezbox (identity not recorded yet)")
+    }
+    lines.append("  mode        \(statistics.mode?.rawValue ?? "unknown")")
+    if let started = statistics.daemonStartedAt {
+        var daemon = "  daemon      started \(timestamp(started)) (\(age(from: started, to: now)) ago)"
+        if let commit = statistics.lastFlushAt { daemon += ", last commit \(age(from: commit, to: now)) ago" }
+        lines.append(daemon)
+    }
+    lines.append("")
+    lines.append("Latest readings")
+    if statistics.latest.isEmpty { lines.append("  none yet") }
+    let sensorWidth = statistics.latest.map(\.reading.sensorID.count).max() ?? 0
+    let quantityWidth = statistics.latest.map(\.reading.quantity.rawValue.count).max() ?? 0
+    for stored in statistics.latest {
+        let reading = stored.reading
+        let value = "\(formatValue(reading.value)) \(reading.unit.symbol)"
+        var line = "  " + pad(reading.sensorID, sensorWidth) + "  " + pad(reading.quantity.rawValue, quantityWidth)
+        line += "  " + pad(value, 14) + "  " + pad(age(from: reading.measuredAt, to: now) + " ago", 10)
+        if reading.quality != .good { line += "  \(reading.quality)" }
+        lines.append(line)
+    }
+    lines.append("")
+    lines.append("Store  \(path)")
+    var size = "  size        \(bytes(statistics.fileBytes)) on disk, \(bytes(statistics.usedBytes)) in use"
+    if let maximum = statistics.maximumBytes { size += " (limit \(bytes(maximum)))" }
+    lines.append(size)
+    var stored = "  readings    \(statistics.readingsStored)"
+    if let oldest = statistics.oldestMeasuredAt, let newest = statistics.newestMeasuredAt {
+        stored += ", \(timestamp(oldest)) to \(timestamp(newest))"
+    }
+    lines.append(stored)
+    lines.append("  dropped     \(statistics.droppedReadings)" + (statistics.droppedReadings > 0 ? " (store was full with undelivered readings)" : ""))
+    lines.append("")
+    lines.append("Uplinks")
+    if statistics.uplinks.isEmpty { lines.append("  none configured") }
+    for uplink in statistics.uplinks {
+        lines.append("  \(pad(uplink.name, 14))  \(uplink.undelivered) undelivered, \(uplink.deliveredTotal) delivered")
+    }
+    return lines.joined(separator: "\n") + "\n"
+}
+
+private func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
+
+private func formatValue(_ value: Double) -> String {
+    let rounded = (value * 100).rounded() / 100
+    return rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)
+}
+
+func timestamp(_ date: Date) -> String {
+    date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+}
+
+func age(from earlier: Date, to now: Date) -> String {
+    let seconds = max(0, Int(now.timeIntervalSince(earlier).rounded()))
+    return format(.seconds(seconds))
+}
+
+func bytes(_ count: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"]
+    var value = Double(count)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}

@@ -1,0 +1,226 @@
+import Foundation
+import KiezboxCore
+import Logging
+import ReadingStore
+import SensorDrivers
+import TOMLKit
+
+/// One configured sensor: which chip, where it is connected, how often it is read.
+struct SensorConfiguration: Sendable, Hashable {
+    /// The resident's name for it, used in readings and topics: "climate", "pm-balcony".
+    var id: String
+    var chip: ChipModel
+    /// The I²C bus device ("/dev/i2c-1").
+    var bus: String
+    var address: UInt8
+    var interval: Duration
+    /// Added to every value of a quantity, to correct a chip the resident has compared with a reference.
+    var offsets: [Quantity: Double]
+}
+
+/// The whole configuration, parsed once into typed values; nothing else in the daemon sees raw TOML.
+struct KiezboxConfiguration: Sendable {
+    var identity: BoxIdentity
+    var dataDirectory: String
+    var store: ReadingStoreConfiguration
+    var logLevel: Logger.Level
+    /// Run on simulated chips instead of the hardware buses.
+    var simulate: Bool
+    var sensors: [SensorConfiguration]
+
+    /// Where the daemon looks for its configuration when none is given.
+    static let defaultPath = "/etc/kiezbox/kiezbox.toml"
+
+    /// What a box runs with when there is no configuration file at all: a simulated kit, data in the current
+    /// directory. `kiezbox config default` prints it as a starting point for a real one.
+    static let embeddedDefault = """
+        # Kiezbox configuration. Copy to /etc/kiezbox/kiezbox.toml and edit; check with `kiezbox config check FILE`.
+
+        [box]
+        id = "demo"                    # lowercase letters, digits and '-': part of MQTT topics
+        district = "demo-kiez"         # the Kiez or Bezirk, same rules
+        name = "Kiezbox demo (simulated sensors)"
+        latitude = 52.4996             # WGS 84, where the box stands
+        longitude = 13.4318
+
+        [store]
+        data_dir = "./kiezbox-data"    # a real box: /var/lib/kiezbox
+        flush_interval = "10s"         # commit buffered readings this often (SD cards wear per commit)
+        max_batch = 1000               # ...or as soon as this many wait
+        max_size = "256 MiB"           # oldest delivered readings go first beyond this
+
+        [log]
+        level = "info"                 # trace, debug, info, notice, warning, error, critical
+
+        [simulation]
+        enabled = true                 # simulated chips instead of the hardware buses
+
+        [[sensor]]
+        id = "climate"
+        chip = "bme280"
+        bus = "/dev/i2c-1"
+        address = 0x76
+        interval = "10s"
+
+        """
+
+    /// Parses `source`; `file` names it in errors.
+    static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
+        let document: TOMLTable
+        do {
+            document = try TOMLTable(string: source)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                file: file, line: error.source.begin.line, column: error.source.begin.column, key: "",
+                message: "not valid TOML: \(error.description)"
+            )
+        } catch {
+            throw ConfigurationError(file: file, line: nil, column: nil, key: "", message: "not valid TOML: \(error)")
+        }
+        let root = TOMLTableReader(
+            table: document, path: [], context: .init(file: file, locator: TOMLKeyLocator(source: source))
+        )
+        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"])
+
+        guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
+        let identity = try parseIdentity(box)
+
+        let storeTable = try root.table("store")
+        try storeTable?.rejectUnknownKeys(["data_dir", "flush_interval", "max_batch", "max_size"])
+        let defaults = ReadingStoreConfiguration()
+        let store = ReadingStoreConfiguration(
+            flushInterval: try storeTable?.duration("flush_interval", atLeast: .milliseconds(10)) ?? defaults.flushInterval,
+            maximumBatch: try storeTable?.int("max_batch", in: 1...1_000_000) ?? defaults.maximumBatch,
+            maximumBytes: try storeTable?.byteCount("max_size", atLeast: 1 << 20) ?? defaults.maximumBytes
+        )
+        let dataDirectory = try storeTable?.string("data_dir") ?? "/var/lib/kiezbox"
+
+        let log = try root.table("log")
+        try log?.rejectUnknownKeys(["level"])
+        var logLevel = Logger.Level.info
+        if let name = try log?.string("level") {
+            guard let level = Logger.Level(rawValue: name) else {
+                throw log!.error(
+                    "level", "'\(name)' is not a log level; expected one of "
+                        + Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                )
+            }
+            logLevel = level
+        }
+
+        let simulation = try root.table("simulation")
+        try simulation?.rejectUnknownKeys(["enabled"])
+        let simulate = try simulation?.bool("enabled") ?? false
+
+        var sensors: [SensorConfiguration] = []
+        for table in try root.arrayOfTables("sensor") {
+            let sensor = try parseSensor(table)
+            if sensors.contains(where: { $0.id == sensor.id }) {
+                throw table.error("id", "a second sensor is named '\(sensor.id)'; sensor ids must be unique")
+            }
+            if let other = sensors.first(where: { $0.bus == sensor.bus && $0.address == sensor.address }) {
+                throw table.error(
+                    "address", "sensor '\(other.id)' is already at \(hex(sensor.address)) on \(sensor.bus); "
+                        + "two chips cannot share an address on one bus"
+                )
+            }
+            sensors.append(sensor)
+        }
+        return KiezboxConfiguration(
+            identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
+            sensors: sensors
+        )
+    }
+
+    /// Reads and parses the file at `path`.
+    static func load(path: String) throws(ConfigurationError) -> KiezboxConfiguration {
+        let source: String
+        do {
+            source = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, line: nil, column: nil, key: "", message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(source, file: path)
+    }
+
+    /// The configuration `kiezbox run` uses: `--config FILE` if given, else /etc/kiezbox/kiezbox.toml if it
+    /// exists, else the embedded default.
+    static func resolve(explicitPath: String?) throws(ConfigurationError) -> (KiezboxConfiguration, source: String) {
+        if let explicitPath { return (try load(path: explicitPath), explicitPath) }
+        if FileManager.default.fileExists(atPath: defaultPath) { return (try load(path: defaultPath), defaultPath) }
+        return (try parse(embeddedDefault, file: "<embedded default>"), "embedded default")
+    }
+
+    private static func parseIdentity(_ box: TOMLTableReader) throws(ConfigurationError) -> BoxIdentity {
+        try box.rejectUnknownKeys(["id", "district", "name", "latitude", "longitude", "altitude"])
+        let id = try box.requiredString("id")
+        try requireTopicSafe(id, key: "id", in: box)
+        let district = try box.requiredString("district")
+        try requireTopicSafe(district, key: "district", in: box)
+        let latitude = try box.double("latitude", in: -90...90)
+        let longitude = try box.double("longitude", in: -180...180)
+        let position: GeoPosition?
+        switch (latitude, longitude) {
+        case (let latitude?, let longitude?):
+            position = GeoPosition(latitude: latitude, longitude: longitude, altitude: try box.double("altitude"))
+        case (nil, nil):
+            position = nil
+        case (nil, _):
+            throw box.error("latitude", "missing; latitude and longitude go together")
+        case (_, nil):
+            throw box.error("longitude", "missing; latitude and longitude go together")
+        }
+        return BoxIdentity(district: district, boxID: id, name: try box.string("name") ?? "Kiezbox \(id)", position: position)
+    }
+
+    private static func parseSensor(_ table: TOMLTableReader) throws(ConfigurationError) -> SensorConfiguration {
+        try table.rejectUnknownKeys(["id", "chip", "bus", "address", "interval", "offsets"])
+        let id = try table.requiredString("id")
+        try requireTopicSafe(id, key: "id", in: table)
+        let chipName = try table.requiredString("chip")
+        guard let chip = ChipModel(rawValue: chipName.lowercased()) else {
+            throw table.error(
+                "chip", "unknown chip '\(chipName)'; supported: " + ChipModel.allCases.map(\.rawValue).joined(separator: ", ")
+            )
+        }
+        let bus = try table.string("bus") ?? "/dev/i2c-1"
+        let address: UInt8
+        if let configured = try table.int("address") {
+            guard (0x03...0x77).contains(configured) else {
+                throw table.error("address", "\(hex(configured)) is not a 7-bit I²C address (0x03 to 0x77)")
+            }
+            address = UInt8(configured)
+            if !chip.i2cAddresses.contains(address) {
+                throw table.error(
+                    "address", "a \(chip) answers only at " + chip.i2cAddresses.map(hex).joined(separator: " or ")
+                        + ", not at \(hex(configured)); check the address jumper (SDO pin)"
+                )
+            }
+        } else {
+            address = chip.i2cAddresses[0]
+        }
+        let interval = try table.duration("interval", atLeast: .seconds(1)) ?? .seconds(60)
+
+        var offsets: [Quantity: Double] = [:]
+        if let offsetsTable = try table.table("offsets") {
+            try offsetsTable.rejectUnknownKeys(Quantity.allCases.map(\.rawValue))
+            for key in offsetsTable.table.keys {
+                if let quantity = Quantity(rawValue: key), let offset = try offsetsTable.double(key) {
+                    offsets[quantity] = offset
+                }
+            }
+        }
+        return SensorConfiguration(id: id, chip: chip, bus: bus, address: address, interval: interval, offsets: offsets)
+    }
+
+    private static func requireTopicSafe(_ value: String, key: String, in table: TOMLTableReader) throws(ConfigurationError) {
+        let allowed = value.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+        guard !value.isEmpty, value.count <= 64, allowed, value.first != "-" else {
+            throw table.error(
+                key, "'\(value)' may only contain lowercase letters, digits and '-' (at most 64): it is part of MQTT topics"
+            )
+        }
+    }
+}
+
+func hex<I: BinaryInteger>(_ value: I) -> String { "0x" + String(value, radix: 16) }

@@ -1,0 +1,94 @@
+import Foundation
+import KiezboxCore
+import Logging
+import ReadingStore
+import SensorDrivers
+import ServiceLifecycle
+import UnixSignals
+
+/// What a configuration cannot be run with, said so that a resident can fix it.
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The daemon: opens the store, builds the sensors, and runs every service in one group until a signal.
+struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
+    let configuration: KiezboxConfiguration
+    let fixturePath: String?
+    let clock: C
+    let logger: Logger
+
+    func run() async throws {
+        let lock = try DataDirectoryLock(directory: self.configuration.dataDirectory)
+        defer { lock.release() }
+        let store = try ReadingStore(directory: self.configuration.dataDirectory, configuration: self.configuration.store)
+        try await store.setIdentity(self.configuration.identity)
+        try await store.setMode(.normal)
+        try await store.markDaemonStarted(at: self.clock.currentDate())
+
+        var services: [any Service] = [StoreFlushService(store: store, clock: self.clock, logger: self.logger)]
+        let sensors: [ScheduledSensor]
+        if self.configuration.simulate {
+            let kit = try SimulatedKit(sensors: self.configuration.sensors, fixturePath: self.fixturePath)
+            sensors = kit.scheduledSensors
+            services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
+            self.logger.info("running on simulated chips", metadata: ["chips": "\(kit.scheduledSensors.count)"])
+        } else {
+            guard self.configuration.sensors.isEmpty else {
+                throw DaemonError(
+                    description: "this build reads hardware buses only in simulation; run with --simulate, "
+                        + "or set [simulation] enabled = true"
+                )
+            }
+            sensors = []
+        }
+        // After the flush service: the group stops services in reverse order, so the sampler stops first and
+        // its last readings are in the final commit.
+        services.append(
+            Sampler(sensors: sensors, clock: self.clock, logger: self.logger) { readings in try await store.record(readings) }
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: self.logger
+            )
+        )
+        self.logger.info(
+            "kiezbox running",
+            metadata: [
+                "box": "\(self.configuration.identity.district)/\(self.configuration.identity.boxID)",
+                "sensors": "\(sensors.map(\.id).joined(separator: ","))", "store": "\(store.path)",
+            ]
+        )
+        try await group.run()
+        self.logger.info("kiezbox stopped", metadata: ["readings_stored": "\((try? store.statistics().readingsStored) ?? -1)"])
+    }
+}
+
+/// An exclusive lock on the data directory: two daemons writing one store would each think they own the cursors.
+final class DataDirectoryLock: Sendable {
+    private let descriptor: Int32
+
+    init(directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = (directory as NSString).appendingPathComponent("kiezbox.lock")
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw DaemonError(description: "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingWhitespace() ?? "?"
+            close(descriptor)
+            throw DaemonError(description: "another kiezbox daemon (pid \(holder)) is already using \(directory)")
+        }
+        ftruncate(descriptor, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(descriptor, $0, strlen($0)) }
+        self.descriptor = descriptor
+    }
+
+    func release() {
+        close(self.descriptor)
+    }
+}

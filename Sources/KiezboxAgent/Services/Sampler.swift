@@ -1,0 +1,121 @@
+import Foundation
+import KiezboxCore
+import Logging
+import SensorDrivers
+import ServiceLifecycle
+
+/// A sensor the sampler reads: its configuration and the driver that talks to the chip.
+struct ScheduledSensor: Sendable {
+    var id: String
+    var interval: Duration
+    var offsets: [Quantity: Double]
+    var driver: any SensorDriver
+}
+
+/// How long a failing sensor waits before the next attempt: doubling from `initial` up to `maximum`.
+struct RetryBackoff: Sendable, Hashable {
+    var initial: Duration = .seconds(5)
+    var maximum: Duration = .seconds(600)
+
+    func delay(afterFailures failures: Int) -> Duration {
+        guard failures > 0 else { return .zero }
+        var delay = self.initial
+        for _ in 1..<failures {
+            delay *= 2
+            if delay >= self.maximum { return self.maximum }
+        }
+        return min(delay, self.maximum)
+    }
+}
+
+/// Reads every configured sensor on its own cadence and hands the readings to the store.
+///
+/// Each sensor has its own task, so a slow or failing chip never delays the others. A failing sensor is logged
+/// and retried with backoff; when it answers again it returns to its cadence. Deadlines are computed from the
+/// schedule, not from when the last read finished, so the cadence does not drift.
+struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
+    let sensors: [ScheduledSensor]
+    let clock: C
+    let backoff: RetryBackoff
+    let logger: Logger
+    /// Where readings go (the store's `record`).
+    let sink: @Sendable ([Reading]) async throws -> Void
+
+    init(
+        sensors: [ScheduledSensor], clock: C, backoff: RetryBackoff = .init(), logger: Logger,
+        sink: @escaping @Sendable ([Reading]) async throws -> Void
+    ) {
+        self.sensors = sensors
+        self.clock = clock
+        self.backoff = backoff
+        self.logger = logger
+        self.sink = sink
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for sensor in self.sensors {
+                    group.addTask { await self.runSchedule(of: sensor) }
+                }
+            }
+        }
+        self.logger.info("sampler stopped")
+    }
+
+    private func runSchedule(of sensor: ScheduledSensor) async {
+        var logger = self.logger
+        logger[metadataKey: "sensor"] = "\(sensor.id)"
+        var nextDeadline = self.clock.now
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let values = try await sensor.driver.measure()
+                if failures > 0 {
+                    logger.notice("sensor answers again", metadata: ["after_failures": "\(failures)"])
+                }
+                failures = 0
+                let measuredAt = self.clock.currentDate()
+                let readings = values.map { value in
+                    Reading(
+                        sensorID: sensor.id, quantity: value.quantity,
+                        value: value.value + (sensor.offsets[value.quantity] ?? 0), measuredAt: measuredAt,
+                        quality: value.quality
+                    )
+                }
+                do {
+                    try await self.sink(readings)
+                } catch {
+                    // The store keeps what it could not commit and retries on its next flush.
+                    logger.error("could not store readings", metadata: ["error": "\(error)"])
+                }
+                nextDeadline = nextDeadline.advanced(by: sensor.interval)
+                let now = self.clock.now
+                if nextDeadline < now {
+                    // Fell behind (a slow chip, a suspended system): skip missed slots rather than burst.
+                    let behind = nextDeadline.duration(to: now)
+                    let missed = Int(behind / sensor.interval) + 1
+                    nextDeadline = nextDeadline.advanced(by: sensor.interval * missed)
+                }
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                let delay = self.backoff.delay(afterFailures: failures)
+                let level: Logger.Level = failures == 1 || failures % 10 == 0 ? .warning : .debug
+                logger.log(
+                    level: level, "sensor failed; retrying",
+                    metadata: [
+                        "chip": "\(sensor.driver.chipName)", "error": "\(error)", "failures": "\(failures)",
+                        "retry_in": "\(format(delay))",
+                    ]
+                )
+                nextDeadline = self.clock.now.advanced(by: delay)
+            }
+            do {
+                try await self.clock.sleep(until: nextDeadline, tolerance: nil)
+            } catch {
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import KiezboxCore
+import ReadingStore
+import SensorDrivers
+import Testing
+
+@testable import KiezboxAgent
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    static let valid = """
+        [box]
+        id = "wrangelkiez-01"
+        district = "friedrichshain-kreuzberg"
+        name = "Kiezbox Wrangelstraße"
+        latitude = 52.4996
+        longitude = 13.4318
+
+        [store]
+        data_dir = "/var/lib/kiezbox"
+        flush_interval = "30s"
+        max_batch = 600
+        max_size = "64 MiB"
+
+        [[sensor]]
+        id = "climate"
+        chip = "bme280"
+        address = 0x77
+        interval = "1m"
+        offsets = { temperature = -0.4 }
+
+        [[sensor]]
+        id = "climate-2"
+        chip = "BME280"
+        bus = "/dev/i2c-3"
+        """
+
+    /// Parses `source`, expecting an error; returns it.
+    func error(in source: String) -> ConfigurationError? {
+        do {
+            _ = try KiezboxConfiguration.parse(source, file: "kiezbox.toml")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// `valid` with `line` (1-based) replaced.
+    func replacing(line number: Int, with text: String) -> String {
+        var lines = Self.valid.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[number - 1] = text
+        return lines.joined(separator: "\n")
+    }
+
+    @Test("a valid file parses into typed values")
+    func valid() throws {
+        let configuration = try KiezboxConfiguration.parse(Self.valid, file: "kiezbox.toml")
+        #expect(configuration.identity == BoxIdentity(
+            district: "friedrichshain-kreuzberg", boxID: "wrangelkiez-01", name: "Kiezbox Wrangelstraße",
+            position: GeoPosition(latitude: 52.4996, longitude: 13.4318)
+        ))
+        #expect(configuration.dataDirectory == "/var/lib/kiezbox")
+        #expect(configuration.store.flushInterval == .seconds(30))
+        #expect(configuration.store.maximumBatch == 600)
+        #expect(configuration.store.maximumBytes == 64 << 20)
+        #expect(configuration.simulate == false)
+        #expect(configuration.sensors.count == 2)
+        #expect(configuration.sensors[0] == SensorConfiguration(
+            id: "climate", chip: .bme280, bus: "/dev/i2c-1", address: 0x77, interval: .seconds(60),
+            offsets: [.temperature: -0.4]
+        ))
+        // Defaults: the chip's usual address, one reading a minute.
+        #expect(configuration.sensors[1].address == 0x76)
+        #expect(configuration.sensors[1].interval == .seconds(60))
+        #expect(configuration.sensors[1].bus == "/dev/i2c-3")
+    }
+
+    @Test("the embedded default parses and runs a simulated kit")
+    func embeddedDefault() throws {
+        let configuration = try KiezboxConfiguration.parse(KiezboxConfiguration.embeddedDefault, file: "default")
+        #expect(configuration.simulate)
+        #expect(configuration.dataDirectory == "./kiezbox-data")
+        #expect(configuration.store.flushInterval == .seconds(10))
+        #expect(!configuration.sensors.isEmpty)
+    }
+
+    @Test("a syntax error names the line and column")
+    func syntaxError() throws {
+        let error = try #require(self.error(in: self.replacing(line: 10, with: "flush_interval = \"30s")))
+        #expect(error.line == 10)
+        #expect(error.column != nil)
+        #expect(error.description.hasPrefix("kiezbox.toml:10:"))
+        #expect(error.description.contains("not valid TOML"))
+    }
+
+    @Test(
+        "a wrong value names the line, the key and what is expected",
+        arguments: [
+            (10, "flush_interval = 30", "store.flush_interval", "expected a duration"),
+            (10, "flush_interval = \"soon\"", "store.flush_interval", "expected a duration"),
+            (10, "flush_interval = \"1ms\"", "store.flush_interval", "too short"),
+            (11, "max_batch = \"many\"", "store.max_batch", "expected a whole number, found the string \"many\""),
+            (11, "max_batch = 0", "store.max_batch", "out of range"),
+            (12, "max_size = \"lots\"", "store.max_size", "expected a size"),
+            (2, "id = \"Wrangel Kiez\"", "box.id", "lowercase letters, digits and '-'"),
+            (5, "latitude = 152.5", "box.latitude", "out of range"),
+            (15, "id = \"\"", "sensor[1].id", "lowercase letters"),
+            (16, "chip = \"bme281\"", "sensor[1].chip", "unknown chip 'bme281'; supported: bme280"),
+            (17, "address = 0x48", "sensor[1].address", "answers only at 0x76 or 0x77"),
+            (17, "address = 0x80", "sensor[1].address", "not a 7-bit I²C address"),
+            (18, "interval = \"500ms\"", "sensor[1].interval", "too short"),
+            (19, "offsets = { temprature = 1.0 }", "sensor[1].offsets.temprature", "did you mean 'temperature'"),
+            (10, "flush_intervall = \"30s\"", "store.flush_intervall", "did you mean 'flush_interval'"),
+            (19, "calibration = 1", "sensor[1].calibration", "unknown key"),
+        ] as [(Int, String, String, String)]
+    )
+    func valueErrors(line: Int, text: String, key: String, message: String) throws {
+        let error = try #require(self.error(in: self.replacing(line: line, with: text)))
+        #expect(error.line == line, "\(error)")
+        #expect(error.key == key, "\(error)")
+        #expect(error.message.contains(message), "\(error)")
+        #expect(error.description.hasPrefix("kiezbox.toml:\(line): \(key): "))
+    }
+
+    @Test("the second sensor's mistakes are reported at the second sensor's lines")
+    func secondSensor() throws {
+        let error = try #require(self.error(in: self.replacing(line: 22, with: "id = \"climate\"")))
+        #expect(error.line == 22)
+        #expect(error.key == "sensor[2].id")
+        #expect(error.message.contains("must be unique"))
+    }
+
+    @Test("two chips at one address on one bus are refused")
+    func addressClash() throws {
+        let source = Self.valid.replacingOccurrences(of: "bus = \"/dev/i2c-3\"", with: "address = 0x77")
+        let error = try #require(self.error(in: source))
+        #expect(error.key == "sensor[2].address")
+        #expect(error.line == 24)
+        #expect(error.message.contains("'climate' is already at 0x77"))
+    }
+
+    @Test("missing required keys and tables are named")
+    func missing() throws {
+        let noBox = try #require(self.error(in: "[store]\nflush_interval = \"10s\"\n"))
+        #expect(noBox.key == "box")
+        #expect(noBox.message.contains("missing"))
+        let noDistrict = try #require(self.error(in: self.replacing(line: 3, with: "")))
+        #expect(noDistrict.key == "box.district")
+        #expect(noDistrict.line == 1)
+        let noChip = try #require(self.error(in: self.replacing(line: 16, with: "")))
+        #expect(noChip.key == "sensor[1].chip")
+        #expect(noChip.line == 14)
+    }
+
+    @Test("latitude without longitude is refused")
+    func halfPosition() throws {
+        let error = try #require(self.error(in: self.replacing(line: 6, with: "")))
+        #expect(error.key == "box.longitude")
+    }
+
+    @Test("durations and sizes are read the way residents write them")
+    func units() {
+        #expect(parseDuration("10s") == .seconds(10))
+        #expect(parseDuration("1h30m") == .seconds(5400))
+        #expect(parseDuration("500ms") == .milliseconds(500))
+        #expect(parseDuration("2d") == .seconds(172_800))
+        #expect(parseDuration("10") == nil)
+        #expect(parseDuration("s") == nil)
+        #expect(parseDuration("5 parsecs") == nil)
+        #expect(parseByteCount("256 MiB") == 256 << 20)
+        #expect(parseByteCount("1GB") == 1_000_000_000)
+        #expect(parseByteCount("4096") == 4096)
+        #expect(parseByteCount("12 furlongs") == nil)
+        #expect(format(.seconds(5400)) == "1h30m")
+        #expect(format(.milliseconds(250)) == "250ms")
+        #expect(format(.seconds(0)) == "0s")
+    }
+
+    @Test("the key locator finds keys under headers, arrays of tables and dotted keys")
+    func locator() {
+        let locator = TOMLKeyLocator(source: """
+            title = "x" # a comment with = in it
+            [a]
+            b.c = 1
+            "quoted key" = 'v = w'
+            [[s]]
+            k = 1
+            [[s]]
+            k = 2
+            [s.sub]
+            deep = true
+            """)
+        #expect(locator.line(of: [.key("title")]) == 1)
+        #expect(locator.line(of: [.key("a"), .key("b"), .key("c")]) == 3)
+        #expect(locator.line(of: [.key("a"), .key("quoted key")]) == 4)
+        #expect(locator.line(of: [.key("s"), .index(0), .key("k")]) == 6)
+        #expect(locator.line(of: [.key("s"), .index(1), .key("k")]) == 8)
+        #expect(locator.line(of: [.key("s"), .index(1), .key("sub"), .key("deep")]) == 10)
+        #expect(locator.line(of: [.key("a"), .key("missing")]) == 2)
+        #expect(locator.line(of: [.key("nowhere")]) == nil)
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian / Raspberry Pi OS packages Kiezbox builds and tests against, if any is missing.
+# The Swift 6 toolchain is the one prerequisite this script does not install.
+set -euo pipefail
+
+packages=(
+  pkg-config
+  libsqlite3-dev sqlite3          # the reading store (GRDB links the system SQLite)
+  libgpiod-dev gpiod              # GPIO (libgpiod 1.6 API on bookworm)
+  libi2c-dev i2c-tools            # I²C (i2c-dev + libi2c)
+  libmosquitto-dev mosquitto      # MQTT uplink, and the broker the tests start on loopback
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "note: no 'swift' on PATH; install the Swift 6 toolchain (https://www.swift.org/install/linux/) before building." >&2
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "Installing system packages: ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# The Debian package enables a system-wide broker on port 1883; the box configures its own, and tests start
+# theirs on loopback, so the packaged one stays off unless a resident turns it on.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  "${sudo[@]}" systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
+fi
