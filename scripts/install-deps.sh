@@ -28,9 +28,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "Installing system packages: ${missing[*]}" >&2
 "${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-# The Debian package enables a system-wide broker on port 1883; the box configures its own, and tests start
-# theirs on loopback, so the packaged one stays off unless a resident turns it on.
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  "${sudo[@]}" systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
+log=$(mktemp)
+if ! DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "error: apt-get install failed" >&2
+  exit 1
 fi
+rm -f "$log"

@@ -172,6 +172,28 @@ struct DaemonProcessTests {
         }
     }
 
+    @Test("SIGTERM commits the readings still buffered, and exits 0")
+    func shutdownFlush() async throws {
+        try await self.withWorkspace { directory in
+            // An hour between commits and a large batch: only the shutdown flush can commit these readings.
+            let configuration = Self.configuration.replacingOccurrences(
+                of: "flush_interval = \"200ms\"", with: "flush_interval = \"1h\"\nmax_batch = 100000"
+            )
+            try configuration.write(toFile: directory + "/slow.toml", atomically: true, encoding: .utf8)
+            let data = directory + "/data"
+            let daemon = try KiezboxProcess(["run", "--config", directory + "/slow.toml", "--data-dir", data], in: directory)
+            try await waitUntil("the daemon to start sampling") { daemon.stderr.contains("kiezbox running") }
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(try committedReadings(in: data).isEmpty)
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit() == 0, "\(daemon.stderr)")
+            let readings = try committedReadings(in: data)
+            // Both sensors sampled at least twice (t = 0 s, 1 s, 2 s), three quantities each.
+            #expect(readings.count >= 12)
+            #expect(Set(readings.map(\.reading.sensorID)) == ["roof", "balcony"])
+        }
+    }
+
     @Test("status and readings work while the daemon runs; a second daemon on the same data is refused")
     func toolsWhileRunning() async throws {
         try await self.withWorkspace { directory in
