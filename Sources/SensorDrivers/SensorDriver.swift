@@ -29,3 +29,12 @@ public typealias Pause = @Sendable (Duration) async throws -> Void
 
 /// The real pause: sleeps on the continuous clock.
 public let realPause: Pause = { duration in try await Task.sleep(for: duration) }
+
+/// A driver that must watch its hardware all the time, not only when measured: a rain gauge counting
+/// pulses, a mains-fail input waiting for an edge. The daemon runs ``watch()`` as a service for as long as it
+/// runs; ``SensorDriver/measure()`` reports what the watch has seen.
+public protocol WatchingSensorDriver: SensorDriver {
+    /// Watches the hardware until the task is cancelled. Errors are thrown to the daemon, which logs them and
+    /// calls `watch()` again after a backoff.
+    func watch() async throws
+}

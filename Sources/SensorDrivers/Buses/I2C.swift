@@ -43,9 +43,13 @@ public struct I2CError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// One device on an I²C bus, addressed by its 7-bit address.
 ///
-/// The three primitives are what every chip needs: register chips (BME280, INA2xx) use ``writeRead(_:count:)``
-/// (a write and a read joined by a repeated start); command chips (Sensirion) use ``write(_:)`` and
-/// ``read(count:)`` with a STOP in between, because some of them cannot do a repeated start.
+/// Two families of calls, as on Linux:
+/// - raw I²C messages (``write(_:)``, ``read(count:)``, ``writeRead(_:count:)``): command chips (Sensirion)
+///   use `write` and `read` with a STOP in between, because some cannot do a repeated start;
+/// - SMBus calls (byte, word and I²C-block data): register chips (BME280, INA2xx) use these. On Linux they go
+///   through libi2c's `i2c_smbus_*`, which every adapter (and the kernel's `i2c-stub`) supports, while raw
+///   messages need `I2C_FUNC_I2C`. Their default implementations here express them as the raw messages a
+///   chip sees on the wire, which is what a simulated bus serves.
 public protocol I2CDevice: Sendable {
     var address: UInt8 { get }
     /// The bus the device is on, for error messages.
@@ -57,24 +61,70 @@ public protocol I2CDevice: Sendable {
     func read(count: Int) async throws(I2CError) -> [UInt8]
     /// Writes `bytes`, then reads `count` bytes after a repeated start, as one combined transfer.
     func writeRead(_ bytes: [UInt8], count: Int) async throws(I2CError) -> [UInt8]
+
+    /// SMBus read byte data: the register's value.
+    func readByteData(_ register: UInt8) async throws(I2CError) -> UInt8
+    /// SMBus write byte data.
+    func writeByteData(_ register: UInt8, _ value: UInt8) async throws(I2CError)
+    /// SMBus read word data, in SMBus byte order: the first byte on the wire is the low byte. Chips that send
+    /// the most significant byte first (TI INA2xx, ADS1115) must swap it.
+    func readWordData(_ register: UInt8) async throws(I2CError) -> UInt16
+    /// SMBus write word data, low byte first on the wire.
+    func writeWordData(_ register: UInt8, _ value: UInt16) async throws(I2CError)
+    /// I²C block read of `count` (at most 32) consecutive registers from `register`.
+    func readBlockData(_ register: UInt8, count: Int) async throws(I2CError) -> [UInt8]
+    /// I²C block write of `bytes` (at most 32) to consecutive registers from `register`.
+    func writeBlockData(_ register: UInt8, _ bytes: [UInt8]) async throws(I2CError)
+}
+
+/// The largest SMBus / I²C block transfer (`I2C_SMBUS_BLOCK_MAX`).
+public let smbusBlockMaximum = 32
+
+extension I2CDevice {
+    public func readByteData(_ register: UInt8) async throws(I2CError) -> UInt8 {
+        let bytes = try await self.writeRead([register], count: 1)
+        guard bytes.count == 1 else { throw I2CError(.io(errno: 5), bus: self.busName, address: self.address) }
+        return bytes[0]
+    }
+
+    public func writeByteData(_ register: UInt8, _ value: UInt8) async throws(I2CError) {
+        try await self.write([register, value])
+    }
+
+    public func readWordData(_ register: UInt8) async throws(I2CError) -> UInt16 {
+        let bytes = try await self.writeRead([register], count: 2)
+        guard bytes.count == 2 else { throw I2CError(.io(errno: 5), bus: self.busName, address: self.address) }
+        return UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+    }
+
+    public func writeWordData(_ register: UInt8, _ value: UInt16) async throws(I2CError) {
+        try await self.write([register, UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)])
+    }
+
+    public func readBlockData(_ register: UInt8, count: Int) async throws(I2CError) -> [UInt8] {
+        try await self.writeRead([register], count: count)
+    }
+
+    public func writeBlockData(_ register: UInt8, _ bytes: [UInt8]) async throws(I2CError) {
+        try await self.write([register] + bytes)
+    }
 }
 
 extension I2CDevice {
     /// Reads `count` consecutive registers from `register` (auto-increment burst read).
     public func readRegisters(_ register: UInt8, count: Int) async throws(I2CError) -> [UInt8] {
-        try await self.writeRead([register], count: count)
+        if count <= smbusBlockMaximum { return try await self.readBlockData(register, count: count) }
+        return try await self.writeRead([register], count: count)
     }
 
     /// Reads one register.
     public func readRegister(_ register: UInt8) async throws(I2CError) -> UInt8 {
-        let bytes = try await self.writeRead([register], count: 1)
-        guard let byte = bytes.first else { throw I2CError(.io(errno: 5), bus: self.busName, address: self.address) }
-        return byte
+        try await self.readByteData(register)
     }
 
     /// Writes one register.
     public func writeRegister(_ register: UInt8, _ value: UInt8) async throws(I2CError) {
-        try await self.write([register, value])
+        try await self.writeByteData(register, value)
     }
 }
 
