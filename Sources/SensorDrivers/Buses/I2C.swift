@@ -3,6 +3,8 @@ public struct I2CError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Code: Error, Sendable, Hashable {
         /// The device did not acknowledge (EREMOTEIO): absent, wrong address, not ready, or loose wiring.
         case noAcknowledge
+        /// No device at the address (ENXIO/ENODEV from the adapter): absent, unpowered, or the wrong address.
+        case noDevice
         /// The transfer timed out (ETIMEDOUT): a stuck bus or a chip stretching the clock too long.
         case timeout
         /// The bus device itself is missing (ENXIO/ENODEV/ENOENT): I²C not enabled, wrong bus number.
@@ -29,6 +31,8 @@ public struct I2CError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self.code {
         case .noAcknowledge:
             return "no answer on \(self.bus)\(at) (NACK): check wiring, power and the address"
+        case .noDevice:
+            return "no device\(at) on \(self.bus): check that the chip is powered and wired, and its address"
         case .timeout:
             return "I²C timeout on \(self.bus)\(at): the bus may be stuck; power-cycle the sensors"
         case .noSuchBus:
