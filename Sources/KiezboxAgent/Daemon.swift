@@ -30,9 +30,9 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         let sensors: [ScheduledSensor]
         if self.configuration.simulate {
             let kit = try SimulatedKit(sensors: self.configuration.sensors, fixturePath: self.fixturePath)
-            sensors = kit.scheduledSensors
+            sensors = try SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
-            self.logger.info("running on simulated chips", metadata: ["chips": "\(kit.scheduledSensors.count)"])
+            self.logger.info("running on simulated chips", metadata: ["chips": "\(sensors.count)"])
         } else {
             guard self.configuration.sensors.isEmpty else {
                 throw DaemonError(
@@ -62,7 +62,8 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             ]
         )
         try await group.run()
-        self.logger.info("kiezbox stopped", metadata: ["readings_stored": "\((try? store.statistics().readingsStored) ?? -1)"])
+        try? store.close()
+        self.logger.info("kiezbox stopped")
     }
 }
 

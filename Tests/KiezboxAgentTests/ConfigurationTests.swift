@@ -66,13 +66,12 @@ struct ConfigurationTests {
         #expect(configuration.simulate == false)
         #expect(configuration.sensors.count == 2)
         #expect(configuration.sensors[0] == SensorConfiguration(
-            id: "climate", chip: .bme280, bus: "/dev/i2c-1", address: 0x77, interval: .seconds(60),
-            offsets: [.temperature: -0.4]
+            id: "climate", chip: .bme280, connection: .i2c(bus: "/dev/i2c-1", address: 0x77), interval: .seconds(60),
+            offsets: [.temperature: -0.4], options: ChipOptions()
         ))
         // Defaults: the chip's usual address, one reading a minute.
-        #expect(configuration.sensors[1].address == 0x76)
+        #expect(configuration.sensors[1].connection == .i2c(bus: "/dev/i2c-3", address: 0x76))
         #expect(configuration.sensors[1].interval == .seconds(60))
-        #expect(configuration.sensors[1].bus == "/dev/i2c-3")
     }
 
     @Test("the embedded default parses and runs a simulated kit")
@@ -105,7 +104,7 @@ struct ConfigurationTests {
             (2, "id = \"Wrangel Kiez\"", "box.id", "lowercase letters, digits and '-'"),
             (5, "latitude = 152.5", "box.latitude", "out of range"),
             (15, "id = \"\"", "sensor[1].id", "lowercase letters"),
-            (16, "chip = \"bme281\"", "sensor[1].chip", "unknown chip 'bme281'; supported: bme280"),
+            (16, "chip = \"bme281\"", "sensor[1].chip", "unknown chip 'bme281'; supported: bme280, sht3x"),
             (17, "address = 0x48", "sensor[1].address", "answers only at 0x76 or 0x77"),
             (17, "address = 0x80", "sensor[1].address", "not a 7-bit I²C address"),
             (18, "interval = \"500ms\"", "sensor[1].interval", "too short"),
@@ -136,7 +135,7 @@ struct ConfigurationTests {
         let error = try #require(self.error(in: source))
         #expect(error.key == "sensor[2].address")
         #expect(error.line == 24)
-        #expect(error.message.contains("'climate' is already at 0x77"))
+        #expect(error.message.contains("'climate' is already on /dev/i2c-1 at 0x77"))
     }
 
     @Test("missing required keys and tables are named")
@@ -198,5 +197,76 @@ struct ConfigurationTests {
         #expect(locator.line(of: [.key("s"), .index(1), .key("sub"), .key("deep")]) == 10)
         #expect(locator.line(of: [.key("a"), .key("missing")]) == 2)
         #expect(locator.line(of: [.key("nowhere")]) == nil)
+    }
+
+    /// A file with `[box]` and the given sensor tables.
+    func withSensors(_ sensors: String) -> String {
+        "[box]\nid = \"b\"\ndistrict = \"d\"\n\n" + sensors
+    }
+
+    @Test("serial, GPIO and gpsd sensors, with chip options and per-chip defaults")
+    func otherInterfaces() throws {
+        let source = self.withSensors("""
+            [[sensor]]
+            id = "pm"
+            chip = "sds011"
+            port = "/dev/ttyUSB0"
+
+            [[sensor]]
+            id = "pm-uart"
+            chip = "sps30-uart"
+            port = "/dev/serial0"
+            interval = "2m"
+
+            [[sensor]]
+            id = "rain"
+            chip = "rain-gauge"
+            gpio_chip = "pinctrl-bcm2711"
+            line = 17
+            mm_per_tip = 0.2794
+            debounce = "20ms"
+
+            [[sensor]]
+            id = "battery"
+            chip = "ina219"
+            address = 0x41
+            shunt_ohms = 0.1
+            max_current = 3.2
+
+            [[sensor]]
+            id = "position"
+            chip = "gpsd"
+            """)
+        let sensors = try KiezboxConfiguration.parse(source, file: "k.toml").sensors
+        #expect(sensors.map(\.connection) == [
+            .serial(port: "/dev/ttyUSB0", baudRate: 9600), .serial(port: "/dev/serial0", baudRate: 115_200),
+            .gpio(chip: "pinctrl-bcm2711", line: 17), .i2c(bus: "/dev/i2c-1", address: 0x41),
+            .network(host: "127.0.0.1", port: 2947),
+        ])
+        #expect(sensors.map(\.interval) == [.seconds(300), .seconds(120), .seconds(60), .seconds(10), .seconds(600)])
+        #expect(sensors[2].options == ChipOptions(millimetresPerTip: 0.2794, debounce: .milliseconds(20)))
+        #expect(sensors[3].options == ChipOptions(shuntOhms: 0.1, maximumCurrent: 3.2))
+    }
+
+    @Test(
+        "sensor mistakes per interface are named with their line",
+        arguments: [
+            ("[[sensor]]\nid = \"pm\"\nchip = \"pms5003\"\n", 5, "sensor[1].port", "missing; a PMS5003 needs its serial port"),
+            ("[[sensor]]\nid = \"pm\"\nchip = \"sds011\"\nport = \"/dev/ttyUSB0\"\naddress = 0x69\n", 9, "sensor[1].address", "does not apply to a SDS011, which is a serial (UART) device, not an I²C chip"),
+            ("[[sensor]]\nid = \"climate\"\nchip = \"bme280\"\nline = 4\n", 8, "sensor[1].line", "does not apply to a BME280"),
+            ("[[sensor]]\nid = \"rain\"\nchip = \"rain-gauge\"\n", 5, "sensor[1].line", "missing; a rain gauge needs the GPIO line"),
+            ("[[sensor]]\nid = \"co2\"\nchip = \"scd30\"\naddress = 0x62\n", 8, "sensor[1].address", "answers only at 0x61"),
+            ("[[sensor]]\nid = \"power\"\nchip = \"ina226\"\naddress = 0x50\n", 8, "sensor[1].address", "answers only at 0x40 to 0x4f"),
+            ("[[sensor]]\nid = \"power\"\nchip = \"ina226\"\nshunt_ohms = 0\n", 8, "sensor[1].shunt_ohms", "out of range"),
+            ("[[sensor]]\nid = \"climate\"\nchip = \"bme280\"\nshunt_ohms = 0.1\n", 8, "sensor[1].shunt_ohms", "unknown key"),
+            ("[[sensor]]\nid = \"pm\"\nchip = \"sds011\"\nport = \"/dev/ttyUSB0\"\n[[sensor]]\nid = \"gps\"\nchip = \"gps\"\nport = \"/dev/ttyUSB0\"\n", 12, "sensor[2].port", "'pm' is already on /dev/ttyUSB0"),
+            ("[[sensor]]\nid = \"a\"\nchip = \"rain-gauge\"\nline = 17\n[[sensor]]\nid = \"b\"\nchip = \"mains-fail\"\nline = 17\n", 12, "sensor[2].line", "'a' is already on gpiochip0 line 17"),
+        ] as [(String, Int, String, String)]
+    )
+    func interfaceErrors(sensors: String, line: Int, key: String, message: String) throws {
+        let error = try #require(self.error(in: self.withSensors(sensors)))
+        #expect(error.key == key, "\(error)")
+        #expect(error.line == line, "\(error)")
+        #expect(error.message.contains(message), "\(error)")
     }
 }

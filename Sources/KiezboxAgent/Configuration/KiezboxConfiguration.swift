@@ -5,17 +5,51 @@ import ReadingStore
 import SensorDrivers
 import TOMLKit
 
+/// Where a sensor is connected.
+enum SensorConnection: Sendable, Hashable, CustomStringConvertible {
+    /// An I²C bus device ("/dev/i2c-1") and a 7-bit address.
+    case i2c(bus: String, address: UInt8)
+    /// A serial port ("/dev/serial0", "/dev/serial/by-id/…") at a baud rate.
+    case serial(port: String, baudRate: Int)
+    /// A GPIO chip (name, path, number or label such as "pinctrl-bcm2711") and a line offset.
+    case gpio(chip: String, line: UInt32)
+    /// A TCP service (gpsd).
+    case network(host: String, port: Int)
+
+    var description: String {
+        switch self {
+        case .i2c(let bus, let address): "\(bus) at \(hex(address))"
+        case .serial(let port, let baudRate): "\(port) at \(baudRate) baud"
+        case .gpio(let chip, let line): "\(chip) line \(line)"
+        case .network(let host, let port): "\(host):\(port)"
+        }
+    }
+}
+
+/// Chip-specific settings; each applies to the chips named in its comment only.
+struct ChipOptions: Sendable, Hashable {
+    /// INA219/INA226: the shunt resistor, in ohms.
+    var shuntOhms: Double?
+    /// INA219/INA226: the largest current expected, in amperes (sets the resolution).
+    var maximumCurrent: Double?
+    /// Rain gauge: millimetres of rain per bucket tip.
+    var millimetresPerTip: Double?
+    /// Rain gauge and mains-fail: edges closer together than this are contact bounce.
+    var debounce: Duration?
+    /// Mains-fail: the line is low while mains is present.
+    var activeLow: Bool?
+}
+
 /// One configured sensor: which chip, where it is connected, how often it is read.
 struct SensorConfiguration: Sendable, Hashable {
     /// The resident's name for it, used in readings and topics: "climate", "pm-balcony".
     var id: String
     var chip: ChipModel
-    /// The I²C bus device ("/dev/i2c-1").
-    var bus: String
-    var address: UInt8
+    var connection: SensorConnection
     var interval: Duration
     /// Added to every value of a quantity, to correct a chip the resident has compared with a reference.
     var offsets: [Quantity: Double]
+    var options: ChipOptions
 }
 
 /// The whole configuration, parsed once into typed values; nothing else in the daemon sees raw TOML.
@@ -118,11 +152,15 @@ struct KiezboxConfiguration: Sendable {
             if sensors.contains(where: { $0.id == sensor.id }) {
                 throw table.error("id", "a second sensor is named '\(sensor.id)'; sensor ids must be unique")
             }
-            if let other = sensors.first(where: { $0.bus == sensor.bus && $0.address == sensor.address }) {
-                throw table.error(
-                    "address", "sensor '\(other.id)' is already at \(hex(sensor.address)) on \(sensor.bus); "
-                        + "two chips cannot share an address on one bus"
-                )
+            if let other = sensors.first(where: { $0.connection.clashes(with: sensor.connection) }) {
+                let key: String =
+                    switch sensor.connection {
+                    case .i2c: "address"
+                    case .serial: "port"
+                    case .gpio: "line"
+                    case .network: "port"
+                    }
+                throw table.error(key, "sensor '\(other.id)' is already on \(other.connection); two sensors cannot share it")
             }
             sensors.append(sensor)
         }
@@ -173,8 +211,21 @@ struct KiezboxConfiguration: Sendable {
         return BoxIdentity(district: district, boxID: id, name: try box.string("name") ?? "Kiezbox \(id)", position: position)
     }
 
+    /// Keys every sensor may have, then the keys of each kind of connection, then chip options.
+    private static let commonSensorKeys = ["id", "chip", "interval", "offsets"]
+    private static let connectionKeys: [ChipInterface: [String]] = [
+        .i2c: ["bus", "address"], .serial: ["port", "baud"], .gpio: ["gpio_chip", "line"], .network: ["host", "port"],
+    ]
+    private static func optionKeys(for chip: ChipModel) -> [String] {
+        switch chip {
+        case .ina219, .ina226: ["shunt_ohms", "max_current"]
+        case .rainGauge: ["mm_per_tip", "debounce"]
+        case .mainsFail: ["active_low", "debounce"]
+        default: []
+        }
+    }
+
     private static func parseSensor(_ table: TOMLTableReader) throws(ConfigurationError) -> SensorConfiguration {
-        try table.rejectUnknownKeys(["id", "chip", "bus", "address", "interval", "offsets"])
         let id = try table.requiredString("id")
         try requireTopicSafe(id, key: "id", in: table)
         let chipName = try table.requiredString("chip")
@@ -183,23 +234,45 @@ struct KiezboxConfiguration: Sendable {
                 "chip", "unknown chip '\(chipName)'; supported: " + ChipModel.allCases.map(\.rawValue).joined(separator: ", ")
             )
         }
-        let bus = try table.string("bus") ?? "/dev/i2c-1"
-        let address: UInt8
-        if let configured = try table.int("address") {
-            guard (0x03...0x77).contains(configured) else {
-                throw table.error("address", "\(hex(configured)) is not a 7-bit I²C address (0x03 to 0x77)")
+        let ownKeys = connectionKeys[chip.interface, default: []] + optionKeys(for: chip)
+        for key in table.table.keys where !commonSensorKeys.contains(key) && !ownKeys.contains(key) {
+            if let interface = connectionKeys.first(where: { $0.value.contains(key) })?.key {
+                let expected = ownKeys.isEmpty ? "" : "; a \(chip) takes " + ownKeys.joined(separator: ", ")
+                throw table.error(key, "does not apply to a \(chip), which is \(chip.interface), not \(interface)\(expected)")
             }
-            address = UInt8(configured)
-            if !chip.i2cAddresses.contains(address) {
-                throw table.error(
-                    "address", "a \(chip) answers only at " + chip.i2cAddresses.map(hex).joined(separator: " or ")
-                        + ", not at \(hex(configured)); check the address jumper (SDO pin)"
-                )
-            }
-        } else {
-            address = chip.i2cAddresses[0]
         }
-        let interval = try table.duration("interval", atLeast: .seconds(1)) ?? .seconds(60)
+        try table.rejectUnknownKeys(commonSensorKeys + ownKeys)
+
+        let connection: SensorConnection
+        switch chip.interface {
+        case .i2c:
+            let bus = try table.string("bus") ?? "/dev/i2c-1"
+            var address = chip.i2cAddresses[0]
+            if let configured = try table.int("address") {
+                guard (0x03...0x77).contains(configured) else {
+                    throw table.error("address", "\(hex(configured)) is not a 7-bit I²C address (0x03 to 0x77)")
+                }
+                guard chip.i2cAddresses.contains(UInt8(configured)) else {
+                    throw table.error("address", "a \(chip) answers only at \(addressList(chip.i2cAddresses)), not at \(hex(configured)); check the address jumper")
+                }
+                address = UInt8(configured)
+            }
+            connection = .i2c(bus: bus, address: address)
+        case .serial:
+            guard let port = try table.string("port") else {
+                throw table.error("port", "missing; a \(chip) needs its serial port, e.g. \"/dev/serial0\" or \"/dev/ttyUSB0\"")
+            }
+            let baud = try table.int("baud", in: 1200...921_600) ?? chip.baudRate ?? 9600
+            connection = .serial(port: port, baudRate: baud)
+        case .gpio:
+            guard let line = try table.int("line", in: 0...1023) else {
+                throw table.error("line", "missing; a \(chip) needs the GPIO line it is wired to (the BCM number on a Pi, e.g. 17)")
+            }
+            connection = .gpio(chip: try table.string("gpio_chip") ?? "gpiochip0", line: UInt32(line))
+        case .network:
+            connection = .network(host: try table.string("host") ?? "127.0.0.1", port: try table.int("port", in: 1...65535) ?? 2947)
+        }
+        let interval = try table.duration("interval", atLeast: .seconds(1)) ?? chip.defaultInterval
 
         var offsets: [Quantity: Double] = [:]
         if let offsetsTable = try table.table("offsets") {
@@ -210,7 +283,14 @@ struct KiezboxConfiguration: Sendable {
                 }
             }
         }
-        return SensorConfiguration(id: id, chip: chip, bus: bus, address: address, interval: interval, offsets: offsets)
+        let options = ChipOptions(
+            shuntOhms: try table.double("shunt_ohms", in: 0.000_1...100),
+            maximumCurrent: try table.double("max_current", in: 0.001...100),
+            millimetresPerTip: try table.double("mm_per_tip", in: 0.01...10),
+            debounce: try table.duration("debounce", atLeast: .milliseconds(1)),
+            activeLow: try table.bool("active_low")
+        )
+        return SensorConfiguration(id: id, chip: chip, connection: connection, interval: interval, offsets: offsets, options: options)
     }
 
     private static func requireTopicSafe(_ value: String, key: String, in table: TOMLTableReader) throws(ConfigurationError) {
@@ -224,3 +304,21 @@ struct KiezboxConfiguration: Sendable {
 }
 
 func hex<I: BinaryInteger>(_ value: I) -> String { "0x" + String(value, radix: 16) }
+
+/// "0x76 or 0x77", "0x40 to 0x4f".
+func addressList(_ addresses: [UInt8]) -> String {
+    if addresses.count > 2, let first = addresses.first, let last = addresses.last { return "\(hex(first)) to \(hex(last))" }
+    return addresses.map(hex).joined(separator: " or ")
+}
+
+extension SensorConnection {
+    /// Whether two sensors would fight over the same address, port or line.
+    func clashes(with other: SensorConnection) -> Bool {
+        switch (self, other) {
+        case (.i2c(let busA, let addressA), .i2c(let busB, let addressB)): busA == busB && addressA == addressB
+        case (.serial(let portA, _), .serial(let portB, _)): portA == portB
+        case (.gpio(let chipA, let lineA), .gpio(let chipB, let lineB)): chipA == chipB && lineA == lineB
+        default: false
+        }
+    }
+}

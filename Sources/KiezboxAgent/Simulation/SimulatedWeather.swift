@@ -44,9 +44,6 @@ struct SimulatedWeatherService<C: KiezboxClock>: Service {
 
     /// Sets every chip to the conditions of now.
     func update() {
-        let conditions = SimulatedWeather.conditions(at: self.clock.currentDate())
-        for chip in self.kit.climateChips {
-            chip.setEnvironment(celsius: conditions.celsius, hectopascal: conditions.hectopascal, percentRH: conditions.percentRH)
-        }
+        self.kit.updateEnvironment(at: self.clock.currentDate())
     }
 }
