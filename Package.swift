@@ -26,10 +26,18 @@ let package = Package(
         // 1. Shared values, no I/O.
         .target(name: "KiezboxCore", swiftSettings: strictSettings),
 
+        // 2. C libraries. libi2c-dev ships no pkg-config file: the module map's `link "i2c"` links it.
+        .systemLibrary(name: "CI2C", providers: [.apt(["libi2c-dev"])]),
+        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+
         // 3. Buses and chips.
         .target(
             name: "SensorDrivers",
-            dependencies: ["KiezboxCore"],
+            dependencies: [
+                "KiezboxCore",
+                .target(name: "CI2C", condition: .when(platforms: [.linux])),
+                .target(name: "CGPIOD", condition: .when(platforms: [.linux])),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -71,6 +79,17 @@ let package = Package(
             path: "Benchmarks/SQLiteReference",
             linkerSettings: [.linkedLibrary("sqlite3")]
         ),
+
+        // Runs inside the kernel VM (scripts/kernel-vm/run.sh): the production Linux buses and drivers against
+        // the kernel's i2c-stub and gpio-sim.
+        .executableTarget(
+            name: "KernelInterfaceChecks",
+            dependencies: ["SensorDrivers", "KiezboxCore"],
+            path: "Tests/KernelInterfaceChecks",
+            swiftSettings: strictSettings
+        ),
+        // Boots the VM with KernelInterfaceChecks; depending on it makes `swift test` build it first.
+        .testTarget(name: "KernelInterfaceTests", dependencies: ["KernelInterfaceChecks"], swiftSettings: strictSettings),
 
         .testTarget(name: "KiezboxCoreTests", dependencies: ["KiezboxCore"], swiftSettings: strictSettings),
         .testTarget(

@@ -11,6 +11,9 @@ public struct I2CError: Error, Sendable, Hashable, CustomStringConvertible {
         case noSuchBus
         /// Permission denied (EACCES/EPERM): the user is not in the `i2c` group.
         case permissionDenied
+        /// The adapter speaks SMBus only and cannot carry plain I²C messages (no `I2C_FUNC_I2C`), which raw
+        /// ``I2CDevice/write(_:)``, ``I2CDevice/read(count:)`` and ``I2CDevice/writeRead(_:count:)`` need.
+        case plainI2CUnsupported
         /// Any other adapter error, with its errno.
         case io(errno: Int32)
     }
@@ -39,6 +42,9 @@ public struct I2CError: Error, Sendable, Hashable, CustomStringConvertible {
             return "\(self.bus) does not exist: enable I²C (raspi-config → Interface Options → I2C)"
         case .permissionDenied:
             return "no permission for \(self.bus): add the kiezbox user to the i2c group"
+        case .plainI2CUnsupported:
+            return "\(self.bus) is an SMBus-only adapter and cannot send plain I²C messages\(at): "
+                + "connect this sensor to a full I²C controller (on a Raspberry Pi: /dev/i2c-1)"
         case .io(let errno):
             return "I²C error on \(self.bus)\(at) (errno \(errno))"
         }

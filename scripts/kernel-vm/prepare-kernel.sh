@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# prepare-kernel.sh — make sure the host can boot the test VM, and print the directory of the prepared kernel.
+#
+# Installs the host tools (qemu-system-x86, busybox-static, cpio, xz-utils) with apt-get, then fills the cache
+# for the kernel ABI Debian's linux-image-amd64 currently points to (or $KIEZBOX_VM_KERNEL_ABI):
+#
+#   <cache>/<abi>/vmlinux         the kernel as an ELF, booted by qemu through its PVH entry (fast under TCG);
+#                                 vmlinuz when the ELF cannot be unpacked
+#   <cache>/<abi>/modules/*.ko    configfs, i2c-dev, i2c-stub from the image package; gpio-sim built here
+#   <cache>/<abi>/ready           written last: the recipe version and the Debian package version
+#
+# Debian builds neither gpio-sim nor the irq_sim helper it needs, so both are compiled as one out-of-tree
+# module from the matching linux-source package against linux-headers-<abi>.
+#
+# Everything fetched comes from the Debian archive through apt-get. On any failure the script exits 126
+# with the reason; it never leaves a half-built cache entry behind.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
+# Bump when the way the cache entry is built changes, so old entries are rebuilt.
+readonly RECIPE=1
+readonly HOST_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils)
+
+started=$(kvm_now)
+cache=$(kvm_cache_dir)
+mkdir -p "$cache"
+apt_log=$cache/apt.log
+lists_refreshed=0
+
+missing_packages() {
+	local package
+	for package in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' ||
+			printf '%s\n' "$package"
+	done
+}
+
+refresh_package_lists() {
+	((lists_refreshed)) && return 0
+	kvm_log "apt-get update"
+	kvm_as_root apt-get update -q >>"$apt_log" 2>&1 ||
+		kvm_cannot_start "apt-get update failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
+	lists_refreshed=1
+}
+
+# Installs what is missing. Stale package lists are refreshed once, when the first attempt fails.
+install_packages() {
+	local wanted
+	mapfile -t wanted < <(missing_packages "$@")
+	((${#wanted[@]})) || return 0
+	kvm_log "apt-get install ${wanted[*]}"
+	local attempt
+	for attempt in first retry; do
+		if kvm_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			-o DPkg::Lock::Timeout=300 "${wanted[@]}" >>"$apt_log" 2>&1; then
+			return 0
+		fi
+		[[ $attempt == first ]] && refresh_package_lists
+	done
+	kvm_cannot_start "apt-get install ${wanted[*]} failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
+}
+
+# Downloads one .deb into a directory, refreshing the lists once if the archive answers 404.
+download_package() {
+	local directory=$1 package=$2 attempt
+	for attempt in first retry; do
+		if (cd "$directory" && apt-get download -q "$package") >>"$apt_log" 2>&1; then return 0; fi
+		[[ $attempt == first ]] && refresh_package_lists
+	done
+	kvm_cannot_start "apt-get download $package failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
+}
+
+kernel_abi() {
+	if [[ -n ${KIEZBOX_VM_KERNEL_ABI:-} ]]; then
+		printf '%s\n' "$KIEZBOX_VM_KERNEL_ABI"
+		return
+	fi
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: linux-image-\([0-9].*-amd64\)$/\1/p' | head -n 1
+}
+
+# Unpacks the ELF kernel from a bzImage whose payload is xz-compressed (Debian's choice). Booting the ELF
+# through its PVH note skips the in-guest decompression, which costs several seconds under TCG.
+unpack_elf_kernel() {
+	local bzimage=$1 elf=$2 offset
+	offset=$(LC_ALL=C grep -m 1 -obUaP '\xfd7zXZ\x00' "$bzimage" | cut -d: -f1) || return 1
+	offset=${offset%%$'\n'*} # the first match
+	[[ -n $offset ]] || return 1
+	# xz stops after the payload's stream, so tail may meet a closed pipe: only xz's status counts.
+	{ tail -c +"$((offset + 1))" "$bzimage" 2>/dev/null || true; } | xz -dc --single-stream >"$elf" 2>/dev/null || return 1
+	[[ $(head -c 4 "$elf" | od -An -c | tr -d ' ') == '177ELF' ]]
+}
+
+# The irq_sim fix: irq_sim.c is built-in code that calls irq_to_desc(), which modules may not use.
+# generic_handle_domain_irq() (exported) looks the interrupt up in the domain and runs its flow handler,
+# which is what the two replaced lines did. Its exports are dropped: the copy is private to gpio-sim.ko.
+patch_irq_sim() {
+	local file=$1
+	sed -i \
+		-e '/^static void irq_sim_handle_irq(/,/^}/{' \
+		-e '  /^[[:space:]]*int irqnum;$/d' \
+		-e '  /irqnum = irq_find_mapping(work_ctx->domain, offset);/d' \
+		-e '  s/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_domain_irq(work_ctx->domain, offset);/' \
+		-e '}' \
+		-e '/^EXPORT_SYMBOL_GPL(.*);$/d' \
+		"$file"
+	grep -q 'generic_handle_domain_irq(work_ctx->domain, offset);' "$file" && ! grep -q 'irq_to_desc' "$file"
+}
+
+build_gpio_sim() {
+	local abi=$1 version=$2 work=$3 source_package source_tar
+	source_package=linux-source-$(cut -d. -f1,2 <<<"$abi")
+	install_packages "linux-headers-$abi" make gcc
+	[[ -d /lib/modules/$abi/build ]] || kvm_cannot_start "linux-headers-$abi installed no /lib/modules/$abi/build"
+
+	download_package "$work" "$source_package=$version"
+	mkdir -p "$work/gpio-sim"
+	source_tar=./usr/src/$source_package.tar.xz
+	# --occurrence stops tar once the three files are out, instead of decompressing the whole tree; the
+	# writers upstream then see a closed pipe, so the pipeline's status says nothing: the files do.
+	dpkg-deb --fsys-tarfile "$work/${source_package}_"*.deb 2>/dev/null | tar -xO "$source_tar" 2>/dev/null |
+		tar -xJ --occurrence=1 --strip-components=1 -C "$work/gpio-sim" \
+			"$source_package/drivers/gpio/gpio-sim.c" \
+			"$source_package/drivers/gpio/gpiolib.h" \
+			"$source_package/kernel/irq/irq_sim.c" 2>/dev/null || true
+	local tree=$work/gpio-sim
+	[[ -f $tree/drivers/gpio/gpio-sim.c && -f $tree/drivers/gpio/gpiolib.h && -f $tree/kernel/irq/irq_sim.c ]] ||
+		kvm_cannot_start "$source_package $version lacks gpio-sim.c, gpiolib.h or irq_sim.c"
+	rm -f "$work/${source_package}_"*.deb
+	kvm_log "kernel $abi: headers installed, gpio-sim sources extracted ($(kvm_since "$started") s)"
+
+	local module=$work/gpio-sim-module
+	mkdir -p "$module"
+	# One module of two objects; the module is named gpio-sim, so the driver's object needs another name.
+	cp "$tree/drivers/gpio/gpio-sim.c" "$module/gpio-sim-driver.c"
+	cp "$tree/drivers/gpio/gpiolib.h" "$tree/kernel/irq/irq_sim.c" "$module/"
+	patch_irq_sim "$module/irq_sim.c" ||
+		kvm_cannot_start "irq_sim.c of $version no longer matches the irq_to_desc fix (scripts/kernel-vm/README.md)"
+	printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-driver.o irq_sim.o\n' >"$module/Kbuild"
+	make -s -C "/lib/modules/$abi/build" M="$module" modules >"$work/gpio-sim-build.log" 2>&1 ||
+		kvm_cannot_start "building gpio-sim.ko failed: $(grep -m 3 -E 'error|ERROR' "$work/gpio-sim-build.log" | tr '\n' ' ')"
+	strip --strip-debug "$module/gpio-sim.ko"
+	cp "$module/gpio-sim.ko" "$work/entry/modules/"
+}
+
+prepare_entry() {
+	local abi=$1 entry=$2 work=$3 image_deb version module found
+	mkdir -p "$work/entry/modules" "$work/image"
+	download_package "$work" "linux-image-$abi"
+	image_deb=$(echo "$work/linux-image-${abi}_"*.deb)
+	version=$(dpkg-deb -f "$image_deb" Version)
+	kvm_log "kernel $abi ($version): image downloaded ($(kvm_since "$started") s)"
+
+	dpkg-deb --fsys-tarfile "$image_deb" |
+		tar -x -C "$work/image" --wildcards "./boot/vmlinuz-$abi" \
+			'*/fs/configfs/configfs.ko*' '*/drivers/i2c/i2c-dev.ko*' '*/drivers/i2c/i2c-stub.ko*'
+	rm -f "$image_deb"
+	if unpack_elf_kernel "$work/image/boot/vmlinuz-$abi" "$work/entry/vmlinux"; then
+		rm -f "$work/image/boot/vmlinuz-$abi"
+	else
+		kvm_log "could not unpack the ELF kernel; booting the bzImage instead (slower)"
+		rm -f "$work/entry/vmlinux"
+		mv "$work/image/boot/vmlinuz-$abi" "$work/entry/vmlinuz"
+	fi
+	for module in configfs i2c-dev i2c-stub; do
+		found=$(find "$work/image/lib/modules" -name "$module.ko*" -print -quit)
+		case $found in
+		*.ko) cp "$found" "$work/entry/modules/$module.ko" ;;
+		*.ko.xz) xz -dc "$found" >"$work/entry/modules/$module.ko" ;;
+		*) kvm_cannot_start "linux-image-$abi has no $module module" ;;
+		esac
+	done
+	rm -rf "$work/image"
+
+	build_gpio_sim "$abi" "$version" "$work"
+	kvm_log "kernel $abi: gpio-sim.ko built ($(kvm_since "$started") s)"
+	printf 'recipe=%s version=%s\n' "$RECIPE" "$version" >"$work/entry/ready"
+	rm -rf "$entry"
+	mv "$work/entry" "$entry"
+}
+
+entry_is_ready() { [[ -f $1/ready ]] && grep -q "^recipe=$RECIPE " "$1/ready"; }
+
+main() {
+	install_packages "${HOST_PACKAGES[@]}"
+	command -v qemu-system-x86_64 >/dev/null || kvm_cannot_start "qemu-system-x86_64 is not installed"
+	[[ -x /bin/busybox ]] || kvm_cannot_start "/bin/busybox (busybox-static) is missing"
+
+	local abi entry
+	abi=$(kernel_abi)
+	if [[ -z $abi ]]; then
+		refresh_package_lists
+		abi=$(kernel_abi)
+	fi
+	[[ -n $abi ]] || kvm_cannot_start "apt knows no linux-image-amd64 to take the kernel ABI from"
+	entry=$cache/$abi
+	if ! entry_is_ready "$entry"; then
+		# One preparation at a time per cache; whoever waited finds the entry ready.
+		exec {lock}>"$cache/.lock"
+		flock "$lock"
+		if ! entry_is_ready "$entry"; then
+			kvm_log "preparing kernel $abi in $entry (once per kernel ABI)"
+			work=$(mktemp -d "$cache/.prepare.XXXXXX")
+			trap 'rm -rf "$work"' EXIT
+			prepare_entry "$abi" "$entry" "$work"
+			kvm_log "kernel $abi ready after $(kvm_since "$started") s"
+		fi
+		flock -u "$lock"
+	fi
+	printf '%s\n' "$entry"
+}
+
+main "$@"
