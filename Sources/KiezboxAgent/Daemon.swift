@@ -30,17 +30,11 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         let sensors: [ScheduledSensor]
         if self.configuration.simulate {
             let kit = try SimulatedKit(sensors: self.configuration.sensors, fixturePath: self.fixturePath)
-            sensors = try SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
+            sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
             self.logger.info("running on simulated chips", metadata: ["chips": "\(sensors.count)"])
         } else {
-            guard self.configuration.sensors.isEmpty else {
-                throw DaemonError(
-                    description: "this build reads hardware buses only in simulation; run with --simulate, "
-                        + "or set [simulation] enabled = true"
-                )
-            }
-            sensors = []
+            sensors = SensorFactory(buses: LinuxBuses()).scheduledSensors(self.configuration.sensors)
         }
         // After the flush service: the group stops services in reverse order, so the sampler stops first and
         // its last readings are in the final commit.

@@ -1,8 +1,12 @@
 import SensorDrivers
+import Synchronization
 
 /// Where drivers get their buses: the Linux devices of a real box, or the simulated kit.
 protocol BusProvider: Sendable {
+    /// The I²C bus with this device path ("/dev/i2c-1").
     func i2cBus(_ name: String) throws -> any I2CBus
+    /// The GPIO chip with this name, path, number or label ("gpiochip0", "pinctrl-bcm2711").
+    func gpioChip(_ name: String) throws -> any GPIOChip
 }
 
 /// Builds the driver for each configured sensor on the buses of a provider; the same code for hardware and
@@ -19,9 +23,40 @@ struct SensorFactory {
         }
     }
 
-    func scheduledSensors(_ sensors: [SensorConfiguration]) throws -> [ScheduledSensor] {
-        try sensors.map { sensor in
-            ScheduledSensor(id: sensor.id, interval: sensor.interval, offsets: sensor.offsets, driver: try self.makeDriver(for: sensor))
+    /// A scheduled sensor per configured one. A driver whose bus cannot be opened yet (I²C not enabled, USB
+    /// adapter not plugged in) is built on a later attempt, under the sampler's backoff, so one missing bus
+    /// never stops the other sensors.
+    func scheduledSensors(_ sensors: [SensorConfiguration]) -> [ScheduledSensor] {
+        sensors.map { sensor in
+            let factory = self
+            let driver = DeferredDriver(chipName: sensor.chip.description) { try factory.makeDriver(for: sensor) }
+            return ScheduledSensor(id: sensor.id, interval: sensor.interval, offsets: sensor.offsets, driver: driver)
         }
+    }
+}
+
+/// A driver built on first use, and built again on the next use for as long as building fails.
+final class DeferredDriver: SensorDriver {
+    let chipName: String
+    private let build: @Sendable () throws -> any SensorDriver
+    private let built = Mutex<(any SensorDriver)?>(nil)
+
+    init(chipName: String, build: @escaping @Sendable () throws -> any SensorDriver) {
+        self.chipName = chipName
+        self.build = build
+    }
+
+    /// The driver, building it if it is not built yet.
+    func driver() throws -> any SensorDriver {
+        try self.built.withLock { built in
+            if let driver = built { return driver }
+            let driver = try self.build()
+            built = driver
+            return driver
+        }
+    }
+
+    func measure() async throws -> [MeasuredValue] {
+        try await self.driver().measure()
     }
 }

@@ -51,6 +51,10 @@ final class SimulatedKit: BusProvider {
 
     func i2cBus(_ name: String) throws -> any I2CBus { self.simulatedI2CBus(name) }
 
+    func gpioChip(_ name: String) throws -> any GPIOChip {
+        throw DaemonError(description: "no simulated GPIO chip '\(name)'")
+    }
+
     /// Sets every simulated chip to the weather of `date`.
     func updateEnvironment(at date: Date) {
         let conditions = SimulatedWeather.conditions(at: date)

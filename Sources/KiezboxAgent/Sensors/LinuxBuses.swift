@@ -1,0 +1,27 @@
+import SensorDrivers
+import Synchronization
+
+/// The buses of a real box: `/dev/i2c-N` adapters and `/dev/gpiochipN` chips, each opened once and shared by
+/// every sensor on it.
+final class LinuxBuses: BusProvider {
+    private let i2cBuses = Mutex<[String: LinuxI2CBus]>([:])
+    private let gpioChips = Mutex<[String: LinuxGPIOChip]>([:])
+
+    func i2cBus(_ name: String) throws -> any I2CBus {
+        try self.i2cBuses.withLock { buses throws(I2CError) -> LinuxI2CBus in
+            if let bus = buses[name] { return bus }
+            let bus = try LinuxI2CBus(path: name)
+            buses[name] = bus
+            return bus
+        }
+    }
+
+    func gpioChip(_ name: String) throws -> any GPIOChip {
+        try self.gpioChips.withLock { chips throws(GPIOError) -> LinuxGPIOChip in
+            if let chip = chips[name] { return chip }
+            let chip = try LinuxGPIOChip(name)
+            chips[name] = chip
+            return chip
+        }
+    }
+}
