@@ -143,4 +143,16 @@ public protocol I2CBus: Sendable {
     var name: String { get }
     /// The device at `address` (7-bit). Nothing is sent until the device is used.
     func device(at address: UInt8) -> any I2CDevice
+    /// Whether a device answers at `address`, asked in a way no chip minds (as `i2cdetect` does).
+    func probe(address: UInt8) -> Bool
+}
+
+/// The address range `i2cdetect` scans by default; the rest is reserved by the I²C specification.
+public let scannableI2CAddresses: ClosedRange<UInt8> = 0x08...0x77
+
+extension I2CBus {
+    /// The addresses where a device answers, in ascending order.
+    public func scan(_ addresses: ClosedRange<UInt8> = scannableI2CAddresses) -> [UInt8] {
+        addresses.filter { self.probe(address: $0) }
+    }
 }

@@ -84,9 +84,6 @@ public final class LinuxI2CBus: I2CBus {
 
     // MARK: - Discovery
 
-    /// The address range `i2cdetect` scans by default; the rest is reserved by the I²C specification.
-    public static let scannableAddresses: ClosedRange<UInt8> = 0x08...0x77
-
     /// Whether a device answers at `address`, asked the way `i2cdetect` asks by default.
     ///
     /// That is an SMBus quick write (address and write bit, no data) everywhere except 0x30–0x37 and 0x50–0x5F,
@@ -105,11 +102,6 @@ public final class LinuxI2CBus: I2CBus {
             let answer = usesReceiveByte ? i2c_smbus_read_byte(fd) : i2c_smbus_write_quick(fd, UInt8(I2C_SMBUS_WRITE))
             return answer >= 0
         }
-    }
-
-    /// The addresses in `addresses` where ``probe(address:)`` finds a device, in ascending order.
-    public func scan(_ addresses: ClosedRange<UInt8> = LinuxI2CBus.scannableAddresses) -> [UInt8] {
-        addresses.filter { self.probe(address: $0) }
     }
 
     // MARK: - Transfers (used by LinuxI2CDevice)

@@ -63,6 +63,11 @@ public final class SimulatedI2CBus: I2CBus {
     /// How many transfers the bus has carried (for tests that check what went over the wire).
     public var transferCount: Int { self.state.withLock { $0.transfers } }
 
+    /// A chip is attached at `address` and the bus is not stuck: it would acknowledge its address.
+    public func probe(address: UInt8) -> Bool {
+        self.state.withLock { state in state.fault != .stuck && state.chips[address] != nil }
+    }
+
     public func device(at address: UInt8) -> any I2CDevice {
         SimulatedI2CDevice(bus: self, address: address)
     }
