@@ -10,7 +10,8 @@ import Glibc
 @main
 enum KernelInterfaceChecks {
     #if os(Linux)
-    static let checks: [Check] = I2CBusChecks.all + BME280Checks.all + GPIOChipChecks.all
+    static let checks: [Check] =
+        I2CBusChecks.all + BME280Checks.all + INA219Checks.all + GPIOChipChecks.all + GPIOSensorChecks.all
 
     static func main() async {
         let failed = await runChecks(self.checks)
