@@ -29,7 +29,8 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         var services: [any Service] = [StoreFlushService(store: store, clock: self.clock, logger: self.logger)]
         let sensors: [ScheduledSensor]
         if self.configuration.simulate {
-            let kit = try SimulatedKit(sensors: self.configuration.sensors, fixturePath: self.fixturePath)
+            let kit = try self.fixturePath.map { try SimulatedKit(specs: SimulationFixture.load(path: $0).chips) }
+                ?? SimulatedKit(following: self.configuration.sensors)
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
             self.logger.info("running on simulated chips", metadata: ["chips": "\(sensors.count)"])
@@ -41,6 +42,10 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         services.append(
             Sampler(sensors: sensors, clock: self.clock, logger: self.logger) { readings in try await store.record(readings) }
         )
+        let watched = zip(self.configuration.sensors, sensors).filter { $0.0.chip.watches }.map(\.1)
+        if !watched.isEmpty {
+            services.append(SensorWatchService(sensors: watched, clock: self.clock, backoff: RetryBackoff(), logger: self.logger))
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },

@@ -72,6 +72,14 @@ public enum ChipModel: String, Sendable, Hashable, CaseIterable, CustomStringCon
         }
     }
 
+    /// Whether the driver watches its line all the time (``WatchingSensorDriver``) rather than only when measured.
+    public var watches: Bool {
+        switch self {
+        case .rainGauge, .mainsFail: true
+        default: false
+        }
+    }
+
     /// The serial speed the device talks at (8N1).
     public var baudRate: Int? {
         switch self {

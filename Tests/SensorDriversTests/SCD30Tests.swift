@@ -10,25 +10,24 @@ private let referenceFrame: [UInt8] = [
 ]
 
 /// A simulated SCD30 on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip = SimulatedSCD30()
-    let driver: SCD30
+private typealias Rig = SensirionRig<SimulatedSCD30, SCD30>
 
-    init(
+extension Rig {
+    fileprivate init(
         pause: @escaping Pause = instantSensirionPause,
         measurementInterval: Int = 30,
         ambientPressure: Int? = nil,
         warmUpSamples: Int = 1
     ) {
-        self.bus.attach(self.chip, at: address)
-        self.driver = SCD30(
-            device: self.bus.device(at: address),
-            pause: pause,
-            measurementInterval: measurementInterval,
-            ambientPressure: ambientPressure,
-            warmUpSamples: warmUpSamples
-        )
+        self.init(SimulatedSCD30(), at: address) { device in
+            SCD30(
+                device: device,
+                pause: pause,
+                measurementInterval: measurementInterval,
+                ambientPressure: ambientPressure,
+                warmUpSamples: warmUpSamples
+            )
+        }
     }
 }
 
@@ -50,11 +49,8 @@ struct SCD30FramingTests {
 
     @Test("the simulation puts exactly the reference frame on the wire")
     func simulationFrame() async throws {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSCD30(measurement: SimulatedSCD30.referenceMeasurement)
+        let (chip, device) = attach(SimulatedSCD30(measurement: SimulatedSCD30.referenceMeasurement), at: address)
         chip.setSamplePeriod(dataReadyPolls: 1)
-        bus.attach(chip, at: address)
-        let device = bus.device(at: address)
         try await device.write([0x00, 0x10, 0x00, 0x00, 0x81])
         try await device.write([0x02, 0x02])
         #expect(try await device.read(count: 3) == [0x00, 0x00, 0x81])  // not ready
@@ -231,7 +227,7 @@ struct SCD30DriverTests {
         let rig = Rig(warmUpSamples: 0)
         rig.chip.setMeasurement(SimulatedSCD30.Measurement(ppm: .nan, celsius: 21, percentRH: 50))
         let error = await #expect(throws: SCD30Error.self) { try await rig.driver.measure() }
-        #expect(error?.code == .nonFiniteValue(field: "CO₂"))
+        #expect(error?.code == .chip(.nonFiniteValue(field: "CO₂")))
     }
 
     @Test(
@@ -283,10 +279,7 @@ struct SCD30DriverTests {
 @Suite("SimulatedSCD30 command state machine")
 struct SimulatedSCD30Tests {
     private func rig() -> (chip: SimulatedSCD30, device: any I2CDevice) {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSCD30()
-        bus.attach(chip, at: address)
-        return (chip, bus.device(at: address))
+        attach(SimulatedSCD30(), at: address)
     }
 
     @Test("a repeated start is NACKed: the SCD30 does not support it")

@@ -5,14 +5,11 @@ import Testing
 private let address: UInt8 = 0x62
 
 /// A simulated SCD4x on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip = SimulatedSCD4x()
-    let driver: SCD4x
+private typealias Rig = SensirionRig<SimulatedSCD4x, SCD4x>
 
-    init(pause: @escaping Pause = instantSensirionPause, mode: SCD4x.Mode = .lowPowerPeriodic, warmUpSamples: Int = 1) {
-        self.bus.attach(self.chip, at: address)
-        self.driver = SCD4x(device: self.bus.device(at: address), pause: pause, mode: mode, warmUpSamples: warmUpSamples)
+extension Rig {
+    fileprivate init(pause: @escaping Pause = instantSensirionPause, mode: SCD4x.Mode = .lowPowerPeriodic, warmUpSamples: Int = 1) {
+        self.init(SimulatedSCD4x(), at: address) { SCD4x(device: $0, pause: pause, mode: mode, warmUpSamples: warmUpSamples) }
     }
 }
 
@@ -59,11 +56,8 @@ struct SCD4xVectorTests {
 
     @Test("data-ready: 0x8000 not ready, 0x8006 ready (mask 0x07FF)")
     func dataReadyWords() async throws {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSCD4x()
+        let (chip, device) = attach(SimulatedSCD4x(), at: address)
         chip.setSamplePeriod(dataReadyPolls: 1)
-        bus.attach(chip, at: address)
-        let device = bus.device(at: address)
         try await device.write([0x21, 0xB1])
         try await device.write([0xE4, 0xB8])
         #expect(try SensirionWords.decode(try await device.read(count: 3)) == [0x8000])
@@ -254,10 +248,7 @@ struct SCD4xDriverTests {
 @Suite("SimulatedSCD4x command state machine")
 struct SimulatedSCD4xTests {
     private func rig() -> (chip: SimulatedSCD4x, device: any I2CDevice) {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSCD4x()
-        bus.attach(chip, at: address)
-        return (chip, bus.device(at: address))
+        attach(SimulatedSCD4x(), at: address)
     }
 
     @Test("while measuring only read, data-ready, stop and ambient pressure are accepted")

@@ -5,14 +5,11 @@ import Testing
 private let address: UInt8 = 0x44
 
 /// A simulated SHT3x on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip = SimulatedSHT3x()
-    let driver: SHT3x
+private typealias Rig = SensirionRig<SimulatedSHT3x, SHT3x>
 
-    init(pause: @escaping Pause = instantSensirionPause, repeatability: SHT3x.Repeatability = .high) {
-        self.bus.attach(self.chip, at: address)
-        self.driver = SHT3x(device: self.bus.device(at: address), pause: pause, repeatability: repeatability)
+extension Rig {
+    fileprivate init(pause: @escaping Pause = instantSensirionPause, repeatability: SHT3x.Repeatability = .high) {
+        self.init(SimulatedSHT3x(), at: address) { SHT3x(device: $0, pause: pause, repeatability: repeatability) }
         // §3 vector: 66 66 93 80 00 a2.
         self.chip.setRawSignals(temperature: 0x6666, humidity: 0x8000)
     }
@@ -264,10 +261,7 @@ struct SHT3xDriverTests {
 @Suite("SimulatedSHT3x command state machine")
 struct SimulatedSHT3xTests {
     private func rig() -> (chip: SimulatedSHT3x, device: any I2CDevice) {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSHT3x()
-        bus.attach(chip, at: address)
-        return (chip, bus.device(at: address))
+        attach(SimulatedSHT3x(), at: address)
     }
 
     @Test("unknown and periodic-mode commands are NACKed and flag status bit 1")

@@ -5,14 +5,11 @@ import Testing
 private let address: UInt8 = 0x44
 
 /// A simulated SHT4x on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip = SimulatedSHT4x()
-    let driver: SHT4x
+private typealias Rig = SensirionRig<SimulatedSHT4x, SHT4x>
 
-    init(pause: @escaping Pause = instantSensirionPause, precision: SHT4x.Precision = .high) {
-        self.bus.attach(self.chip, at: address)
-        self.driver = SHT4x(device: self.bus.device(at: address), pause: pause, precision: precision)
+extension Rig {
+    fileprivate init(pause: @escaping Pause = instantSensirionPause, precision: SHT4x.Precision = .high) {
+        self.init(SimulatedSHT4x(), at: address) { SHT4x(device: $0, pause: pause, precision: precision) }
         // §4 vector: the same 6 bytes as the SHT3x, 66 66 93 80 00 a2.
         self.chip.setRawSignals(temperature: 0x6666, humidity: 0x8000)
     }
@@ -202,10 +199,7 @@ struct SHT4xDriverTests {
 struct SimulatedSHT4xTests {
     @Test("heater commands answer with a measurement; unknown commands and extra bytes are NACKed")
     func commands() async throws {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSHT4x()
-        bus.attach(chip, at: address)
-        let device = bus.device(at: address)
+        let (chip, device) = attach(SimulatedSHT4x(), at: address)
         chip.setRawSignals(temperature: 0x6666, humidity: 0x8000)
         try await device.write([0x39])
         #expect(try await device.read(count: 6) == [0x66, 0x66, 0x93, 0x80, 0x00, 0xA2])

@@ -5,27 +5,25 @@ import Testing
 private let address: UInt8 = 0x69
 
 /// A simulated SPS30 on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip: SimulatedSPS30
-    let driver: SPS30
+private typealias Rig = SensirionRig<SimulatedSPS30, SPS30>
 
-    init(
+extension Rig {
+    fileprivate init(
         chip: SimulatedSPS30 = SimulatedSPS30(),
         pause: @escaping Pause = instantSensirionPause,
         outputFormat: SPS30.OutputFormat = .float,
         warmUpSamples: Int = 0,
         sleepsBetweenMeasurements: Bool = false
     ) {
-        self.chip = chip
-        self.bus.attach(chip, at: address)
-        self.driver = SPS30(
-            device: self.bus.device(at: address),
-            pause: pause,
-            outputFormat: outputFormat,
-            warmUpSamples: warmUpSamples,
-            sleepsBetweenMeasurements: sleepsBetweenMeasurements
-        )
+        self.init(chip, at: address) { device in
+            SPS30(
+                device: device,
+                pause: pause,
+                outputFormat: outputFormat,
+                warmUpSamples: warmUpSamples,
+                sleepsBetweenMeasurements: sleepsBetweenMeasurements
+            )
+        }
     }
 }
 
@@ -57,14 +55,11 @@ struct SPS30FramingTests {
 
     @Test("60-byte round trip of ten floats, in the datasheet order")
     func roundTrip() async throws {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
         let measurement = SimulatedSPS30.Measurement(
             pm1: 3.5, pm2_5: 12.25, pm4: 14.0, pm10: 15.75,
             numberConcentrations: [20, 25.5, 27, 27.25, 27.5], typicalParticleSize: 0.625
         )
-        let chip = SimulatedSPS30(measurement: measurement)
-        bus.attach(chip, at: address)
-        let device = bus.device(at: address)
+        let (_, device) = attach(SimulatedSPS30(measurement: measurement), at: address)
         try await device.write([0x00, 0x10, 0x03, 0x00, 0xAC])
         try await device.write([0x02, 0x02])
         #expect(try await device.read(count: 3) == [0x00, 0x01, 0xB0])
@@ -108,10 +103,8 @@ struct SPS30DriverTests {
 
     @Test("warm-up: 30 samples (30 s) are discarded after a start by default; the spin-up transient is never returned")
     func warmUp() async throws {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSPS30()
-        bus.attach(chip, at: address)
-        let driver = SPS30(device: bus.device(at: address), pause: instantSensirionPause)
+        let (chip, device) = attach(SimulatedSPS30(), at: address)
+        let driver = SPS30(device: device, pause: instantSensirionPause)
         chip.setParticulates(pm1: 2, pm2_5: 3, pm4: 4, pm10: 5)
         chip.enqueueSamples(Array(repeating: SimulatedSPS30.Measurement(pm1: 900, pm2_5: 950, pm4: 990, pm10: 999), count: 30))
         let values = try await driver.measure()
@@ -169,7 +162,7 @@ struct SPS30DriverTests {
         _ = try await rig.driver.measure()
         rig.chip.setFanFailure(true)
         let error = await #expect(throws: SPS30Error.self) { try await rig.driver.measure() }
-        #expect(error?.code == .fanFailure)
+        #expect(error?.code == .chip(.fanFailure))
         #expect(error?.description.contains("fan error") == true)
         #expect(rig.driver.statusRegister == SPS30.StatusBit.fanError)
 
@@ -186,7 +179,7 @@ struct SPS30DriverTests {
         let rig = Rig()
         rig.chip.setLaserFailure(true)
         let error = await #expect(throws: SPS30Error.self) { try await rig.driver.measure() }
-        #expect(error?.code == .laserFailure)
+        #expect(error?.code == .chip(.laserFailure))
         #expect(error?.description.contains("replace") == true)
     }
 
@@ -232,7 +225,7 @@ struct SPS30DriverTests {
         let rig = Rig()
         rig.chip.setMeasurement(SimulatedSPS30.Measurement(pm1: 1, pm2_5: .nan, pm4: 3, pm10: 4))
         let error = await #expect(throws: SPS30Error.self) { try await rig.driver.measure() }
-        #expect(error?.code == .nonFiniteValue(field: "pm2_5"))
+        #expect(error?.code == .chip(.nonFiniteValue(field: "pm2_5")))
     }
 
     @Test("bad CRC: counted, the next sample fetched, the corrupted one never returned; persistent: typed error")
@@ -329,10 +322,7 @@ struct SPS30DriverTests {
 @Suite("SimulatedSPS30 command state machine")
 struct SimulatedSPS30Tests {
     private func rig() -> (chip: SimulatedSPS30, device: any I2CDevice) {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSPS30()
-        bus.attach(chip, at: address)
-        return (chip, bus.device(at: address))
+        attach(SimulatedSPS30(), at: address)
     }
 
     @Test("start is NACKed while measuring or with a wrong argument; read is NACKed in idle")

@@ -24,3 +24,24 @@ func value(of quantity: Quantity, in values: [MeasuredValue]) -> MeasuredValue? 
 func commandBytes(_ code: UInt16, _ arguments: UInt16...) -> [UInt8] {
     SensirionWords.command(code, arguments: arguments)
 }
+
+/// `chip` on a fresh simulated bus at `address`, and the device a driver would reach it through.
+func attach<Chip: SimulatedI2CChip>(_ chip: Chip, at address: UInt8) -> (chip: Chip, device: any I2CDevice) {
+    let bus = SimulatedI2CBus(name: "sim:i2c-1")
+    bus.attach(chip, at: address)
+    return (chip, bus.device(at: address))
+}
+
+/// A simulated chip on a simulated bus with a driver pointed at it. Each test file gives its chip's rig an
+/// initialiser with the driver's settings.
+struct SensirionRig<Chip: SimulatedI2CChip, Driver: SensorDriver> {
+    let bus = SimulatedI2CBus(name: "sim:i2c-1")
+    let chip: Chip
+    let driver: Driver
+
+    init(_ chip: Chip, at address: UInt8, driver: (any I2CDevice) -> Driver) {
+        self.chip = chip
+        self.bus.attach(chip, at: address)
+        self.driver = driver(self.bus.device(at: address))
+    }
+}

@@ -88,11 +88,9 @@ struct SensirionWordsTests {
 @Suite("SimulatedSensirionWire faults and framing")
 struct SimulatedSensirionWireTests {
     private func rig() -> (chip: SimulatedSHT3x, device: any I2CDevice) {
-        let bus = SimulatedI2CBus(name: "sim:i2c-1")
-        let chip = SimulatedSHT3x()
+        let (chip, device) = attach(SimulatedSHT3x(), at: 0x44)
         chip.setRawSignals(temperature: 0x6666, humidity: 0x8000)
-        bus.attach(chip, at: 0x44)
-        return (chip, bus.device(at: 0x44))
+        return (chip, device)
     }
 
     @Test("an answer is read once; a second read without a command is NACKed")

@@ -100,20 +100,7 @@ struct KiezboxConfiguration: Sendable {
 
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
-        let document: TOMLTable
-        do {
-            document = try TOMLTable(string: source)
-        } catch let error as TOMLParseError {
-            throw ConfigurationError(
-                file: file, line: error.source.begin.line, column: error.source.begin.column, key: "",
-                message: "not valid TOML: \(error.description)"
-            )
-        } catch {
-            throw ConfigurationError(file: file, line: nil, column: nil, key: "", message: "not valid TOML: \(error)")
-        }
-        let root = TOMLTableReader(
-            table: document, path: [], context: .init(file: file, locator: TOMLKeyLocator(source: source))
-        )
+        let root = try TOMLTableReader.document(source, file: file)
         try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"])
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
@@ -234,14 +221,41 @@ struct KiezboxConfiguration: Sendable {
                 "chip", "unknown chip '\(chipName)'; supported: " + ChipModel.allCases.map(\.rawValue).joined(separator: ", ")
             )
         }
-        let ownKeys = connectionKeys[chip.interface, default: []] + optionKeys(for: chip)
-        for key in table.table.keys where !commonSensorKeys.contains(key) && !ownKeys.contains(key) {
+        let connection = try parseConnection(of: chip, in: table, extraKeys: commonSensorKeys + optionKeys(for: chip))
+        let interval = try table.duration("interval", atLeast: .seconds(1)) ?? chip.defaultInterval
+
+        var offsets: [Quantity: Double] = [:]
+        if let offsetsTable = try table.table("offsets") {
+            try offsetsTable.rejectUnknownKeys(Quantity.allCases.map(\.rawValue))
+            for key in offsetsTable.table.keys {
+                if let quantity = Quantity(rawValue: key), let offset = try offsetsTable.double(key) {
+                    offsets[quantity] = offset
+                }
+            }
+        }
+        let options = ChipOptions(
+            shuntOhms: try table.double("shunt_ohms", in: 0.000_1...100),
+            maximumCurrent: try table.double("max_current", in: 0.001...100),
+            millimetresPerTip: try table.double("mm_per_tip", in: 0.01...10),
+            debounce: try table.duration("debounce", atLeast: .milliseconds(1)),
+            activeLow: try table.bool("active_low")
+        )
+        return SensorConfiguration(id: id, chip: chip, connection: connection, interval: interval, offsets: offsets, options: options)
+    }
+
+    /// Where `chip` is connected, from the table's connection keys; any key that is neither a connection key of
+    /// the chip's interface nor in `extraKeys` is refused, naming the interface it would belong to.
+    static func parseConnection(
+        of chip: ChipModel, in table: TOMLTableReader, extraKeys: [String]
+    ) throws(ConfigurationError) -> SensorConnection {
+        let ownKeys = connectionKeys[chip.interface, default: []]
+        for key in table.table.keys where !extraKeys.contains(key) && !ownKeys.contains(key) && key != "chip" && key != "id" {
             if let interface = connectionKeys.first(where: { $0.value.contains(key) })?.key {
                 let expected = ownKeys.isEmpty ? "" : "; a \(chip) takes " + ownKeys.joined(separator: ", ")
                 throw table.error(key, "does not apply to a \(chip), which is \(chip.interface), not \(interface)\(expected)")
             }
         }
-        try table.rejectUnknownKeys(commonSensorKeys + ownKeys)
+        try table.rejectUnknownKeys(["chip", "id"] + extraKeys + ownKeys)
 
         let connection: SensorConnection
         switch chip.interface {
@@ -272,25 +286,7 @@ struct KiezboxConfiguration: Sendable {
         case .network:
             connection = .network(host: try table.string("host") ?? "127.0.0.1", port: try table.int("port", in: 1...65535) ?? 2947)
         }
-        let interval = try table.duration("interval", atLeast: .seconds(1)) ?? chip.defaultInterval
-
-        var offsets: [Quantity: Double] = [:]
-        if let offsetsTable = try table.table("offsets") {
-            try offsetsTable.rejectUnknownKeys(Quantity.allCases.map(\.rawValue))
-            for key in offsetsTable.table.keys {
-                if let quantity = Quantity(rawValue: key), let offset = try offsetsTable.double(key) {
-                    offsets[quantity] = offset
-                }
-            }
-        }
-        let options = ChipOptions(
-            shuntOhms: try table.double("shunt_ohms", in: 0.000_1...100),
-            maximumCurrent: try table.double("max_current", in: 0.001...100),
-            millimetresPerTip: try table.double("mm_per_tip", in: 0.01...10),
-            debounce: try table.duration("debounce", atLeast: .milliseconds(1)),
-            activeLow: try table.bool("active_low")
-        )
-        return SensorConfiguration(id: id, chip: chip, connection: connection, interval: interval, offsets: offsets, options: options)
+        return connection
     }
 
     private static func requireTopicSafe(_ value: String, key: String, in table: TOMLTableReader) throws(ConfigurationError) {

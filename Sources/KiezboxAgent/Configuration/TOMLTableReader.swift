@@ -3,6 +3,22 @@ import TOMLKit
 /// Reads typed values out of one TOML table and turns every mistake into a ``ConfigurationError`` that names
 /// the line, the key and what was expected. Unknown keys are mistakes too: a misspelt key must not be ignored.
 struct TOMLTableReader {
+    /// Parses a whole document and returns a reader for its root table; syntax errors carry line and column.
+    static func document(_ source: String, file: String) throws(ConfigurationError) -> TOMLTableReader {
+        let document: TOMLTable
+        do {
+            document = try TOMLTable(string: source)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(
+                file: file, line: error.source.begin.line, column: error.source.begin.column, key: "",
+                message: "not valid TOML: \(error.description)"
+            )
+        } catch {
+            throw ConfigurationError(file: file, line: nil, column: nil, key: "", message: "not valid TOML: \(error)")
+        }
+        return TOMLTableReader(table: document, path: [], context: .init(file: file, locator: TOMLKeyLocator(source: source)))
+    }
+
     let table: TOMLTable
     let path: [TOMLPathElement]
     let context: Context
@@ -107,6 +123,20 @@ struct TOMLTableReader {
         }
         if bytes < minimum { throw self.error(key, "\(bytes) bytes is too small; at least \(minimum) bytes are needed") }
         return bytes
+    }
+
+    /// A list of strings (`faults = ["nack"]`); absent means empty.
+    func strings(_ key: String) throws(ConfigurationError) -> [String] {
+        guard let value = self.value(key) else { return [] }
+        guard let array = value.array else { throw self.typeMismatch(key, expected: "a list of strings", found: value) }
+        var strings: [String] = []
+        for index in 0..<array.count {
+            guard let string = array[index].string else {
+                throw self.typeMismatch(key, expected: "a list of strings", found: array[index])
+            }
+            strings.append(string)
+        }
+        return strings
     }
 
     /// A sub-table (`[box]`, or `offsets = { … }`).

@@ -7,6 +7,8 @@ protocol BusProvider: Sendable {
     func i2cBus(_ name: String) throws -> any I2CBus
     /// The GPIO chip with this name, path, number or label ("gpiochip0", "pinctrl-bcm2711").
     func gpioChip(_ name: String) throws -> any GPIOChip
+    /// How drivers wait for their chips (conversion times, warm-ups).
+    var pause: Pause { get }
 }
 
 /// Builds the driver for each configured sensor on the buses of a provider; the same code for hardware and
@@ -15,12 +17,46 @@ struct SensorFactory {
     let buses: any BusProvider
 
     func makeDriver(for sensor: SensorConfiguration) throws -> any SensorDriver {
+        let pause = self.buses.pause
+        let options = sensor.options
         switch (sensor.chip, sensor.connection) {
-        case (.bme280, .i2c(let bus, let address)):
-            return BME280(device: try self.buses.i2cBus(bus).device(at: address))
+        case (_, .i2c(let bus, let address)):
+            let device = try self.buses.i2cBus(bus).device(at: address)
+            switch sensor.chip {
+            case .bme280: return BME280(device: device, pause: pause)
+            case .sht3x: return SHT3x(device: device, pause: pause)
+            case .sht4x: return SHT4x(device: device, pause: pause)
+            case .scd30: return SCD30(device: device, pause: pause)
+            case .scd4x: return SCD4x(device: device, pause: pause)
+            case .sps30: return SPS30(device: device, pause: pause)
+            case .ina219:
+                return INA219(
+                    device: device, shuntOhms: options.shuntOhms ?? 0.1, maximumCurrent: options.maximumCurrent ?? 3.2,
+                    pause: pause
+                )
+            case .ina226:
+                return INA226(
+                    device: device, shuntOhms: options.shuntOhms ?? 0.01, maximumCurrent: options.maximumCurrent ?? 8,
+                    pause: pause
+                )
+            default: break
+            }
+        case (.rainGauge, .gpio(let chip, let line)):
+            return RainGauge(
+                chip: try self.buses.gpioChip(chip), line: line,
+                millimetresPerTip: options.millimetresPerTip ?? RainGauge.defaultMillimetresPerTip,
+                debounce: options.debounce ?? RainGauge.defaultDebounce, consumer: "kiezbox \(sensor.id)"
+            )
+        case (.mainsFail, .gpio(let chip, let line)):
+            return MainsFailInput(
+                chip: try self.buses.gpioChip(chip), line: line,
+                polarity: options.activeLow == true ? .presentWhenLow : .presentWhenHigh,
+                debounce: options.debounce ?? MainsFailInput.defaultDebounce, consumer: "kiezbox \(sensor.id)", pause: pause
+            )
         default:
-            throw DaemonError(description: "sensor '\(sensor.id)': the \(sensor.chip) driver is not available in this build")
+            break
         }
+        throw DaemonError(description: "sensor '\(sensor.id)': the \(sensor.chip) driver is not available in this build")
     }
 
     /// A scheduled sensor per configured one. A driver whose bus cannot be opened yet (I²C not enabled, USB
@@ -36,7 +72,7 @@ struct SensorFactory {
 }
 
 /// A driver built on first use, and built again on the next use for as long as building fails.
-final class DeferredDriver: SensorDriver {
+final class DeferredDriver: WatchingSensorDriver {
     let chipName: String
     private let build: @Sendable () throws -> any SensorDriver
     private let built = Mutex<(any SensorDriver)?>(nil)
@@ -58,5 +94,11 @@ final class DeferredDriver: SensorDriver {
 
     func measure() async throws -> [MeasuredValue] {
         try await self.driver().measure()
+    }
+
+    /// Watches with the built driver, if it is one that watches; returns at once otherwise.
+    func watch() async throws {
+        guard let watching = try self.driver() as? any WatchingSensorDriver else { return }
+        try await watching.watch()
     }
 }

@@ -7,6 +7,8 @@ final class LinuxBuses: BusProvider {
     private let i2cBuses = Mutex<[String: LinuxI2CBus]>([:])
     private let gpioChips = Mutex<[String: LinuxGPIOChip]>([:])
 
+    var pause: Pause { realPause }
+
     func i2cBus(_ name: String) throws -> any I2CBus {
         try self.i2cBuses.withLock { buses throws(I2CError) -> LinuxI2CBus in
             if let bus = buses[name] { return bus }

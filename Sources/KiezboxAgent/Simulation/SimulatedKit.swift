@@ -3,61 +3,235 @@ import KiezboxCore
 import SensorDrivers
 import Synchronization
 
+/// One simulated chip and where it sits: read from a fixture file, or made up from the configuration.
+struct SimulatedChipSpec: Sendable, Hashable {
+    var chip: ChipModel
+    var place: SensorConnection
+    /// BME280: the chip id to answer with (0x58 plays a BMP280).
+    var chipID: UInt8?
+    /// Values to hold instead of following the simulated weather.
+    var fixed: FixedValues = FixedValues()
+    var faults: Set<SimulatedFault> = []
+
+    /// Values a fixture pins; anything left nil follows the simulated weather.
+    struct FixedValues: Sendable, Hashable {
+        var celsius: Double?
+        var percentRH: Double?
+        var hectopascal: Double?
+        var co2PPM: Double?
+        var pm2_5: Double?
+        var batteryVolts: Double?
+        var batteryAmps: Double?
+        var rainMillimetresPerHour: Double?
+        var mainsPresent: Bool?
+    }
+}
+
+/// Faults a fixture can give a simulated chip, as real wiring produces them.
+enum SimulatedFault: String, Sendable, Hashable, CaseIterable {
+    /// The chip does not acknowledge anything (unpowered, a broken wire).
+    case nack
+    /// The whole bus times out (SDA held low).
+    case stuckBus = "stuck-bus"
+    /// Every answer has a CRC error (Sensirion chips: noise on long wires).
+    case badCRC = "bad-crc"
+}
+
 /// The simulated hardware behind `kiezbox run --simulate`: simulated buses with datasheet-faithful simulated
 /// chips on them, served to the production drivers through the same bus protocols as the Linux devices.
 ///
-/// Without a fixture, the kit puts the configured chip at each configured place, so any configuration runs.
+/// Simulated chips answer as soon as they are asked, so the drivers' waits (conversion times, fan warm-ups)
+/// are shortened by ``timeScale``; everything a driver sends and receives is unchanged.
 final class SimulatedKit: BusProvider {
-    private let i2cBuses: Mutex<[String: SimulatedI2CBus]>
-    private let environmentSetters: [@Sendable (SimulatedWeather.Conditions) -> Void]
+    private let i2cBuses: [String: SimulatedI2CBus]
+    private let gpioChips: [String: SimulatedGPIOChip]
+    private let worldUpdates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void]
+    let specs: [SimulatedChipSpec]
+    let timeScale: Double
 
-    init(sensors: [SensorConfiguration], fixturePath: String?) throws {
-        if let fixturePath {
-            throw DaemonError(description: "fixture files are not supported yet (\(fixturePath)); run --simulate without one for the demo kit")
-        }
-        var setters: [@Sendable (SimulatedWeather.Conditions) -> Void] = []
+    init(specs: [SimulatedChipSpec], timeScale: Double = 100) {
         var i2cBuses: [String: SimulatedI2CBus] = [:]
+        var gpioChips: [String: SimulatedGPIOChip] = [:]
+        var updates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void] = []
         func i2cBus(_ name: String) -> SimulatedI2CBus {
             if let bus = i2cBuses[name] { return bus }
             let bus = SimulatedI2CBus(name: "sim:" + name)
             i2cBuses[name] = bus
             return bus
         }
-        for sensor in sensors {
-            switch (sensor.chip, sensor.connection) {
-            case (.bme280, .i2c(let bus, let address)):
-                let chip = SimulatedBME280()
-                i2cBus(bus).attach(chip, at: address)
-                setters.append { conditions in
-                    chip.setEnvironment(celsius: conditions.celsius, hectopascal: conditions.hectopascal, percentRH: conditions.percentRH)
-                }
-            default:
-                throw DaemonError(description: "sensor '\(sensor.id)': no simulation for a \(sensor.chip) yet")
+        func gpioChip(_ name: String) -> SimulatedGPIOChip {
+            if let chip = gpioChips[name] { return chip }
+            // Edge timestamps on the monotonic clock, the time base the GPIO drivers use on Linux too.
+            let chip = SimulatedGPIOChip(name: "sim:" + name, lineCount: 58, timeBase: monotonicNow)
+            gpioChips[name] = chip
+            return chip
+        }
+        for spec in specs {
+            switch spec.place {
+            case .i2c(let busName, let address):
+                let bus = i2cBus(busName)
+                if spec.faults.contains(.stuckBus) { bus.setFault(.stuck) }
+                guard let (chip, update) = Self.makeI2CChip(spec) else { continue }
+                bus.attach(chip, at: address)
+                updates.append(update)
+            case .gpio(let chipName, let line):
+                updates.append(Self.makeGPIODevice(spec, chip: gpioChip(chipName), line: line))
+            case .serial, .network:
+                continue
             }
         }
-        self.i2cBuses = Mutex(i2cBuses)
-        self.environmentSetters = setters
+        self.i2cBuses = i2cBuses
+        self.gpioChips = gpioChips
+        self.worldUpdates = updates
+        self.specs = specs
+        self.timeScale = timeScale
     }
 
-    /// The simulated bus with this name, created empty on first use.
-    func simulatedI2CBus(_ name: String) -> SimulatedI2CBus {
-        self.i2cBuses.withLock { buses in
-            if let bus = buses[name] { return bus }
-            let bus = SimulatedI2CBus(name: "sim:" + name)
-            buses[name] = bus
-            return bus
+    /// A kit with the configured chip at each configured place: any configuration runs without a fixture.
+    convenience init(following sensors: [SensorConfiguration]) {
+        self.init(specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) })
+    }
+
+    // MARK: BusProvider
+
+    func i2cBus(_ name: String) throws -> any I2CBus {
+        guard let bus = self.i2cBuses[name] else { return SimulatedI2CBus(name: "sim:" + name) }
+        return bus
+    }
+
+    func gpioChip(_ name: String) throws -> any GPIOChip {
+        guard let chip = self.gpioChips[name] else { throw GPIOError(.noSuchChip, chip: "sim:" + name) }
+        return chip
+    }
+
+    var pause: Pause {
+        let scale = self.timeScale
+        return { duration in try await Task.sleep(for: duration / scale) }
+    }
+
+    /// Moves every simulated chip to the world of `date`.
+    func updateWorld(at date: Date) {
+        let conditions = SimulatedWeather.conditions(at: date)
+        for update in self.worldUpdates { update(conditions, date) }
+    }
+
+    // MARK: Chips
+
+    private typealias WorldUpdate = @Sendable (SimulatedWeather.Conditions, Date) -> Void
+
+    private static func makeI2CChip(_ spec: SimulatedChipSpec) -> (any SimulatedI2CChip, WorldUpdate)? {
+        let fixed = spec.fixed
+        let climate: @Sendable (SimulatedWeather.Conditions) -> (celsius: Double, percentRH: Double, hectopascal: Double) = {
+            (fixed.celsius ?? $0.celsius, fixed.percentRH ?? $0.percentRH, fixed.hectopascal ?? $0.hectopascal)
+        }
+        let nack = spec.faults.contains(.nack)
+        switch spec.chip {
+        case .bme280:
+            let chip = SimulatedBME280(chipID: spec.chipID ?? 0x60)
+            if nack { chip.nackNextTransfers(Int.max) }
+            return (chip, { conditions, _ in
+                let (celsius, percentRH, hectopascal) = climate(conditions)
+                chip.setEnvironment(celsius: celsius, hectopascal: hectopascal, percentRH: percentRH)
+            })
+        case .sht3x:
+            let chip = SimulatedSHT3x()
+            Self.applySensirionFaults(spec, chip.wire)
+            return (chip, { conditions, _ in
+                let (celsius, percentRH, _) = climate(conditions)
+                chip.setEnvironment(celsius: celsius, percentRH: percentRH)
+            })
+        case .sht4x:
+            let chip = SimulatedSHT4x()
+            Self.applySensirionFaults(spec, chip.wire)
+            return (chip, { conditions, _ in
+                let (celsius, percentRH, _) = climate(conditions)
+                chip.setEnvironment(celsius: celsius, percentRH: percentRH)
+            })
+        case .scd30:
+            let chip = SimulatedSCD30()
+            Self.applySensirionFaults(spec, chip.wire)
+            return (chip, { conditions, _ in
+                let (celsius, percentRH, _) = climate(conditions)
+                chip.setEnvironment(celsius: celsius, percentRH: percentRH)
+                chip.setCO2(ppm: fixed.co2PPM ?? conditions.co2PPM)
+            })
+        case .scd4x:
+            let chip = SimulatedSCD4x()
+            Self.applySensirionFaults(spec, chip.wire)
+            return (chip, { conditions, _ in
+                let (celsius, percentRH, _) = climate(conditions)
+                chip.setEnvironment(celsius: celsius, percentRH: percentRH)
+                chip.setCO2(ppm: fixed.co2PPM ?? conditions.co2PPM)
+            })
+        case .sps30:
+            let chip = SimulatedSPS30()
+            Self.applySensirionFaults(spec, chip.wire)
+            return (chip, { conditions, _ in
+                let pm = conditions.particulates
+                let scale = fixed.pm2_5.map { $0 / pm.pm2_5 } ?? 1
+                chip.setParticulates(pm1: pm.pm1 * scale, pm2_5: pm.pm2_5 * scale, pm4: pm.pm4 * scale, pm10: pm.pm10 * scale)
+            })
+        case .ina219, .ina226:
+            let shuntOhms = spec.chip == .ina219 ? 0.1 : 0.01
+            let update: @Sendable (Double, Double) -> Void
+            let chip: any SimulatedI2CChip
+            if spec.chip == .ina219 {
+                let ina = SimulatedINA219()
+                if nack { ina.nackNextTransfers(Int.max) }
+                update = { volts, amps in ina.setLoad(busVolts: volts, amps: amps, shuntOhms: shuntOhms) }
+                chip = ina
+            } else {
+                let ina = SimulatedINA226()
+                if nack { ina.nackNextTransfers(Int.max) }
+                update = { volts, amps in ina.setLoad(busVolts: volts, amps: amps, shuntOhms: shuntOhms) }
+                chip = ina
+            }
+            return (chip, { conditions, _ in
+                update(fixed.batteryVolts ?? conditions.batteryVolts, fixed.batteryAmps ?? conditions.batteryAmps)
+            })
+        default:
+            return nil
         }
     }
 
-    func i2cBus(_ name: String) throws -> any I2CBus { self.simulatedI2CBus(name) }
-
-    func gpioChip(_ name: String) throws -> any GPIOChip {
-        throw DaemonError(description: "no simulated GPIO chip '\(name)'")
+    private static func applySensirionFaults(_ spec: SimulatedChipSpec, _ wire: SimulatedSensirionWire) {
+        if spec.faults.contains(.nack) { wire.nackNextTransfers(Int.max) }
+        if spec.faults.contains(.badCRC) { wire.corruptChecksums(ofNextWords: Int.max) }
     }
 
-    /// Sets every simulated chip to the weather of `date`.
-    func updateEnvironment(at date: Date) {
-        let conditions = SimulatedWeather.conditions(at: date)
-        for set in self.environmentSetters { set(conditions) }
+    /// A rain gauge's reed switch or a mains-present signal on a simulated GPIO line.
+    private static func makeGPIODevice(_ spec: SimulatedChipSpec, chip: SimulatedGPIOChip, line: UInt32) -> WorldUpdate {
+        switch spec.chip {
+        case .rainGauge:
+            // The switch to ground is open (line high through the pull-up) between tips.
+            chip.setInput(line: line, high: true)
+            let bucket = Mutex((millimetres: 0.0, lastUpdate: Date?.none, lastEdge: Duration.zero))
+            return { conditions, date in
+                let rate = spec.fixed.rainMillimetresPerHour ?? conditions.rainMillimetresPerHour
+                let tips = bucket.withLock { state -> Int in
+                    defer { state.lastUpdate = date }
+                    guard let last = state.lastUpdate else { return 0 }
+                    state.millimetres += rate * date.timeIntervalSince(last) / 3600
+                    let tips = Int(state.millimetres / RainGauge.defaultMillimetresPerTip)
+                    state.millimetres -= Double(tips) * RainGauge.defaultMillimetresPerTip
+                    return tips
+                }
+                guard tips > 0 else { return }
+                // Each tip closes the switch for 100 ms; tips 200 ms apart, well clear of the debounce window.
+                let start = bucket.withLock { state in max(chip.timestampNow, state.lastEdge + .milliseconds(100)) }
+                for tip in 0..<tips {
+                    let closes = start + .milliseconds(200) * tip
+                    chip.setInput(line: line, high: false, at: closes)
+                    chip.setInput(line: line, high: true, at: closes + .milliseconds(100))
+                    bucket.withLock { $0.lastEdge = closes + .milliseconds(100) }
+                }
+            }
+        case .mainsFail:
+            let present = spec.fixed.mainsPresent ?? true
+            chip.setInput(line: line, high: present)
+            return { _, _ in }
+        default:
+            return { _, _ in }
+        }
     }
 }

@@ -1,15 +1,35 @@
 import Foundation
 import KiezboxCore
-import SensorDrivers
 import ServiceLifecycle
 
 /// A plausible Berlin day for the simulated chips: temperature peaking mid-afternoon, humidity falling as it
-/// warms, pressure drifting over days. Deterministic in the date, so a demo is reproducible.
+/// warms, pressure drifting over days, CO₂ and particulates with the traffic and heating hours, a solar-charged
+/// battery, and the odd shower. Deterministic in the date, so a demo is reproducible.
 enum SimulatedWeather {
     struct Conditions: Sendable, Hashable {
         var celsius: Double
         var hectopascal: Double
         var percentRH: Double
+        var co2PPM: Double
+        /// PM1, PM2.5, PM4, PM10 in µg/m³.
+        var particulates: (pm1: Double, pm2_5: Double, pm4: Double, pm10: Double)
+        var batteryVolts: Double
+        /// Positive: the battery is discharging.
+        var batteryAmps: Double
+        var rainMillimetresPerHour: Double
+        var mainsPresent: Bool
+
+        static func == (lhs: Conditions, rhs: Conditions) -> Bool {
+            lhs.celsius == rhs.celsius && lhs.hectopascal == rhs.hectopascal && lhs.percentRH == rhs.percentRH
+                && lhs.co2PPM == rhs.co2PPM && lhs.particulates == rhs.particulates && lhs.batteryVolts == rhs.batteryVolts
+                && lhs.batteryAmps == rhs.batteryAmps && lhs.rainMillimetresPerHour == rhs.rainMillimetresPerHour
+                && lhs.mainsPresent == rhs.mainsPresent
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.celsius)
+            hasher.combine(self.co2PPM)
+        }
     }
 
     static func conditions(at date: Date) -> Conditions {
@@ -23,11 +43,26 @@ enum SimulatedWeather {
         let celsius = seasonal + daily + wobble
         let humidity = min(98, max(25, 70 - 3.5 * daily + 2 * sin(seconds / 1300)))
         let pressure = 1013 + 8 * sin(2 * Double.pi * seconds / 259_200) + 0.2 * sin(seconds / 300)
-        return Conditions(celsius: celsius, hectopascal: pressure, percentRH: humidity)
+        // Rush hours (07:00 and 17:00 UTC) raise CO₂ and particulates a little over the urban background.
+        let rush = exp(-pow((dayFraction - 0.29) * 24 / 1.5, 2)) + exp(-pow((dayFraction - 0.71) * 24 / 2, 2))
+        let co2 = 425 + 35 * rush + 5 * sin(seconds / 700)
+        let pm2_5 = max(1, 9 + 6 * rush + 1.5 * sin(seconds / 900))
+        // Daylight from 06:00 to 18:00 UTC charges the battery; at night the box draws about 0.4 A.
+        let sun = max(0, sin(2 * Double.pi * (dayFraction - 0.25)))
+        let amps = 0.4 - 1.6 * sun
+        let volts = 12.9 + 0.5 * sun - 0.1 * cos(2 * Double.pi * dayFraction)
+        // A shower of up to 6 mm/h for about 40 minutes every 7 hours.
+        let showerPhase = seconds.truncatingRemainder(dividingBy: 25_200) / 2400
+        let rain = showerPhase < 1 ? 6 * sin(Double.pi * showerPhase) : 0
+        return Conditions(
+            celsius: celsius, hectopascal: pressure, percentRH: humidity, co2PPM: co2,
+            particulates: (pm1: pm2_5 * 0.7, pm2_5: pm2_5, pm4: pm2_5 * 1.15, pm10: pm2_5 * 1.6),
+            batteryVolts: volts, batteryAmps: amps, rainMillimetresPerHour: rain, mainsPresent: true
+        )
     }
 }
 
-/// Moves the simulated chips' environment along with the clock.
+/// Moves the simulated chips' world along with the clock.
 struct SimulatedWeatherService<C: KiezboxClock>: Service {
     let kit: SimulatedKit
     let clock: C
@@ -36,14 +71,9 @@ struct SimulatedWeatherService<C: KiezboxClock>: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                self.update()
+                self.kit.updateWorld(at: self.clock.currentDate())
                 do { try await self.clock.sleep(for: self.period) } catch { break }
             }
         }
-    }
-
-    /// Sets every chip to the conditions of now.
-    func update() {
-        self.kit.updateEnvironment(at: self.clock.currentDate())
     }
 }

@@ -54,18 +54,11 @@ public final class SCD30: SensorDriver {
     static let plausibleCelsius = -40.0...70.0
     static let plausiblePercentRH = 0.0...100.0
 
-    private struct State {
-        var initialised = false
-        var samplesSinceStart = 0
-        var firmwareVersion: UInt16?
-    }
-
-    private let link: SensirionI2CLink
+    private let link: SensirionI2CLink<SCD30>
     private let measurementInterval: Int
     private let ambientPressure: Int?
-    private let warmUpSamples: Int
-    private let checksumAttempts: Int
-    private let state = Mutex(State())
+    private let sampling: SensirionSampling
+    private let firmware = Mutex<UInt16?>(nil)
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -86,21 +79,30 @@ public final class SCD30: SensorDriver {
         warmUpSamples: Int = 1,
         checksumAttempts: Int = 3
     ) {
-        self.link = SensirionI2CLink(device: device, pause: pause)
-        self.measurementInterval = min(max(measurementInterval, Self.measurementIntervals.lowerBound), Self.measurementIntervals.upperBound)
+        self.link = SensirionI2CLink(device: device, pause: pause, checksumAttempts: checksumAttempts, notReadyRetries: Self.notReadyRetries)
+        let measurementInterval = min(max(measurementInterval, Self.measurementIntervals.lowerBound), Self.measurementIntervals.upperBound)
+        self.measurementInterval = measurementInterval
         self.ambientPressure = ambientPressure.map { min(max($0, Self.ambientPressures.lowerBound), Self.ambientPressures.upperBound) }
-        self.warmUpSamples = max(0, warmUpSamples)
-        self.checksumAttempts = max(1, checksumAttempts)
+        self.sampling = SensirionSampling(
+            dataReady: Command.dataReady,
+            isReady: { $0 == 1 },
+            readMeasurement: Command.readMeasurement,
+            wordCount: 6,
+            executionTime: Command.readDelay,
+            pollInterval: .seconds(measurementInterval) / Self.pollsPerInterval,
+            maximumPolls: Self.maximumPollsPerSample,
+            warmUpSamples: max(0, warmUpSamples)
+        )
     }
 
     /// "SCD30".
-    public var chipName: String { "SCD30" }
+    public static let name = "SCD30"
 
     /// How many answers failed their CRC since the driver was created (each was discarded).
     public var checksumErrorCount: Int { self.link.checksumErrorCount }
 
     /// The firmware version word (major in the high byte, minor in the low byte), once read.
-    public var firmwareVersion: UInt16? { self.state.withLock { $0.firmwareVersion } }
+    public var firmwareVersion: UInt16? { self.firmware.withLock { $0 } }
 
     /// Waits for the next sample and returns CO₂ (ppm), temperature (°C) and relative humidity (%).
     ///
@@ -108,21 +110,9 @@ public final class SCD30: SensorDriver {
     ///   no sample arrives within 2.5 intervals, or a value is not a number. After any failure the next call
     ///   initialises the chip again.
     public func measure() async throws -> [MeasuredValue] {
-        do {
-            if !self.state.withLock({ $0.initialised }) { try await self.initialise() }
-            while true {
-                let words = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-                    try await self.nextSample()
-                }
-                let sampleNumber = self.state.withLock { state in
-                    state.samplesSinceStart += 1
-                    return state.samplesSinceStart
-                }
-                if sampleNumber > self.warmUpSamples { return try self.measuredValues(from: words) }
-            }
-        } catch {
-            self.state.withLock { $0.initialised = false }
-            throw self.chipError(for: error)
+        try await self.link.measure(initialise: self.initialise) {
+            let words = try await self.link.sampleAfterWarmUp(self.sampling)
+            return try self.measuredValues(from: words)
         }
     }
 
@@ -135,11 +125,9 @@ public final class SCD30: SensorDriver {
 
     // MARK: - Initialisation and sampling
 
-    private var pollInterval: Duration { .seconds(self.measurementInterval) / Self.pollsPerInterval }
-
     private func initialise() async throws {
-        let firmware = try await self.readWord(Command.firmwareVersion)
-        let interval = try await self.readWord(Command.measurementInterval)
+        let firmware = try await self.link.read(Command.firmwareVersion, executionTime: Command.readDelay, wordCount: 1)[0]
+        let interval = try await self.link.read(Command.measurementInterval, executionTime: Command.readDelay, wordCount: 1)[0]
         if interval != UInt16(self.measurementInterval) {
             try await self.link.write(Command.measurementInterval, arguments: [UInt16(self.measurementInterval)])
             try await self.link.pause(Command.writeDelay)
@@ -147,47 +135,14 @@ public final class SCD30: SensorDriver {
         // 0 switches pressure compensation off.
         try await self.link.write(Command.startContinuous, arguments: [UInt16(self.ambientPressure ?? 0)])
         try await self.link.pause(Command.writeDelay)
-        self.state.withLock { state in
-            state.firmwareVersion = firmware
-            state.samplesSinceStart = 0
-            state.initialised = true
-        }
-    }
-
-    private func readWord(_ command: SensirionCommand) async throws -> UInt16 {
-        let words = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-            try await self.link.read(command, executionTime: Command.readDelay, wordCount: 1, notReadyRetries: Self.notReadyRetries)
-        }
-        return words[0]
-    }
-
-    /// Polls data-ready until a sample waits, then reads it. A CRC failure anywhere throws, and the caller polls
-    /// again for the next sample: a measurement is gone once read.
-    private func nextSample() async throws -> [UInt16] {
-        for poll in 0..<Self.maximumPollsPerSample {
-            if poll > 0 { try await self.link.pause(self.pollInterval) }
-            let ready = try await self.link.read(
-                Command.dataReady,
-                executionTime: Command.readDelay,
-                wordCount: 1,
-                notReadyRetries: Self.notReadyRetries
-            )
-            if ready[0] == 1 {
-                return try await self.link.read(
-                    Command.readMeasurement,
-                    executionTime: Command.readDelay,
-                    wordCount: 6,
-                    notReadyRetries: Self.notReadyRetries
-                )
-            }
-        }
-        throw SensirionLinkFailure.notReady(command: Command.dataReady)
+        self.firmware.withLock { $0 = firmware }
+        self.link.measurementStarted()
     }
 
     private func measuredValues(from words: [UInt16]) throws -> [MeasuredValue] {
         let (ppm, celsius, percentRH) = Self.measurement(from: words)
         for (field, value) in [("CO₂", ppm), ("temperature", celsius), ("humidity", percentRH)] where !value.isFinite {
-            throw SCD30Error(.nonFiniteValue(field: field), bus: self.link.device.busName, address: self.link.device.address)
+            throw self.link.error(.chip(.nonFiniteValue(field: field)))
         }
         func quality(_ value: Double, _ range: ClosedRange<Double>) -> ReadingQuality { range.contains(value) ? .good : .implausible }
         return [
@@ -196,57 +151,35 @@ public final class SCD30: SensorDriver {
             MeasuredValue(.relativeHumidity, Double(percentRH), quality: quality(Double(percentRH), Self.plausiblePercentRH)),
         ]
     }
+}
 
-    private func chipError(for error: any Error) -> any Error {
-        guard let failure = error as? SensirionLinkFailure else { return error }
-        let device = self.link.device
+// MARK: - Errors
+
+extension SCD30: SensirionChip {
+    /// What only an SCD30 fails with.
+    public enum Failure: Sendable, Hashable {
+        /// A value decoded to NaN or infinity although its CRC was right.
+        case nonFiniteValue(field: String)
+    }
+
+    /// Noise on the wires, or clock stretching the bus could not follow.
+    public static let checksumAdvice = "check the wiring and run the bus at 50 kHz or less (dtparam=i2c_arm_baudrate=50000), "
+        + "because the SCD30 stretches the clock"
+
+    public static func notReadyExplanation(command: UInt16) -> String? {
+        guard command == Command.dataReady.code else { return nil }
+        return "no new measurement within 2.5 measurement intervals: the sensor may have restarted or hung; power-cycle it"
+    }
+
+    public static func explanation(of failure: Failure) -> String {
         switch failure {
-        case .checksum(let command, let wordError):
-            let word = if case .checksumMismatch(let word, _, _) = wordError.code { word } else { 0 }
-            return SCD30Error(.checksumMismatch(command: command.code, word: word), bus: device.busName, address: device.address)
-        case .notReady(let command):
-            return SCD30Error(.notReady(command: command.code), bus: device.busName, address: device.address)
+        case .nonFiniteValue(let field):
+            "the \(field) value is not a number: the sensor is faulty or still booting; power-cycle it"
         }
     }
 }
 
 /// An SCD30 that answered on the bus but not with a usable measurement, with what a resident can do about it.
-public struct SCD30Error: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// Every answer to `command` had a CRC error, first in word `word`; noise on the wires, or clock stretching
-        /// the bus could not follow.
-        case checksumMismatch(command: UInt16, word: Int)
-        /// `command` went unanswered: for data-ready (0x0202), no sample arrived within 2.5 measurement intervals.
-        case notReady(command: UInt16)
-        /// A value decoded to NaN or infinity although its CRC was right.
-        case nonFiniteValue(field: String)
-    }
-
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
-
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
-    }
-
-    public var description: String {
-        let at = "SCD30 at \(SensirionWords.hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .checksumMismatch(let command, let word):
-            return "\(at): CRC error in word \(word) of the answer to \(SensirionWords.hex(command)), on every attempt: "
-                + "check the wiring and run the bus at 50 kHz or less (dtparam=i2c_arm_baudrate=50000), "
-                + "because the SCD30 stretches the clock"
-        case .notReady(0x0202):
-            return "\(at): no new measurement within 2.5 measurement intervals: the sensor may have restarted or hung; "
-                + "power-cycle it"
-        case .notReady(let command):
-            return "\(at): no answer to \(SensirionWords.hex(command)): power-cycle the sensor"
-        case .nonFiniteValue(let field):
-            return "\(at): the \(field) value is not a number: the sensor is faulty or still booting; power-cycle it"
-        }
-    }
-}
+/// ``SensirionError/Code/notReady(command:)`` for data-ready (0x0202) means no sample arrived within 2.5 measurement
+/// intervals.
+public typealias SCD30Error = SensirionError<SCD30>

@@ -67,17 +67,10 @@ public final class SCD4x: SensorDriver {
     static let plausiblePPM = 250.0...40_000.0
     static let plausibleCelsius = -10.0...60.0
 
-    private struct State {
-        var initialised = false
-        var samplesSinceStart = 0
-        var serialNumber: UInt64?
-    }
-
-    private let link: SensirionI2CLink
+    private let link: SensirionI2CLink<SCD4x>
     private let mode: Mode
-    private let warmUpSamples: Int
-    private let checksumAttempts: Int
-    private let state = Mutex(State())
+    private let sampling: SensirionSampling
+    private let serial = Mutex<UInt64?>(nil)
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -94,41 +87,39 @@ public final class SCD4x: SensorDriver {
         warmUpSamples: Int = 1,
         checksumAttempts: Int = 3
     ) {
-        self.link = SensirionI2CLink(device: device, pause: pause)
+        self.link = SensirionI2CLink(device: device, pause: pause, checksumAttempts: checksumAttempts, notReadyRetries: Self.notReadyRetries)
         self.mode = mode
-        self.warmUpSamples = max(0, warmUpSamples)
-        self.checksumAttempts = max(1, checksumAttempts)
+        // The chip NACKs read_measurement while it has no data: that is "not ready", so the read is retried briefly
+        // and then polling resumes.
+        self.sampling = SensirionSampling(
+            dataReady: Command.getDataReady,
+            isReady: { $0 & Self.dataReadyMask != 0 },
+            readMeasurement: Command.readMeasurement,
+            wordCount: 3,
+            executionTime: Command.readTime,
+            pollInterval: mode.samplePeriod / Self.pollsPerPeriod,
+            maximumPolls: Self.maximumPollsPerSample,
+            pollsOnWhenMeasurementIsMissing: true,
+            warmUpSamples: max(0, warmUpSamples)
+        )
     }
 
     /// "SCD4x": the SCD40 and SCD41 answer the same commands used here.
-    public var chipName: String { "SCD4x" }
+    public static let name = "SCD4x"
 
     /// How many answers failed their CRC since the driver was created (each was discarded).
     public var checksumErrorCount: Int { self.link.checksumErrorCount }
 
     /// The chip's 48-bit serial number, once read.
-    public var serialNumber: UInt64? { self.state.withLock { $0.serialNumber } }
+    public var serialNumber: UInt64? { self.serial.withLock { $0 } }
 
     /// Waits for the next sample and returns CO₂ (ppm), temperature (°C) and relative humidity (%).
     ///
     /// - Throws: ``I2CError`` when the bus fails, ``SCD4xError`` when the chip's answers fail their CRC every time
     ///   or no sample arrives within 2.5 periods. After any failure the next call initialises the chip again.
     public func measure() async throws -> [MeasuredValue] {
-        do {
-            if !self.state.withLock({ $0.initialised }) { try await self.initialise() }
-            while true {
-                let words = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-                    try await self.nextSample()
-                }
-                let sampleNumber = self.state.withLock { state in
-                    state.samplesSinceStart += 1
-                    return state.samplesSinceStart
-                }
-                if sampleNumber > self.warmUpSamples { return Self.measuredValues(from: words) }
-            }
-        } catch {
-            self.state.withLock { $0.initialised = false }
-            throw self.chipError(for: error)
+        try await self.link.measure(initialise: self.initialise) {
+            Self.measuredValues(from: try await self.link.sampleAfterWarmUp(self.sampling))
         }
     }
 
@@ -149,47 +140,10 @@ public final class SCD4x: SensorDriver {
         // Stop first: while measuring, the chip takes only a few commands, and another program may have left it on.
         try await self.link.write(Command.stopPeriodic)
         try await self.link.pause(Command.stopTime)
-        let serial = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-            try await self.link.read(
-                Command.serialNumber,
-                executionTime: Command.readTime,
-                wordCount: 3,
-                notReadyRetries: Self.notReadyRetries
-            )
-        }
+        let serial = try await self.link.read(Command.serialNumber, executionTime: Command.readTime, wordCount: 3)
         try await self.link.write(SensirionCommand(self.mode.startCommand))
-        self.state.withLock { state in
-            state.serialNumber = Self.serialNumber(from: serial)
-            state.samplesSinceStart = 0
-            state.initialised = true
-        }
-    }
-
-    /// Polls data-ready until a sample waits, then reads it. The chip NACKs `read_measurement` while it has no data:
-    /// that is "not ready", so the read is retried briefly and then polling resumes.
-    private func nextSample() async throws -> [UInt16] {
-        for poll in 0..<Self.maximumPollsPerSample {
-            if poll > 0 { try await self.link.pause(self.mode.samplePeriod / Self.pollsPerPeriod) }
-            let status = try await self.link.read(
-                Command.getDataReady,
-                executionTime: Command.readTime,
-                wordCount: 1,
-                notReadyRetries: Self.notReadyRetries
-            )
-            guard status[0] & Self.dataReadyMask != 0 else { continue }
-            do {
-                return try await self.link.read(
-                    Command.readMeasurement,
-                    executionTime: Command.readTime,
-                    wordCount: 3,
-                    notReadyRetries: Self.notReadyRetries
-                )
-            } catch let failure as SensirionLinkFailure where failure == .notReady(command: Command.readMeasurement) {
-                // No data after all (the buffer is cleared on read): keep polling.
-                continue
-            }
-        }
-        throw SensirionLinkFailure.notReady(command: Command.getDataReady)
+        self.serial.withLock { $0 = Self.serialNumber(from: serial) }
+        self.link.measurementStarted()
     }
 
     private static func measuredValues(from words: [UInt16]) -> [MeasuredValue] {
@@ -200,51 +154,19 @@ public final class SCD4x: SensorDriver {
             MeasuredValue(.relativeHumidity, percentRH),
         ]
     }
+}
 
-    private func chipError(for error: any Error) -> any Error {
-        guard let failure = error as? SensirionLinkFailure else { return error }
-        let device = self.link.device
-        switch failure {
-        case .checksum(let command, let wordError):
-            let word = if case .checksumMismatch(let word, _, _) = wordError.code { word } else { 0 }
-            return SCD4xError(.checksumMismatch(command: command.code, word: word), bus: device.busName, address: device.address)
-        case .notReady(let command):
-            return SCD4xError(.notReady(command: command.code), bus: device.busName, address: device.address)
-        }
+// MARK: - Errors
+
+extension SCD4x: SensirionChip {
+    public static let checksumAdvice = "check the wiring (short cables, firm contacts, pull-ups)"
+
+    public static func notReadyExplanation(command: UInt16) -> String? {
+        guard command == Command.getDataReady.code else { return nil }
+        return "no new measurement within 2.5 measurement periods: the sensor may have restarted or hung; power-cycle it"
     }
 }
 
 /// An SCD4x that answered on the bus but not with a usable measurement, with what a resident can do about it.
-public struct SCD4xError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// Every answer to `command` had a CRC error, first in word `word`; noise on the wires.
-        case checksumMismatch(command: UInt16, word: Int)
-        /// `command` went unanswered: for data-ready (0xE4B8), no sample arrived within 2.5 periods.
-        case notReady(command: UInt16)
-    }
-
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
-
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
-    }
-
-    public var description: String {
-        let at = "SCD4x at \(SensirionWords.hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .checksumMismatch(let command, let word):
-            return "\(at): CRC error in word \(word) of the answer to \(SensirionWords.hex(command)), on every attempt: "
-                + "check the wiring (short cables, firm contacts, pull-ups)"
-        case .notReady(0xE4B8):
-            return "\(at): no new measurement within 2.5 measurement periods: the sensor may have restarted or hung; "
-                + "power-cycle it"
-        case .notReady(let command):
-            return "\(at): no answer to \(SensirionWords.hex(command)): power-cycle the sensor"
-        }
-    }
-}
+/// ``SensirionError/Code/notReady(command:)`` for data-ready (0xE4B8) means no sample arrived within 2.5 periods.
+public typealias SCD4xError = SensirionError<SCD4x>

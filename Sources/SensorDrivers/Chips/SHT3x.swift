@@ -66,20 +66,13 @@ public final class SHT3x: SensorDriver {
 
     /// Re-reads of a NACKed answer, 1 ms apart, before the measurement counts as stuck.
     static let notReadyRetries = 10
-    static let notReadyRetryDelay = Duration.milliseconds(1)
 
     /// The chip's specified temperature range; values outside are flagged, not dropped. RH cannot leave 0…100 %.
     static let plausibleCelsius = -40.0...125.0
 
-    private struct State {
-        var initialised = false
-        var statusRegister: UInt16?
-    }
-
-    private let link: SensirionI2CLink
+    private let link: SensirionI2CLink<SHT3x>
     private let repeatability: Repeatability
-    private let checksumAttempts: Int
-    private let state = Mutex(State())
+    private let status = Mutex<UInt16?>(nil)
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -95,41 +88,31 @@ public final class SHT3x: SensorDriver {
         repeatability: Repeatability = .high,
         checksumAttempts: Int = 3
     ) {
-        self.link = SensirionI2CLink(device: device, pause: pause)
+        self.link = SensirionI2CLink(device: device, pause: pause, checksumAttempts: checksumAttempts, notReadyRetries: Self.notReadyRetries)
         self.repeatability = repeatability
-        self.checksumAttempts = max(1, checksumAttempts)
     }
 
     /// "SHT3x": the SHT30, SHT31 and SHT35 cannot be told apart on the bus.
-    public var chipName: String { "SHT3x" }
+    public static let name = "SHT3x"
 
     /// How many answers failed their CRC since the driver was created (each was discarded).
     public var checksumErrorCount: Int { self.link.checksumErrorCount }
 
     /// The status register as read during the last initialisation (before it was cleared).
-    public var statusRegister: UInt16? { self.state.withLock { $0.statusRegister } }
+    public var statusRegister: UInt16? { self.status.withLock { $0 } }
 
     /// Takes one single-shot measurement: temperature (°C) and relative humidity (%).
     ///
     /// - Throws: ``I2CError`` when the bus fails, ``SHT3xError`` when the chip's answers fail their CRC every time
     ///   or the measurement never finishes. After either, the next call initialises the chip again.
     public func measure() async throws -> [MeasuredValue] {
-        do {
-            if !self.state.withLock({ $0.initialised }) { try await self.initialise() }
-            let command = SensirionCommand(self.repeatability.command)
-            let words = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-                try await self.link.read(
-                    command,
-                    executionTime: self.repeatability.measurementTime,
-                    wordCount: 2,
-                    notReadyRetries: Self.notReadyRetries,
-                    retryDelay: Self.notReadyRetryDelay
-                )
-            }
+        try await self.link.measure(initialise: self.initialise) {
+            let words = try await self.link.read(
+                SensirionCommand(self.repeatability.command),
+                executionTime: self.repeatability.measurementTime,
+                wordCount: 2
+            )
             return Self.measuredValues(temperatureTicks: words[0], humidityTicks: words[1])
-        } catch {
-            self.state.withLock { $0.initialised = false }
-            throw self.chipError(for: error)
         }
     }
 
@@ -160,66 +143,25 @@ public final class SHT3x: SensorDriver {
         try await self.link.pause(Command.breakTime)
         try await self.link.write(Command.softReset)
         try await self.link.pause(Command.softResetTime)
-        let status = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-            try await self.link.read(
-                Command.readStatus,
-                executionTime: Command.statusTime,
-                wordCount: 1,
-                notReadyRetries: Self.notReadyRetries,
-                retryDelay: Self.notReadyRetryDelay
-            )
-        }
+        let status = try await self.link.read(Command.readStatus, executionTime: Command.statusTime, wordCount: 1)
         // Clearing the alert and reset flags lets a later status read show a brown-out as a fresh "reset detected".
         try await self.link.write(Command.clearStatus)
         try await self.link.pause(Command.statusTime)
-        self.state.withLock { state in
-            state.statusRegister = status[0]
-            state.initialised = true
-        }
-    }
-
-    private func chipError(for error: any Error) -> any Error {
-        guard let failure = error as? SensirionLinkFailure else { return error }
-        let device = self.link.device
-        switch failure {
-        case .checksum(let command, let wordError):
-            let word = if case .checksumMismatch(let word, _, _) = wordError.code { word } else { 0 }
-            return SHT3xError(.checksumMismatch(command: command.code, word: word), bus: device.busName, address: device.address)
-        case .notReady(let command):
-            return SHT3xError(.notReady(command: command.code), bus: device.busName, address: device.address)
-        }
+        self.status.withLock { $0 = status[0] }
     }
 }
 
-/// An SHT3x that answered on the bus but not with a usable measurement, with what a resident can do about it.
-public struct SHT3xError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// Every answer to `command` had a CRC error, first in word `word`; noise on the wires.
-        case checksumMismatch(command: UInt16, word: Int)
-        /// The chip NACKed every read of its answer to `command`: the measurement never finished.
-        case notReady(command: UInt16)
-    }
+// MARK: - Errors
 
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
+extension SHT3x: SensirionChip {
+    public static let checksumAdvice =
+        "check the wiring (short cables, firm contacts, pull-ups) and keep it away from the Pi's power lines"
 
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
-    }
-
-    public var description: String {
-        let at = "SHT3x at \(SensirionWords.hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .checksumMismatch(let command, let word):
-            return "\(at): CRC error in word \(word) of the answer to \(SensirionWords.hex(command)), on every attempt: "
-                + "check the wiring (short cables, firm contacts, pull-ups) and keep it away from the Pi's power lines"
-        case .notReady(let command):
-            return "\(at): no answer to \(SensirionWords.hex(command)) after the measurement time: "
-                + "the chip did not finish; power-cycle the sensor"
-        }
+    public static func notReadyExplanation(command: UInt16) -> String? {
+        "no answer to \(Self.hex(command: command)) after the measurement time: the chip did not finish; power-cycle the sensor"
     }
 }
+
+/// An SHT3x that answered on the bus but not with a usable measurement, with what a resident can do about it:
+/// ``SensirionError/Code/notReady(command:)`` means the measurement never finished.
+public typealias SHT3xError = SensirionError<SHT3x>

@@ -56,20 +56,13 @@ public final class SHT4x: SensorDriver {
 
     /// Re-reads of a NACKed answer, 1 ms apart, before the measurement counts as stuck.
     static let notReadyRetries = 10
-    static let notReadyRetryDelay = Duration.milliseconds(1)
 
     /// The chip's specified temperature range; values outside are flagged, not dropped.
     static let plausibleCelsius = -40.0...125.0
 
-    private struct State {
-        var initialised = false
-        var serialNumber: UInt32?
-    }
-
-    private let link: SensirionI2CLink
+    private let link: SensirionI2CLink<SHT4x>
     private let precision: Precision
-    private let checksumAttempts: Int
-    private let state = Mutex(State())
+    private let serial = Mutex<UInt32?>(nil)
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -84,45 +77,35 @@ public final class SHT4x: SensorDriver {
         precision: Precision = .high,
         checksumAttempts: Int = 3
     ) {
-        self.link = SensirionI2CLink(device: device, pause: pause)
+        self.link = SensirionI2CLink(device: device, pause: pause, checksumAttempts: checksumAttempts, notReadyRetries: Self.notReadyRetries)
         self.precision = precision
-        self.checksumAttempts = max(1, checksumAttempts)
     }
 
     /// "SHT4x": the SHT40, SHT41 and SHT45 cannot be told apart on the bus.
-    public var chipName: String { "SHT4x" }
+    public static let name = "SHT4x"
 
     /// How many answers failed their CRC since the driver was created (each was discarded).
     public var checksumErrorCount: Int { self.link.checksumErrorCount }
 
     /// The chip's 32-bit serial number, once read.
-    public var serialNumber: UInt32? { self.state.withLock { $0.serialNumber } }
+    public var serialNumber: UInt32? { self.serial.withLock { $0 } }
 
     /// Takes one measurement: temperature (°C) and relative humidity (%, cropped to 0…100).
     ///
     /// - Throws: ``I2CError`` when the bus fails, ``SHT4xError`` when the chip's answers fail their CRC every time
     ///   or the measurement never finishes. After either, the next call initialises the chip again.
     public func measure() async throws -> [MeasuredValue] {
-        do {
-            if !self.state.withLock({ $0.initialised }) { try await self.initialise() }
-            let command = SensirionCommand(byte: self.precision.command)
-            let words = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-                try await self.link.read(
-                    command,
-                    executionTime: self.precision.measurementTime,
-                    wordCount: 2,
-                    notReadyRetries: Self.notReadyRetries,
-                    retryDelay: Self.notReadyRetryDelay
-                )
-            }
+        try await self.link.measure(initialise: self.initialise) {
+            let words = try await self.link.read(
+                SensirionCommand(byte: self.precision.command),
+                executionTime: self.precision.measurementTime,
+                wordCount: 2
+            )
             let celsius = Self.celsius(ticks: words[0])
             return [
                 MeasuredValue(.temperature, celsius, quality: Self.plausibleCelsius.contains(celsius) ? .good : .implausible),
                 MeasuredValue(.relativeHumidity, Self.percentRH(ticks: words[1])),
             ]
-        } catch {
-            self.state.withLock { $0.initialised = false }
-            throw self.chipError(for: error)
         }
     }
 
@@ -141,65 +124,26 @@ public final class SHT4x: SensorDriver {
     private func initialise() async throws {
         try await self.link.write(Command.softReset)
         try await self.link.pause(Command.softResetTime)
-        let serial = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-            try await self.link.read(
-                Command.serialNumber,
-                executionTime: Command.serialNumberTime,
-                wordCount: 2,
-                notReadyRetries: Self.notReadyRetries,
-                retryDelay: Self.notReadyRetryDelay
-            )
-        }
-        self.state.withLock { state in
-            state.serialNumber = SensirionWords.uint32(high: serial[0], low: serial[1])
-            state.initialised = true
-        }
-    }
-
-    private func chipError(for error: any Error) -> any Error {
-        guard let failure = error as? SensirionLinkFailure else { return error }
-        let device = self.link.device
-        let code: SHT4xError.Code
-        switch failure {
-        case .checksum(let command, let wordError):
-            let word = if case .checksumMismatch(let word, _, _) = wordError.code { word } else { 0 }
-            code = .checksumMismatch(command: UInt8(truncatingIfNeeded: command.code), word: word)
-        case .notReady(let command):
-            code = .notReady(command: UInt8(truncatingIfNeeded: command.code))
-        }
-        return SHT4xError(code, bus: device.busName, address: device.address)
+        let serial = try await self.link.read(Command.serialNumber, executionTime: Command.serialNumberTime, wordCount: 2)
+        self.serial.withLock { $0 = SensirionWords.uint32(high: serial[0], low: serial[1]) }
     }
 }
 
-/// An SHT4x that answered on the bus but not with a usable measurement, with what a resident can do about it.
-public struct SHT4xError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// Every answer to `command` had a CRC error, first in word `word`; noise on the wires.
-        case checksumMismatch(command: UInt8, word: Int)
-        /// The chip NACKed every read of its answer to `command`: the measurement never finished.
-        case notReady(command: UInt8)
-    }
+// MARK: - Errors
 
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
+extension SHT4x: SensirionChip {
+    /// 1: the SHT4x's commands are single bytes.
+    public static let commandByteCount = 1
 
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
-    }
+    public static let checksumAdvice =
+        "check the wiring (short cables, firm contacts, pull-ups) and keep it away from the Pi's power lines"
 
-    public var description: String {
-        let at = "SHT4x at \(SensirionWords.hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .checksumMismatch(let command, let word):
-            return "\(at): CRC error in word \(word) of the answer to \(SensirionWords.hex(command)), on every attempt: "
-                + "check the wiring (short cables, firm contacts, pull-ups) and keep it away from the Pi's power lines"
-        case .notReady(let command):
-            return "\(at): no answer to \(SensirionWords.hex(command)) after the measurement time: "
-                + "the chip did not finish; power-cycle the sensor"
-        }
+    public static func notReadyExplanation(command: UInt16) -> String? {
+        "no answer to \(Self.hex(command: command)) after the measurement time: the chip did not finish; power-cycle the sensor"
     }
 }
+
+/// An SHT4x that answered on the bus but not with a usable measurement, with what a resident can do about it:
+/// ``SensirionError/Code/notReady(command:)`` means the measurement never finished. Commands are the one-byte codes
+/// (0xFD), widened to 16 bits.
+public typealias SHT4xError = SensirionError<SHT4x>

@@ -96,19 +96,16 @@ public final class SPS30: SensorDriver {
     static let cumulativeTolerance = 0.01
 
     private struct State {
-        var initialised = false
         var asleep = false
-        var samplesSinceStart = 0
         var firmwareVersion: UInt16?
         var serialNumber: String?
         var statusRegister: UInt32?
     }
 
-    private let link: SensirionI2CLink
+    private let link: SensirionI2CLink<SPS30>
     private let outputFormat: OutputFormat
-    private let warmUpSamples: Int
     private let sleepsBetweenMeasurements: Bool
-    private let checksumAttempts: Int
+    private let sampling: SensirionSampling
     private let state = Mutex(State())
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
@@ -128,15 +125,24 @@ public final class SPS30: SensorDriver {
         sleepsBetweenMeasurements: Bool = false,
         checksumAttempts: Int = 3
     ) {
-        self.link = SensirionI2CLink(device: device, pause: pause)
+        self.link = SensirionI2CLink(device: device, pause: pause, checksumAttempts: checksumAttempts, notReadyRetries: Self.notReadyRetries)
         self.outputFormat = outputFormat
-        self.warmUpSamples = max(0, warmUpSamples)
         self.sleepsBetweenMeasurements = sleepsBetweenMeasurements
-        self.checksumAttempts = max(1, checksumAttempts)
+        // The data-ready flag reads `00 01` when set.
+        self.sampling = SensirionSampling(
+            dataReady: Command.dataReady,
+            isReady: { $0 & 0x00FF == 0x01 },
+            readMeasurement: Command.readMeasurement,
+            wordCount: outputFormat.wordCount,
+            executionTime: Command.readDelay,
+            pollInterval: Self.pollInterval,
+            maximumPolls: Self.maximumPollsPerSample,
+            warmUpSamples: max(0, warmUpSamples)
+        )
     }
 
     /// "SPS30".
-    public var chipName: String { "SPS30" }
+    public static let name = "SPS30"
 
     /// How many answers failed their CRC since the driver was created (each was discarded).
     public var checksumErrorCount: Int { self.link.checksumErrorCount }
@@ -157,15 +163,13 @@ public final class SPS30: SensorDriver {
     ///   sample arrives, a value is not a number, or the status register reports a fan or laser error. After any
     ///   failure the next call resets the sensor and starts again.
     public func measure() async throws -> [MeasuredValue] {
-        do {
-            let (initialised, asleep) = self.state.withLock { ($0.initialised, $0.asleep) }
-            if !initialised {
-                try await self.initialise()
-            } else if asleep {
+        try await self.link.measure(initialise: self.initialise) {
+            // Initialisation leaves the sensor awake; only a previous measurement put it to sleep.
+            if self.state.withLock({ $0.asleep }) {
                 try await self.wakeUp()
                 try await self.start()
             }
-            let words = try await self.sampleAfterWarmUp()
+            let words = try await self.link.sampleAfterWarmUp(self.sampling)
             let status = try await self.readStatusIfSupported()
             if self.sleepsBetweenMeasurements {
                 try await self.link.write(Command.stopMeasurement)
@@ -175,9 +179,6 @@ public final class SPS30: SensorDriver {
                 self.state.withLock { $0.asleep = true }
             }
             return try self.measuredValues(from: words, status: status)
-        } catch {
-            self.state.withLock { $0.initialised = false }
-            throw self.chipError(for: error)
         }
     }
 
@@ -217,7 +218,6 @@ public final class SPS30: SensorDriver {
             state.asleep = false
         }
         try await self.start()
-        self.state.withLock { $0.initialised = true }
     }
 
     /// Sends `command`; false when the sensor NACKed it.
@@ -244,47 +244,11 @@ public final class SPS30: SensorDriver {
     private func start() async throws {
         try await self.link.write(Command.startMeasurement, arguments: [self.outputFormat.startArgument])
         try await self.link.pause(Command.startDelay)
-        self.state.withLock { $0.samplesSinceStart = 0 }
+        self.link.measurementStarted()
     }
 
     private func readWords(_ command: SensirionCommand, count: Int) async throws -> [UInt16] {
-        try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-            try await self.link.read(command, executionTime: Command.readDelay, wordCount: count, notReadyRetries: Self.notReadyRetries)
-        }
-    }
-
-    private func sampleAfterWarmUp() async throws -> [UInt16] {
-        while true {
-            let words = try await self.link.retryingChecksumFailures(attempts: self.checksumAttempts) {
-                try await self.nextSample()
-            }
-            let sampleNumber = self.state.withLock { state in
-                state.samplesSinceStart += 1
-                return state.samplesSinceStart
-            }
-            if sampleNumber > self.warmUpSamples { return words }
-        }
-    }
-
-    /// Polls the data-ready flag (`00 01` when set) until a sample waits, then reads it.
-    private func nextSample() async throws -> [UInt16] {
-        for poll in 0..<Self.maximumPollsPerSample {
-            if poll > 0 { try await self.link.pause(Self.pollInterval) }
-            let flag = try await self.link.read(
-                Command.dataReady,
-                executionTime: Command.readDelay,
-                wordCount: 1,
-                notReadyRetries: Self.notReadyRetries
-            )
-            guard flag[0] & 0x00FF == 0x01 else { continue }
-            return try await self.link.read(
-                Command.readMeasurement,
-                executionTime: Command.readDelay,
-                wordCount: self.outputFormat.wordCount,
-                notReadyRetries: Self.notReadyRetries
-            )
-        }
-        throw SensirionLinkFailure.notReady(command: Command.dataReady)
+        try await self.link.read(command, executionTime: Command.readDelay, wordCount: count)
     }
 
     private func readStatusIfSupported() async throws -> UInt32? {
@@ -299,13 +263,13 @@ public final class SPS30: SensorDriver {
 
     private func measuredValues(from words: [UInt16], status: UInt32?) throws -> [MeasuredValue] {
         if let status {
-            if status & StatusBit.fanError != 0 { throw self.error(.fanFailure) }
-            if status & StatusBit.laserError != 0 { throw self.error(.laserFailure) }
+            if status & StatusBit.fanError != 0 { throw self.link.error(.chip(.fanFailure)) }
+            if status & StatusBit.laserError != 0 { throw self.link.error(.chip(.laserFailure)) }
         }
         let concentrations = Self.massConcentrations(from: words, format: self.outputFormat)
         let quantities: [Quantity] = [.pm1, .pm2_5, .pm4, .pm10]
         for (quantity, value) in zip(quantities, concentrations) where !value.isFinite {
-            throw self.error(.nonFiniteValue(field: quantity.rawValue))
+            throw self.link.error(.chip(.nonFiniteValue(field: quantity.rawValue)))
         }
         // PM2.5 includes PM1 and so on: a distribution that shrinks with size cannot say which value is wrong.
         let cumulative = zip(concentrations, concentrations.dropFirst()).allSatisfy { $0 <= $1 + Self.cumulativeTolerance }
@@ -322,30 +286,13 @@ public final class SPS30: SensorDriver {
             return MeasuredValue(quantity, value, quality: quality)
         }
     }
-
-    private func error(_ code: SPS30Error.Code) -> SPS30Error {
-        SPS30Error(code, bus: self.link.device.busName, address: self.link.device.address)
-    }
-
-    private func chipError(for error: any Error) -> any Error {
-        guard let failure = error as? SensirionLinkFailure else { return error }
-        switch failure {
-        case .checksum(let command, let wordError):
-            let word = if case .checksumMismatch(let word, _, _) = wordError.code { word } else { 0 }
-            return self.error(.checksumMismatch(command: command.code, word: word))
-        case .notReady(let command):
-            return self.error(.notReady(command: command.code))
-        }
-    }
 }
 
-/// An SPS30 that answered on the bus but not with a usable measurement, with what a resident can do about it.
-public struct SPS30Error: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// Every answer to `command` had a CRC error, first in word `word`; noise on the wires.
-        case checksumMismatch(command: UInt16, word: Int)
-        /// `command` went unanswered: for data-ready (0x0202), no sample arrived within 5 s.
-        case notReady(command: UInt16)
+// MARK: - Errors
+
+extension SPS30: SensirionChip {
+    /// What only an SPS30 fails with.
+    public enum Failure: Sendable, Hashable {
         /// A value decoded to NaN or infinity although its CRC was right.
         case nonFiniteValue(field: String)
         /// Status bit 4: the fan is switched on but not turning.
@@ -354,34 +301,26 @@ public struct SPS30Error: Error, Sendable, Hashable, CustomStringConvertible {
         case laserFailure
     }
 
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
+    public static let checksumAdvice = "keep the I²C cable under 20 cm (or use the UART), check contacts and pull-ups"
 
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
+    public static func notReadyExplanation(command: UInt16) -> String? {
+        guard command == Command.dataReady.code else { return nil }
+        return "no new measurement for 5 s: check the 5 V supply and power-cycle the sensor"
     }
 
-    public var description: String {
-        let at = "SPS30 at \(SensirionWords.hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .checksumMismatch(let command, let word):
-            return "\(at): CRC error in word \(word) of the answer to \(SensirionWords.hex(command)), on every attempt: "
-                + "keep the I²C cable under 20 cm (or use the UART), check contacts and pull-ups"
-        case .notReady(0x0202):
-            return "\(at): no new measurement for 5 s: check the 5 V supply and power-cycle the sensor"
-        case .notReady(let command):
-            return "\(at): no answer to \(SensirionWords.hex(command)): power-cycle the sensor"
+    public static func explanation(of failure: Failure) -> String {
+        switch failure {
         case .nonFiniteValue(let field):
-            return "\(at): the \(field) value is not a number: the sensor is faulty; power-cycle it"
+            "the \(field) value is not a number: the sensor is faulty; power-cycle it"
         case .fanFailure:
-            return "\(at): fan error (switched on but not turning): check the 5 V supply and that the fan is not "
+            "fan error (switched on but not turning): check the 5 V supply and that the fan is not "
                 + "blocked by dirt or insects; replace the sensor if it persists"
         case .laserFailure:
-            return "\(at): laser error (current out of range): the sensor is failing; replace it"
+            "laser error (current out of range): the sensor is failing; replace it"
         }
     }
 }
+
+/// An SPS30 that answered on the bus but not with a usable measurement, with what a resident can do about it.
+/// ``SensirionError/Code/notReady(command:)`` for data-ready (0x0202) means no sample arrived within 5 s.
+public typealias SPS30Error = SensirionError<SPS30>

@@ -22,7 +22,7 @@ import Synchronization
 /// chip.setEnvironment(celsius: 22.4, percentRH: 48)
 /// bus.attach(chip, at: 0x61)
 /// ```
-public final class SimulatedSCD30: SimulatedI2CChip {
+public final class SimulatedSCD30: SimulatedPeriodicChip {
     /// One sample as the chip reports it.
     public struct Measurement: Sendable, Hashable {
         public var ppm: Float
@@ -78,7 +78,7 @@ public final class SimulatedSCD30: SimulatedI2CChip {
         }
     }
 
-    private struct State {
+    struct State: SimulatedSamplingState {
         var sampler: SimulatedPeriodicSampler<Measurement>
         var settings = Settings()
         var firmwareVersion: UInt16
@@ -86,7 +86,8 @@ public final class SimulatedSCD30: SimulatedI2CChip {
         var settingWrites = 0
         var starts = 0
 
-        mutating func execute(_ frame: SensirionCommandFrame, prematureReads: Int) throws(I2CError.Code) {
+        mutating func execute(_ bytes: [UInt8], prematureReads: Int) throws(I2CError.Code) {
+            let frame = try SensirionCommandFrame(bytes)
             self.answer = nil
             let argument = frame.arguments.first
             func answer(_ words: [UInt16], consumesSample: Bool = false) {
@@ -137,27 +138,6 @@ public final class SimulatedSCD30: SimulatedI2CChip {
         self.state = Mutex(State(sampler: SimulatedPeriodicSampler(steady: measurement), firmwareVersion: firmwareVersion))
     }
 
-    // MARK: SimulatedI2CChip
-
-    public func receive(_ bytes: [UInt8]) throws(I2CError.Code) {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.receive(bytes) { prematureReads throws(I2CError.Code) in
-                try state.execute(SensirionCommandFrame(bytes), prematureReads: prematureReads)
-            }
-        }
-    }
-
-    public func transmit(count: Int) throws(I2CError.Code) -> [UInt8] {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.transmit(count: count) { () throws(I2CError.Code) in
-                let consumesSample = state.answer?.consumesSample ?? false
-                let words = try SensirionAnswer.serve(&state.answer)
-                if consumesSample { state.sampler.consumeFresh() }
-                return words
-            }
-        }
-    }
-
     /// The SCD30 does not support a repeated start (`sensors.md` §0); modelled as a NACK.
     public func receiveThenTransmit(_ bytes: [UInt8], count: Int) throws(I2CError.Code) -> [UInt8] {
         try self.wire.receive(bytes) { _ throws(I2CError.Code) in throw .noAcknowledge }
@@ -165,11 +145,6 @@ public final class SimulatedSCD30: SimulatedI2CChip {
     }
 
     // MARK: Environment
-
-    /// Sets what the following samples report.
-    public func setMeasurement(_ measurement: Measurement) {
-        self.state.withLock { $0.sampler.steady = measurement }
-    }
 
     /// Sets the CO₂ concentration the following samples report.
     public func setCO2(ppm: Double) {
@@ -182,23 +157,6 @@ public final class SimulatedSCD30: SimulatedI2CChip {
             state.sampler.steady.celsius = Float(celsius)
             state.sampler.steady.percentRH = Float(percentRH)
         }
-    }
-
-    /// Queues samples that come out before the steady ones, in order: a warm-up transient, say.
-    public func enqueueSamples(_ samples: [Measurement]) {
-        self.state.withLock { $0.sampler.enqueue(samples) }
-    }
-
-    // MARK: Timing and faults
-
-    /// How many data-ready polls answer "not ready" before each new sample (default 0).
-    public func setSamplePeriod(dataReadyPolls: Int) {
-        self.state.withLock { $0.sampler.pollsPerSample = max(0, dataReadyPolls) }
-    }
-
-    /// Makes data-ready stay 0 (a hung measurement), or ends that.
-    public func stallMeasurements(_ stalled: Bool) {
-        self.state.withLock { $0.sampler.stalled = stalled }
     }
 
     // MARK: Inspection
@@ -214,14 +172,15 @@ public final class SimulatedSCD30: SimulatedI2CChip {
     /// Whether continuous measurement is running.
     public var isMeasuring: Bool { self.state.withLock { $0.sampler.measuring } }
 
-    /// How many samples the chip has taken and how many were read.
-    public var sampleCounts: (taken: Int, read: Int) {
-        self.state.withLock { ($0.sampler.samplesTaken, $0.sampler.samplesRead) }
-    }
-
     /// How many setting writes (non-volatile memory cycles) the chip has seen.
     public var settingWriteCount: Int { self.state.withLock { $0.settingWrites } }
 
     /// How many start commands the chip has accepted.
     public var startCount: Int { self.state.withLock { $0.starts } }
+}
+
+extension SimulatedSCD30: SimulatedSamplingChip {
+    func withState<Result, E: Error>(_ body: (inout State) throws(E) -> Result) throws(E) -> Result {
+        try self.state.withLock { state throws(E) in try body(&state) }
+    }
 }

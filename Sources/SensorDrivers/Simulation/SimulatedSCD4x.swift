@@ -21,7 +21,7 @@ import Synchronization
 /// chip.setEnvironment(celsius: 22.4, percentRH: 48)
 /// bus.attach(chip, at: 0x62)
 /// ```
-public final class SimulatedSCD4x: SimulatedI2CChip {
+public final class SimulatedSCD4x: SimulatedPeriodicChip {
     /// One sample as the chip sends it.
     public struct Measurement: Sendable, Hashable {
         public var co2: UInt16
@@ -79,7 +79,7 @@ public final class SimulatedSCD4x: SimulatedI2CChip {
         static let duringMeasurement: Set<UInt16> = [readMeasurement, getDataReady, stopPeriodic, ambientPressure]
     }
 
-    private struct State {
+    struct State: SimulatedSamplingState {
         var mode = Mode.idle
         var sampler: SimulatedPeriodicSampler<Measurement>
         let serialNumber: UInt64
@@ -94,7 +94,8 @@ public final class SimulatedSCD4x: SimulatedI2CChip {
         var starts = 0
         var answer: SensirionAnswer?
 
-        mutating func execute(_ frame: SensirionCommandFrame, prematureReads: Int) throws(I2CError.Code) {
+        mutating func execute(_ bytes: [UInt8], prematureReads: Int) throws(I2CError.Code) {
+            let frame = try SensirionCommandFrame(bytes)
             self.answer = nil
             let code = frame.code
             let argument = frame.arguments.first
@@ -162,33 +163,7 @@ public final class SimulatedSCD4x: SimulatedI2CChip {
         self.state = Mutex(State(sampler: SimulatedPeriodicSampler(steady: measurement), serialNumber: serialNumber, variant: variant))
     }
 
-    // MARK: SimulatedI2CChip
-
-    public func receive(_ bytes: [UInt8]) throws(I2CError.Code) {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.receive(bytes) { prematureReads throws(I2CError.Code) in
-                try state.execute(SensirionCommandFrame(bytes), prematureReads: prematureReads)
-            }
-        }
-    }
-
-    public func transmit(count: Int) throws(I2CError.Code) -> [UInt8] {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.transmit(count: count) { () throws(I2CError.Code) in
-                let consumesSample = state.answer?.consumesSample ?? false
-                let words = try SensirionAnswer.serve(&state.answer)
-                if consumesSample { state.sampler.consumeFresh() }
-                return words
-            }
-        }
-    }
-
     // MARK: Environment
-
-    /// Sets the raw words the following samples report.
-    public func setMeasurement(_ measurement: Measurement) {
-        self.state.withLock { $0.sampler.steady = measurement }
-    }
 
     /// Sets the CO₂ concentration the following samples report (nearest whole ppm).
     public func setCO2(ppm: Double) {
@@ -204,22 +179,7 @@ public final class SimulatedSCD4x: SimulatedI2CChip {
         }
     }
 
-    /// Queues samples that come out before the steady ones, in order: a warm-up transient, say.
-    public func enqueueSamples(_ samples: [Measurement]) {
-        self.state.withLock { $0.sampler.enqueue(samples) }
-    }
-
     // MARK: Timing and faults
-
-    /// How many data-ready polls answer "not ready" before each new sample (default 0).
-    public func setSamplePeriod(dataReadyPolls: Int) {
-        self.state.withLock { $0.sampler.pollsPerSample = max(0, dataReadyPolls) }
-    }
-
-    /// Makes data-ready stay "not ready" (a hung measurement), or ends that.
-    public func stallMeasurements(_ stalled: Bool) {
-        self.state.withLock { $0.sampler.stalled = stalled }
-    }
 
     /// Puts the chip in a mode directly, as a program that left it measuring would.
     public func setMode(_ mode: Mode) {
@@ -234,14 +194,15 @@ public final class SimulatedSCD4x: SimulatedI2CChip {
     /// What the chip is doing now.
     public var mode: Mode { self.state.withLock { $0.mode } }
 
-    /// How many samples the chip has taken and how many were read.
-    public var sampleCounts: (taken: Int, read: Int) {
-        self.state.withLock { ($0.sampler.samplesTaken, $0.sampler.samplesRead) }
-    }
-
     /// How many start commands the chip has accepted.
     public var startCount: Int { self.state.withLock { $0.starts } }
 
     /// How many times `persist_settings` (an EEPROM write) was received.
     public var persistCount: Int { self.state.withLock { $0.persistCount } }
+}
+
+extension SimulatedSCD4x: SimulatedSamplingChip {
+    func withState<Result, E: Error>(_ body: (inout State) throws(E) -> Result) throws(E) -> Result {
+        try self.state.withLock { state throws(E) in try body(&state) }
+    }
 }

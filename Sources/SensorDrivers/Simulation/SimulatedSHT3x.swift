@@ -19,7 +19,7 @@ import Synchronization
 /// chip.setEnvironment(celsius: 21.5, percentRH: 55)
 /// bus.attach(chip, at: 0x44)
 /// ```
-public final class SimulatedSHT3x: SimulatedI2CChip {
+public final class SimulatedSHT3x: SimulatedTemperatureHumidityChip {
     /// The status register after power-up or a soft reset.
     public static let powerOnStatus: UInt16 = 0x8010
 
@@ -42,14 +42,22 @@ public final class SimulatedSHT3x: SimulatedI2CChip {
         static let trackingAlerts: UInt16 = 0x0C00
     }
 
-    private struct State {
+    struct State: SimulatedSignalState {
         var temperatureTicks: UInt16
         var humidityTicks: UInt16
         var status = SimulatedSHT3x.powerOnStatus
         var answer: SensirionAnswer?
         var measurements = 0
 
-        mutating func execute(_ frame: SensirionCommandFrame, prematureReads: Int) throws(I2CError.Code) {
+        mutating func execute(_ bytes: [UInt8], prematureReads: Int) throws(I2CError.Code) {
+            let frame: SensirionCommandFrame
+            do {
+                frame = try SensirionCommandFrame(bytes)
+            } catch {
+                // Datasheet: a failed write checksum sets bits 0 and 1 and the command is not processed.
+                self.status |= StatusBit.writeChecksumFailed | StatusBit.commandNotProcessed
+                throw .noAcknowledge
+            }
             // A new command replaces whatever answer was waiting.
             self.answer = nil
             let code = frame.code
@@ -87,48 +95,7 @@ public final class SimulatedSHT3x: SimulatedI2CChip {
         )
     }
 
-    // MARK: SimulatedI2CChip
-
-    public func receive(_ bytes: [UInt8]) throws(I2CError.Code) {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.receive(bytes) { prematureReads throws(I2CError.Code) in
-                let frame: SensirionCommandFrame
-                do {
-                    frame = try SensirionCommandFrame(bytes)
-                } catch {
-                    // Datasheet: a failed write checksum sets bits 0 and 1 and the command is not processed.
-                    state.status |= StatusBit.writeChecksumFailed | StatusBit.commandNotProcessed
-                    throw .noAcknowledge
-                }
-                try state.execute(frame, prematureReads: prematureReads)
-            }
-        }
-    }
-
-    public func transmit(count: Int) throws(I2CError.Code) -> [UInt8] {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.transmit(count: count) { () throws(I2CError.Code) in try SensirionAnswer.serve(&state.answer) }
-        }
-    }
-
     // MARK: Environment
-
-    /// Sets the raw ticks the next measurements return.
-    public func setRawSignals(temperature: UInt16, humidity: UInt16) {
-        self.state.withLock { state in
-            state.temperatureTicks = temperature
-            state.humidityTicks = humidity
-        }
-    }
-
-    /// Sets the ticks that the datasheet conversion turns into these values (nearest tick; out-of-range values give
-    /// the end of the range).
-    public func setEnvironment(celsius: Double, percentRH: Double) {
-        self.setRawSignals(temperature: Self.temperatureTicks(celsius), humidity: Self.humidityTicks(percentRH))
-    }
-
-    /// Inverse of `T = −45 + 175·S/65535`.
-    public static func temperatureTicks(_ celsius: Double) -> UInt16 { Self.sixteenBit((celsius + 45) / 175) }
 
     /// Inverse of `RH = 100·S/65535`.
     public static func humidityTicks(_ percentRH: Double) -> UInt16 { Self.sixteenBit(percentRH / 100) }
@@ -145,4 +112,10 @@ public final class SimulatedSHT3x: SimulatedI2CChip {
 
     /// How many single-shot measurements were started.
     public var measurementCount: Int { self.state.withLock { $0.measurements } }
+}
+
+extension SimulatedSHT3x: SimulatedSignalChip {
+    func withState<Result, E: Error>(_ body: (inout State) throws(E) -> Result) throws(E) -> Result {
+        try self.state.withLock { state throws(E) in try body(&state) }
+    }
 }

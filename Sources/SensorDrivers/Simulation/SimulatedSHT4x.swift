@@ -14,7 +14,7 @@ import Synchronization
 /// chip.setEnvironment(celsius: 21.5, percentRH: 55)
 /// bus.attach(chip, at: 0x44)
 /// ```
-public final class SimulatedSHT4x: SimulatedI2CChip {
+public final class SimulatedSHT4x: SimulatedTemperatureHumidityChip {
     private enum Command {
         static let measure: Set<UInt16> = [0xFD, 0xF6, 0xE0]
         static let heater: Set<UInt16> = [0x39, 0x32, 0x2F, 0x24, 0x1E, 0x15]
@@ -22,7 +22,7 @@ public final class SimulatedSHT4x: SimulatedI2CChip {
         static let softReset: UInt16 = 0x94
     }
 
-    private struct State {
+    struct State: SimulatedSignalState {
         var temperatureTicks: UInt16
         var humidityTicks: UInt16
         var serialNumber: UInt32
@@ -31,7 +31,8 @@ public final class SimulatedSHT4x: SimulatedI2CChip {
         var heaterPulses = 0
         var resets = 0
 
-        mutating func execute(_ frame: SensirionCommandFrame, prematureReads: Int) throws(I2CError.Code) {
+        mutating func execute(_ bytes: [UInt8], prematureReads: Int) throws(I2CError.Code) {
+            let frame = try SensirionCommandFrame(bytes, commandBytes: 1)
             self.answer = nil
             // Every SHT4x command is a single byte without arguments.
             guard frame.arguments.isEmpty else { throw .noAcknowledge }
@@ -67,42 +68,9 @@ public final class SimulatedSHT4x: SimulatedI2CChip {
         )
     }
 
-    // MARK: SimulatedI2CChip
-
-    public func receive(_ bytes: [UInt8]) throws(I2CError.Code) {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.receive(bytes) { prematureReads throws(I2CError.Code) in
-                try state.execute(SensirionCommandFrame(bytes, commandBytes: 1), prematureReads: prematureReads)
-            }
-        }
-    }
-
-    public func transmit(count: Int) throws(I2CError.Code) -> [UInt8] {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.transmit(count: count) { () throws(I2CError.Code) in try SensirionAnswer.serve(&state.answer) }
-        }
-    }
-
     // MARK: Environment
 
-    /// Sets the raw ticks the next measurements return.
-    public func setRawSignals(temperature: UInt16, humidity: UInt16) {
-        self.state.withLock { state in
-            state.temperatureTicks = temperature
-            state.humidityTicks = humidity
-        }
-    }
-
-    /// Sets the ticks that the datasheet conversion turns into these values (nearest tick; values the 16-bit signal
-    /// cannot carry give the end of its range, −6 % and 119 % for humidity).
-    public func setEnvironment(celsius: Double, percentRH: Double) {
-        self.setRawSignals(temperature: Self.temperatureTicks(celsius), humidity: Self.humidityTicks(percentRH))
-    }
-
-    /// Inverse of `T = −45 + 175·S/65535`.
-    public static func temperatureTicks(_ celsius: Double) -> UInt16 { Self.sixteenBit((celsius + 45) / 175) }
-
-    /// Inverse of `RH = −6 + 125·S/65535` (before the driver's crop).
+    /// Inverse of `RH = −6 + 125·S/65535` (before the driver's crop): the signal carries −6 % to 119 %.
     public static func humidityTicks(_ percentRH: Double) -> UInt16 { Self.sixteenBit((percentRH + 6) / 125) }
 
     // MARK: Inspection
@@ -115,4 +83,10 @@ public final class SimulatedSHT4x: SimulatedI2CChip {
 
     /// How many soft resets were received.
     public var resetCount: Int { self.state.withLock { $0.resets } }
+}
+
+extension SimulatedSHT4x: SimulatedSignalChip {
+    func withState<Result, E: Error>(_ body: (inout State) throws(E) -> Result) throws(E) -> Result {
+        try self.state.withLock { state throws(E) in try body(&state) }
+    }
 }

@@ -23,7 +23,7 @@ import Synchronization
 /// chip.setParticulates(pm1: 4.1, pm2_5: 7.9, pm4: 9.8, pm10: 11.2)
 /// bus.attach(chip, at: 0x69)
 /// ```
-public final class SimulatedSPS30: SimulatedI2CChip {
+public final class SimulatedSPS30: SimulatedPeriodicChip {
     /// One sample: mass concentrations (µg/m³), number concentrations (#/cm³) and typical particle size (µm).
     public struct Measurement: Sendable, Hashable {
         public var pm1: Float
@@ -94,7 +94,7 @@ public final class SimulatedSPS30: SimulatedI2CChip {
         static let unsignedFormat: UInt16 = 0x0500
     }
 
-    private struct State {
+    struct State: SimulatedSamplingState {
         var mode = Mode.idle
         var interfaceAwake = true
         var unsignedFormat = false
@@ -195,6 +195,15 @@ public final class SimulatedSPS30: SimulatedI2CChip {
                 throw .noAcknowledge
             }
         }
+
+        mutating func transmit() throws(I2CError.Code) -> [UInt16] {
+            // In sleep a read only switches the interface on.
+            guard self.mode != .sleeping || self.answer != nil else {
+                self.interfaceAwake = true
+                throw .noAcknowledge
+            }
+            return try self.sampler.serve(&self.answer)
+        }
     }
 
     private let state: Mutex<State>
@@ -219,59 +228,14 @@ public final class SimulatedSPS30: SimulatedI2CChip {
         )
     }
 
-    // MARK: SimulatedI2CChip
-
-    public func receive(_ bytes: [UInt8]) throws(I2CError.Code) {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.receive(bytes) { prematureReads throws(I2CError.Code) in
-                try state.execute(bytes, prematureReads: prematureReads)
-            }
-        }
-    }
-
-    public func transmit(count: Int) throws(I2CError.Code) -> [UInt8] {
-        try self.state.withLock { state throws(I2CError.Code) in
-            try self.wire.transmit(count: count) { () throws(I2CError.Code) in
-                guard state.mode != .sleeping || state.answer != nil else {
-                    state.interfaceAwake = true
-                    throw .noAcknowledge
-                }
-                let consumesSample = state.answer?.consumesSample ?? false
-                let words = try SensirionAnswer.serve(&state.answer)
-                if consumesSample { state.sampler.consumeFresh() }
-                return words
-            }
-        }
-    }
-
     // MARK: Environment
-
-    /// Sets what the following samples report.
-    public func setMeasurement(_ measurement: Measurement) {
-        self.state.withLock { $0.sampler.steady = measurement }
-    }
 
     /// Sets the mass concentrations (µg/m³) the following samples report, with matching number concentrations.
     public func setParticulates(pm1: Double, pm2_5: Double, pm4: Double, pm10: Double) {
         self.setMeasurement(Measurement(pm1: Float(pm1), pm2_5: Float(pm2_5), pm4: Float(pm4), pm10: Float(pm10)))
     }
 
-    /// Queues samples that come out before the steady ones, in order: a fan spin-up transient, say.
-    public func enqueueSamples(_ samples: [Measurement]) {
-        self.state.withLock { $0.sampler.enqueue(samples) }
-    }
-
     // MARK: Timing and faults
-
-    /// How many data-ready polls answer "not ready" before each new sample (default 0).
-    public func setSamplePeriod(dataReadyPolls: Int) {
-        self.state.withLock { $0.sampler.pollsPerSample = max(0, dataReadyPolls) }
-    }
-
-    /// Makes the data-ready flag stay clear (a hung sensor), or ends that.
-    public func stallMeasurements(_ stalled: Bool) {
-        self.state.withLock { $0.sampler.stalled = stalled }
-    }
 
     /// A fan that does not turn: status bit 4 while measuring.
     public func setFanFailure(_ failing: Bool) {
@@ -308,11 +272,6 @@ public final class SimulatedSPS30: SimulatedI2CChip {
     /// The device status register, without reading it over the bus.
     public var status: UInt32 { self.state.withLock { $0.status } }
 
-    /// How many samples the sensor has taken and how many were read.
-    public var sampleCounts: (taken: Int, read: Int) {
-        self.state.withLock { ($0.sampler.samplesTaken, $0.sampler.samplesRead) }
-    }
-
     /// How many start commands the sensor has accepted.
     public var startCount: Int { self.state.withLock { $0.starts } }
 
@@ -321,4 +280,10 @@ public final class SimulatedSPS30: SimulatedI2CChip {
 
     /// The auto-clean interval in seconds (factory default one week).
     public var autoCleanInterval: UInt32 { self.state.withLock { $0.autoCleanInterval } }
+}
+
+extension SimulatedSPS30: SimulatedSamplingChip {
+    func withState<Result, E: Error>(_ body: (inout State) throws(E) -> Result) throws(E) -> Result {
+        try self.state.withLock { state throws(E) in try body(&state) }
+    }
 }

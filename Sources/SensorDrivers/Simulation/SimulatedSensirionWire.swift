@@ -189,6 +189,53 @@ public final class SimulatedSensirionWire: Sendable {
     }
 }
 
+/// The command state machine of a simulated Sensirion chip, kept behind a lock and served through its
+/// ``SimulatedSensirionWire``.
+protocol SimulatedSensirionState: Sendable {
+    /// The answer waiting for the next read.
+    var answer: SensirionAnswer? { get set }
+    /// Executes one write message the wire let through; `prematureReads` is the execution time to give its answer.
+    /// Throwing refuses the message (NACK).
+    mutating func execute(_ bytes: [UInt8], prematureReads: Int) throws(I2CError.Code)
+    /// The words for one read message the wire let through; throwing `.noAcknowledge` NACKs the read.
+    mutating func transmit() throws(I2CError.Code) -> [UInt16]
+}
+
+extension SimulatedSensirionState {
+    /// The waiting answer, once (``SensirionAnswer/serve(_:)``).
+    mutating func transmit() throws(I2CError.Code) -> [UInt16] {
+        try SensirionAnswer.serve(&self.answer)
+    }
+}
+
+/// A simulated Sensirion chip: a command state machine (`State`) kept behind a lock and served through a
+/// ``SimulatedSensirionWire``. Conforming gives the chip its ``SimulatedI2CChip`` side.
+protocol SimulatedSensirionChip: SimulatedI2CChip {
+    associatedtype State: SimulatedSensirionState
+    /// The framing, transfer log, execution time and wiring faults.
+    var wire: SimulatedSensirionWire { get }
+    /// Runs `body` on the chip's state, under its lock.
+    func withState<Result, E: Error>(_ body: (inout State) throws(E) -> Result) throws(E) -> Result
+}
+
+extension SimulatedSensirionChip {
+    /// The wire serves the message (or a fault refuses it), the state executes it.
+    public func receive(_ bytes: [UInt8]) throws(I2CError.Code) {
+        try self.withState { state throws(I2CError.Code) in
+            try self.wire.receive(bytes) { prematureReads throws(I2CError.Code) in
+                try state.execute(bytes, prematureReads: prematureReads)
+            }
+        }
+    }
+
+    /// The state gives the words, the wire frames them (and applies its faults).
+    public func transmit(count: Int) throws(I2CError.Code) -> [UInt8] {
+        try self.withState { state throws(I2CError.Code) in
+            try self.wire.transmit(count: count) { () throws(I2CError.Code) in try state.transmit() }
+        }
+    }
+}
+
 /// An answer a simulated Sensirion chip has ready for the next read, and how many reads it still NACKs first.
 struct SensirionAnswer: Sendable {
     var words: [UInt16]
@@ -244,68 +291,5 @@ extension SimulatedI2CChip {
         let scaled = (fraction * 65535).rounded()
         guard scaled.isFinite else { return 0 }
         return UInt16(min(max(scaled, 0), 65535))
-    }
-}
-
-/// When a periodically measuring simulated chip (SCD30, SCD4x, SPS30) has a new sample, with time counted in
-/// data-ready polls: after a sample is read, the next one is ready after `pollsPerSample` polls that answer "not
-/// ready" (0: at the next poll). Samples queued with ``enqueue(_:)`` come out first, in order, then the steady
-/// environment.
-struct SimulatedPeriodicSampler<Sample: Sendable>: Sendable {
-    var steady: Sample
-    var queued: [Sample] = []
-    var measuring = false
-    var stalled = false
-    var pollsPerSample = 0
-    /// The last sample taken, fresh or not.
-    var latest: Sample?
-    /// The data-ready flag.
-    var fresh = false
-    var pollsUntilSample = 0
-    var samplesTaken = 0
-    var samplesRead = 0
-
-    init(steady: Sample) {
-        self.steady = steady
-    }
-
-    mutating func start() {
-        self.measuring = true
-        self.fresh = false
-        self.pollsUntilSample = self.pollsPerSample
-    }
-
-    mutating func stop() {
-        self.measuring = false
-        self.fresh = false
-    }
-
-    mutating func enqueue(_ samples: [Sample]) {
-        self.queued += samples
-    }
-
-    /// One data-ready poll: true when a fresh sample waits; the poll is what lets simulated time pass.
-    mutating func pollDataReady() -> Bool {
-        guard self.measuring, !self.stalled else { return false }
-        if self.fresh { return true }
-        if self.pollsUntilSample > 0 {
-            self.pollsUntilSample -= 1
-            return false
-        }
-        self.latest = self.queued.isEmpty ? self.steady : self.queued.removeFirst()
-        self.samplesTaken += 1
-        self.fresh = true
-        return true
-    }
-
-    /// The fresh sample, if one waits; it stays fresh until ``consumeFresh()``.
-    var freshSample: Sample? { self.fresh ? self.latest : nil }
-
-    /// Marks the fresh sample as read: data-ready clears and the next sample is due after `pollsPerSample` polls.
-    mutating func consumeFresh() {
-        guard self.fresh else { return }
-        self.fresh = false
-        self.samplesRead += 1
-        self.pollsUntilSample = self.pollsPerSample
     }
 }

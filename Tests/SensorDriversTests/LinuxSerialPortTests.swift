@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+@testable import SensorDrivers
+import Testing
+
+@Suite("LinuxSerialPort on a real pseudo-terminal")
+struct LinuxSerialPortTests {
+    @Test("opening configures raw 8N1 at the baud rate, no flow control, CLOCAL and CREAD")
+    func settings() throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        var settings = terminal.slaveSettings()
+        #expect(settings.c_cflag & tcflag_t(CSIZE) == tcflag_t(CS8))
+        #expect(settings.c_cflag & tcflag_t(PARENB) == 0)
+        #expect(settings.c_cflag & tcflag_t(CSTOPB) == 0)
+        #expect(settings.c_cflag & tcflag_t(CRTSCTS) == 0)
+        #expect(settings.c_cflag & (tcflag_t(CLOCAL) | tcflag_t(CREAD)) == tcflag_t(CLOCAL) | tcflag_t(CREAD))
+        #expect(settings.c_lflag & (tcflag_t(ICANON) | tcflag_t(ECHO) | tcflag_t(ISIG)) == 0)
+        #expect(settings.c_iflag & (tcflag_t(IXON) | tcflag_t(IXOFF) | tcflag_t(ICRNL)) == 0)
+        #expect(settings.c_oflag & tcflag_t(OPOST) == 0)
+        #expect(cfgetospeed(&settings) == speed_t(B9600))
+        #expect(cfgetispeed(&settings) == speed_t(B9600))
+    }
+
+    @Test("every supported rate maps to its termios constant", arguments: SerialBaudRate.allCases)
+    func speeds(rate: SerialBaudRate) throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: rate)
+        defer { port.close() }
+        var settings = terminal.slaveSettings()
+        #expect(cfgetospeed(&settings) == LinuxSerialPort.speed(for: rate))
+    }
+
+    @Test("an unsupported rate is a typed error before anything is opened")
+    func unsupportedRate() {
+        #expect(throws: UnsupportedBaudRateError(requested: 9601)) { try SerialBaudRate(bitsPerSecond: 9601) }
+        #expect(throws: Never.self) { try SerialBaudRate(bitsPerSecond: 115_200) }
+        #expect(UnsupportedBaudRateError(requested: 31).description.contains("9600"))
+    }
+
+    @Test("bytes pass unchanged both ways, including CR, LF, XON, XOFF and 0xFF")
+    func transparency() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b115200)
+        defer { port.close() }
+        let bytes: [UInt8] = Array(0...255)
+        await terminal.write(bytes)
+        var received: [UInt8] = []
+        while received.count < bytes.count {
+            let chunk = try await port.read(maxCount: 64, timeout: .seconds(2))
+            if chunk.isEmpty { break }
+            #expect(chunk.count <= 64)
+            received += chunk
+        }
+        #expect(received == bytes)
+
+        try await port.write(bytes)
+        var echoed: [UInt8] = []
+        for _ in 0..<200 where echoed.count < bytes.count {
+            echoed += terminal.readAvailable()
+            if echoed.count < bytes.count { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        #expect(echoed == bytes)
+    }
+
+    @Test("bytes written before the open are flushed, not read as a stale half frame")
+    func flushOnOpen() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let first = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        await terminal.write([0xAA, 0xC0, 0x01])
+        try await Task.sleep(for: .milliseconds(20))
+        first.close()
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        #expect(try await port.read(maxCount: 16, timeout: .milliseconds(30)).isEmpty)
+    }
+
+    @Test("a read with nothing to read returns empty after about the timeout")
+    func timeout() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let bytes = try await port.read(maxCount: 16, timeout: .milliseconds(60))
+        let elapsed = start.duration(to: clock.now)
+        #expect(bytes.isEmpty)
+        #expect(elapsed >= .milliseconds(60))
+        #expect(elapsed < .milliseconds(500))
+        #expect(try await port.read(maxCount: 0, timeout: .seconds(5)).isEmpty)
+    }
+
+    @Test("a read returns as soon as the first bytes arrive")
+    func earlyReturn() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        let writer = Task {
+            try? await Task.sleep(for: .milliseconds(20))
+            await terminal.write([0x42])
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let bytes = try await port.read(maxCount: 16, timeout: .seconds(10))
+        #expect(bytes == [0x42])
+        #expect(start.duration(to: clock.now) < .seconds(2))
+        await writer.value
+    }
+
+    @Test("a cancelled read stops waiting")
+    func cancellation() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let reader = Task { try await port.read(maxCount: 16, timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(20))
+        reader.cancel()
+        #expect(try await reader.value.isEmpty)
+        #expect(start.duration(to: clock.now) < .seconds(5))
+    }
+
+    @Test("a hung-up line (the master closed, like an unplugged adapter) is .closed")
+    func hangUp() async throws {
+        let terminal = try PseudoTerminal()
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        terminal.closeMaster()
+        await #expect(throws: SerialError(.closed, port: terminal.slavePath)) { try await port.read(maxCount: 16, timeout: .seconds(1)) }
+        await #expect(throws: SerialError(.closed, port: terminal.slavePath)) { try await port.write([0x00]) }
+    }
+
+    @Test("after close(), reads and writes are .closed; closing twice is harmless")
+    func closed() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        port.close()
+        port.close()
+        #expect(port.isClosed)
+        await #expect(throws: SerialError(.closed, port: terminal.slavePath)) { try await port.read(maxCount: 1, timeout: .zero) }
+        await #expect(throws: SerialError(.closed, port: terminal.slavePath)) { try await port.write([1]) }
+    }
+
+    @Test("a port already in use by another opener is .busy")
+    func busy() throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        defer { port.close() }
+        #expect(throws: SerialError(.busy, port: terminal.slavePath)) { try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600) }
+        port.close()
+        #expect(throws: Never.self) { try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600) }
+    }
+
+    @Test("a missing device is .noSuchPort; a file that is no terminal is an io error with ENOTTY")
+    func openErrors() {
+        #expect(throws: SerialError(.noSuchPort, port: "/dev/ttyKIEZBOX-missing")) {
+            try LinuxSerialPort(path: "/dev/ttyKIEZBOX-missing", baudRate: .b9600)
+        }
+        #expect(throws: SerialError(.io(errno: ENOTTY), port: "/dev/null")) { try LinuxSerialPort(path: "/dev/null", baudRate: .b9600) }
+    }
+
+    @Test(
+        "errno values map to the codes a resident can act on",
+        arguments: [
+            (ENOENT, SerialError.Code.noSuchPort), (ENODEV, .noSuchPort), (ENXIO, .noSuchPort), (EACCES, .permissionDenied),
+            (EPERM, .permissionDenied), (EBUSY, .busy), (EIO, .closed), (EINVAL, .io(errno: EINVAL)),
+        ] as [(Int32, SerialError.Code)]
+    )
+    func errnoMapping(number: Int32, code: SerialError.Code) {
+        #expect(LinuxSerialPort.code(forErrno: number) == code)
+    }
+}
+#endif
