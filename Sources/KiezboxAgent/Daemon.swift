@@ -29,8 +29,11 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         var services: [any Service] = [StoreFlushService(store: store, clock: self.clock, logger: self.logger)]
         let sensors: [ScheduledSensor]
         if self.configuration.simulate {
-            let kit = try self.fixturePath.map { try SimulatedKit(specs: SimulationFixture.load(path: $0).chips) }
-                ?? SimulatedKit(following: self.configuration.sensors)
+            let position = self.configuration.identity.position
+            let kit = try self.fixturePath.map { path in
+                let fixture = try SimulationFixture.load(path: path)
+                return SimulatedKit(specs: fixture.chips, position: position ?? SimulatedKit.defaultPosition, timeScale: fixture.timeScale)
+            } ?? SimulatedKit(following: self.configuration.sensors, position: position)
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
             self.logger.info("running on simulated chips", metadata: ["chips": "\(sensors.count)"])

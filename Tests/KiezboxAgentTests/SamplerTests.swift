@@ -167,3 +167,29 @@ struct SamplerTests {
         #expect(backoff.delay(afterFailures: 10_000) == .seconds(600))
     }
 }
+
+@Suite("Sampler: watching sensors")
+struct WatchingSensorSamplerTests {
+    @Test("a watching sensor is first read one interval after the start, then on its cadence")
+    func firstReadingAfterInterval() async throws {
+        let clock = ManualClock()
+        let collector = ReadingCollector()
+        var sensor = ScheduledSensor(id: "rain", interval: .seconds(60), offsets: [:], driver: ScriptedDriver())
+        sensor.firstReadingAfterInterval = true
+        let sampler = Sampler(sensors: [sensor], clock: clock, logger: Logger(label: "test")) { collector.record($0) }
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await sampler.run() }
+                for _ in 0..<180 {
+                    await clock.waitForSleepers(1)
+                    clock.advance(by: .seconds(1))
+                }
+                await clock.waitForSleepers(1)
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        let start = ManualClock().currentDate()
+        #expect(collector.all.map(\.measuredAt) == [start + 60, start + 120, start + 180])
+    }
+}

@@ -118,7 +118,7 @@ func renderStatus(_ statistics: StoreStatistics, path: String, now: Date) -> Str
     let quantityWidth = statistics.latest.map(\.reading.quantity.rawValue.count).max() ?? 0
     for stored in statistics.latest {
         let reading = stored.reading
-        let value = "\(formatValue(reading.value)) \(reading.unit.symbol)"
+        let value = "\(formatValue(reading.value, quantity: reading.quantity)) \(reading.unit.symbol)"
         var line = "  " + pad(reading.sensorID, sensorWidth) + "  " + pad(reading.quantity.rawValue, quantityWidth)
         line += "  " + pad(value, 14) + "  " + pad(age(from: reading.measuredAt, to: now) + " ago", 10)
         if reading.quality != .good { line += "  \(reading.quality)" }
@@ -148,8 +148,10 @@ private func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
 
-private func formatValue(_ value: Double) -> String {
-    let rounded = (value * 100).rounded() / 100
+/// A value rounded for reading: five decimals for coordinates (about a metre), two for everything else.
+private func formatValue(_ value: Double, quantity: Quantity) -> String {
+    let scale: Double = quantity == .latitude || quantity == .longitude ? 100_000 : 100
+    let rounded = (value * scale).rounded() / scale
     return rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)
 }
 

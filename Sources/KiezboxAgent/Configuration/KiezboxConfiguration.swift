@@ -89,11 +89,53 @@ struct KiezboxConfiguration: Sendable {
         [simulation]
         enabled = true                 # simulated chips instead of the hardware buses
 
+        # The kit: one [[sensor]] per chip. Supported chips: bme280, sht3x, sht4x, scd30, scd4x, sps30,
+        # sps30-uart, sds011, pms5003, ina219, ina226, gps, gpsd, rain-gauge, mains-fail.
         [[sensor]]
-        id = "climate"
+        id = "climate"                 # temperature, humidity, pressure
         chip = "bme280"
         bus = "/dev/i2c-1"
         address = 0x76
+        interval = "10s"
+
+        [[sensor]]
+        id = "co2"
+        chip = "scd4x"
+        address = 0x62
+        interval = "30s"
+
+        [[sensor]]
+        id = "particulates"            # PM2.5 and PM10; the fan runs only while measuring
+        chip = "sds011"
+        port = "/dev/ttyUSB0"
+        interval = "1m"
+
+        [[sensor]]
+        id = "battery"                 # voltage, current and power of the battery lead
+        chip = "ina219"
+        address = 0x40
+        shunt_ohms = 0.1
+        max_current = 3.2
+        interval = "10s"
+
+        [[sensor]]
+        id = "position"
+        chip = "gps"
+        port = "/dev/serial0"
+        interval = "10m"
+
+        [[sensor]]
+        id = "rain"
+        chip = "rain-gauge"
+        gpio_chip = "gpiochip0"
+        line = 17
+        interval = "1m"
+
+        [[sensor]]
+        id = "mains"                   # 1 while mains power is present
+        chip = "mains-fail"
+        gpio_chip = "gpiochip0"
+        line = 27
         interval = "10s"
 
         """

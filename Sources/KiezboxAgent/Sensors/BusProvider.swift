@@ -7,6 +7,8 @@ protocol BusProvider: Sendable {
     func i2cBus(_ name: String) throws -> any I2CBus
     /// The GPIO chip with this name, path, number or label ("gpiochip0", "pinctrl-bcm2711").
     func gpioChip(_ name: String) throws -> any GPIOChip
+    /// The serial port at `path`, and how a driver on it waits (a simulated port keeps its own time).
+    func serialPort(_ path: String, baudRate: SerialBaudRate) throws -> (port: any SerialPort, pause: Pause)
     /// How drivers wait for their chips (conversion times, warm-ups).
     var pause: Pause { get }
 }
@@ -41,6 +43,17 @@ struct SensorFactory {
                 )
             default: break
             }
+        case (_, .serial(let path, let baud)):
+            let (port, portPause) = try self.buses.serialPort(path, baudRate: try SerialBaudRate(bitsPerSecond: baud))
+            switch sensor.chip {
+            case .sds011: return SDS011(port: port, pause: portPause)
+            case .pms5003: return PMS5003(port: port, pause: portPause)
+            case .sps30UART: return SPS30UART(port: port, pause: portPause)
+            case .gps: return NMEAGPS(port: port)
+            default: break
+            }
+        case (.gpsd, .network(let host, let port)):
+            return GPSD(configuration: GPSD.Configuration(host: host, port: UInt16(clamping: port)))
         case (.rainGauge, .gpio(let chip, let line)):
             return RainGauge(
                 chip: try self.buses.gpioChip(chip), line: line,
@@ -66,7 +79,10 @@ struct SensorFactory {
         sensors.map { sensor in
             let factory = self
             let driver = DeferredDriver(chipName: sensor.chip.description) { try factory.makeDriver(for: sensor) }
-            return ScheduledSensor(id: sensor.id, interval: sensor.interval, offsets: sensor.offsets, driver: driver)
+            return ScheduledSensor(
+                id: sensor.id, interval: sensor.interval, offsets: sensor.offsets, driver: driver,
+                firstReadingAfterInterval: sensor.chip.watches
+            )
         }
     }
 }

@@ -9,6 +9,11 @@ final class LinuxBuses: BusProvider {
 
     var pause: Pause { realPause }
 
+    /// Each serial sensor has a port of its own, opened (and claimed exclusively) when its driver is built.
+    func serialPort(_ path: String, baudRate: SerialBaudRate) throws -> (port: any SerialPort, pause: Pause) {
+        (try LinuxSerialPort(path: path, baudRate: baudRate), realPause)
+    }
+
     func i2cBus(_ name: String) throws -> any I2CBus {
         try self.i2cBuses.withLock { buses throws(I2CError) -> LinuxI2CBus in
             if let bus = buses[name] { return bus }

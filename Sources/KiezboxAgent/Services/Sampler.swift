@@ -10,6 +10,9 @@ struct ScheduledSensor: Sendable {
     var interval: Duration
     var offsets: [Quantity: Double]
     var driver: any SensorDriver
+    /// Read first after one interval rather than at once: a watching driver (rain gauge, mains-fail input)
+    /// reports what it saw over the interval, so there is nothing to read at the start.
+    var firstReadingAfterInterval = false
 }
 
 /// How long a failing sensor waits before the next attempt: doubling from `initial` up to `maximum`.
@@ -68,6 +71,10 @@ struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
         logger[metadataKey: "sensor"] = "\(sensor.id)"
         var nextDeadline = self.clock.now
         var failures = 0
+        if sensor.firstReadingAfterInterval {
+            nextDeadline = nextDeadline.advanced(by: sensor.interval)
+            do { try await self.clock.sleep(until: nextDeadline, tolerance: nil) } catch { return }
+        }
         while !Task.isCancelled {
             do {
                 let values = try await sensor.driver.measure()

@@ -45,13 +45,19 @@ enum SimulatedFault: String, Sendable, Hashable, CaseIterable {
 final class SimulatedKit: BusProvider {
     private let i2cBuses: [String: SimulatedI2CBus]
     private let gpioChips: [String: SimulatedGPIOChip]
+    private let serialPorts: [String: SimulatedSerialPort]
     private let worldUpdates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void]
     let specs: [SimulatedChipSpec]
     let timeScale: Double
 
-    init(specs: [SimulatedChipSpec], timeScale: Double = 100) {
+    /// - Parameters:
+    ///   - specs: the chips and where they sit.
+    ///   - position: where a simulated GPS receiver believes it is.
+    ///   - timeScale: how much faster than real time the drivers' waits run.
+    init(specs: [SimulatedChipSpec], position: GeoPosition = SimulatedKit.defaultPosition, timeScale: Double = 100) {
         var i2cBuses: [String: SimulatedI2CBus] = [:]
         var gpioChips: [String: SimulatedGPIOChip] = [:]
+        var serialPorts: [String: SimulatedSerialPort] = [:]
         var updates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void] = []
         func i2cBus(_ name: String) -> SimulatedI2CBus {
             if let bus = i2cBuses[name] { return bus }
@@ -76,21 +82,32 @@ final class SimulatedKit: BusProvider {
                 updates.append(update)
             case .gpio(let chipName, let line):
                 updates.append(Self.makeGPIODevice(spec, chip: gpioChip(chipName), line: line))
-            case .serial, .network:
+            case .serial(let path, _):
+                guard let (device, update) = Self.makeSerialDevice(spec, position: position) else { continue }
+                serialPorts[path] = SimulatedSerialPort(name: "sim:" + path, device: device)
+                updates.append(update)
+            case .network:
                 continue
             }
         }
         self.i2cBuses = i2cBuses
         self.gpioChips = gpioChips
+        self.serialPorts = serialPorts
         self.worldUpdates = updates
         self.specs = specs
         self.timeScale = timeScale
     }
 
     /// A kit with the configured chip at each configured place: any configuration runs without a fixture.
-    convenience init(following sensors: [SensorConfiguration]) {
-        self.init(specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) })
+    convenience init(following sensors: [SensorConfiguration], position: GeoPosition?) {
+        self.init(
+            specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) },
+            position: position ?? Self.defaultPosition
+        )
     }
+
+    /// Wrangelkiez, Berlin: where a simulated box without a configured position stands.
+    static let defaultPosition = GeoPosition(latitude: 52.4996, longitude: 13.4318, altitude: 38)
 
     // MARK: BusProvider
 
@@ -102,6 +119,12 @@ final class SimulatedKit: BusProvider {
     func gpioChip(_ name: String) throws -> any GPIOChip {
         guard let chip = self.gpioChips[name] else { throw GPIOError(.noSuchChip, chip: "sim:" + name) }
         return chip
+    }
+
+    func serialPort(_ path: String, baudRate: SerialBaudRate) throws -> (port: any SerialPort, pause: Pause) {
+        guard let port = self.serialPorts[path] else { throw SerialError(.noSuchPort, port: "sim:" + path) }
+        // A simulated serial device keeps its own time, moved by the driver's reads and pauses.
+        return (port, port.pause)
     }
 
     var pause: Pause {
@@ -167,9 +190,8 @@ final class SimulatedKit: BusProvider {
             let chip = SimulatedSPS30()
             Self.applySensirionFaults(spec, chip.wire)
             return (chip, { conditions, _ in
-                let pm = conditions.particulates
-                let scale = fixed.pm2_5.map { $0 / pm.pm2_5 } ?? 1
-                chip.setParticulates(pm1: pm.pm1 * scale, pm2_5: pm.pm2_5 * scale, pm4: pm.pm4 * scale, pm10: pm.pm10 * scale)
+                let pm = Self.particulates(conditions, fixed)
+                chip.setParticulates(pm1: pm.pm1, pm2_5: pm.pm2_5, pm4: pm.pm4, pm10: pm.pm10)
             })
         case .ina219, .ina226:
             let shuntOhms = spec.chip == .ina219 ? 0.1 : 0.01
@@ -197,6 +219,54 @@ final class SimulatedKit: BusProvider {
     private static func applySensirionFaults(_ spec: SimulatedChipSpec, _ wire: SimulatedSensirionWire) {
         if spec.faults.contains(.nack) { wire.nackNextTransfers(Int.max) }
         if spec.faults.contains(.badCRC) { wire.corruptChecksums(ofNextWords: Int.max) }
+    }
+
+    /// The weather's particulates, scaled so PM2.5 is the fixture's value when it pins one.
+    private static func particulates(
+        _ conditions: SimulatedWeather.Conditions, _ fixed: SimulatedChipSpec.FixedValues
+    ) -> (pm1: Double, pm2_5: Double, pm4: Double, pm10: Double) {
+        let pm = conditions.particulates
+        let scale = fixed.pm2_5.map { $0 / pm.pm2_5 } ?? 1
+        return (pm.pm1 * scale, pm.pm2_5 * scale, pm.pm4 * scale, pm.pm10 * scale)
+    }
+
+    /// A serial sensor's byte stream.
+    private static func makeSerialDevice(
+        _ spec: SimulatedChipSpec, position: GeoPosition
+    ) -> (any SimulatedSerialDevice, WorldUpdate)? {
+        let fixed = spec.fixed
+        let silent = spec.faults.contains(.nack)
+        let particulates = { @Sendable (conditions: SimulatedWeather.Conditions) in Self.particulates(conditions, fixed) }
+        switch spec.chip {
+        case .sds011:
+            let device = SimulatedSDS011()
+            device.setSilent(silent)
+            return (device, { conditions, _ in
+                let pm = particulates(conditions)
+                device.setConcentrations(pm2_5: pm.pm2_5, pm10: pm.pm10)
+            })
+        case .pms5003:
+            let device = SimulatedPMS5003()
+            device.setSilent(silent)
+            return (device, { conditions, _ in
+                let pm = particulates(conditions)
+                device.setConcentrations(pm1: pm.pm1, pm2_5: pm.pm2_5, pm10: pm.pm10)
+            })
+        case .sps30UART:
+            let device = SimulatedSPS30UART()
+            device.setSilent(silent)
+            return (device, { conditions, _ in
+                let pm = particulates(conditions)
+                device.setConcentrations(pm1: Float(pm.pm1), pm2_5: Float(pm.pm2_5), pm4: Float(pm.pm4), pm10: Float(pm.pm10))
+            })
+        case .gps:
+            let device = SimulatedNMEAGPS()
+            device.setSilent(silent)
+            device.setPosition(latitude: position.latitude, longitude: position.longitude, altitude: position.altitude ?? 38)
+            return (device, { _, _ in })
+        default:
+            return nil
+        }
     }
 
     /// A rain gauge's reed switch or a mains-present signal on a simulated GPIO line.
