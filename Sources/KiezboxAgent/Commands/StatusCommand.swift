@@ -149,7 +149,7 @@ private func pad(_ text: String, _ width: Int) -> String {
 }
 
 /// A value rounded for reading: five decimals for coordinates (about a metre), two for everything else.
-private func formatValue(_ value: Double, quantity: Quantity) -> String {
+func formatValue(_ value: Double, quantity: Quantity) -> String {
     let scale: Double = quantity == .latitude || quantity == .longitude ? 100_000 : 100
     let rounded = (value * scale).rounded() / scale
     return rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)

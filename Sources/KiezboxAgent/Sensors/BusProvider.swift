@@ -17,6 +17,9 @@ protocol BusProvider: Sendable {
 /// simulation, so a demo runs the production drivers.
 struct SensorFactory {
     let buses: any BusProvider
+    /// For `doctor`: serial sensors skip their warm-up and take a single reading, so the check is quick; the
+    /// protocol on the wire is the same.
+    var quickCheck = false
 
     func makeDriver(for sensor: SensorConfiguration) throws -> any SensorDriver {
         let pause = self.buses.pause
@@ -46,9 +49,15 @@ struct SensorFactory {
         case (_, .serial(let path, let baud)):
             let (port, portPause) = try self.buses.serialPort(path, baudRate: try SerialBaudRate(bitsPerSecond: baud))
             switch sensor.chip {
-            case .sds011: return SDS011(port: port, pause: portPause)
-            case .pms5003: return PMS5003(port: port, pause: portPause)
-            case .sps30UART: return SPS30UART(port: port, pause: portPause)
+            case .sds011:
+                let configuration = self.quickCheck ? SDS011.Configuration(warmUp: .zero, samples: 1) : SDS011.Configuration()
+                return SDS011(port: port, configuration: configuration, pause: portPause)
+            case .pms5003:
+                let configuration = self.quickCheck ? PMS5003.Configuration(warmUp: .zero, samples: 1) : PMS5003.Configuration()
+                return PMS5003(port: port, configuration: configuration, pause: portPause)
+            case .sps30UART:
+                let configuration = self.quickCheck ? SPS30UART.Configuration(warmUp: .zero) : SPS30UART.Configuration()
+                return SPS30UART(port: port, configuration: configuration, pause: portPause)
             case .gps: return NMEAGPS(port: port)
             default: break
             }

@@ -35,6 +35,8 @@ enum SimulatedFault: String, Sendable, Hashable, CaseIterable {
     case stuckBus = "stuck-bus"
     /// Every answer has a CRC error (Sensirion chips: noise on long wires).
     case badCRC = "bad-crc"
+    /// Noise bytes before every frame (serial sensors), or garbage answers (Sensirion chips).
+    case garbage
 }
 
 /// The simulated hardware behind `kiezbox run --simulate`: simulated buses with datasheet-faithful simulated
@@ -219,6 +221,7 @@ final class SimulatedKit: BusProvider {
     private static func applySensirionFaults(_ spec: SimulatedChipSpec, _ wire: SimulatedSensirionWire) {
         if spec.faults.contains(.nack) { wire.nackNextTransfers(Int.max) }
         if spec.faults.contains(.badCRC) { wire.corruptChecksums(ofNextWords: Int.max) }
+        if spec.faults.contains(.garbage) { wire.sendGarbage(onNextReads: Int.max) }
     }
 
     /// The weather's particulates, scaled so PM2.5 is the fixture's value when it pins one.
@@ -236,11 +239,14 @@ final class SimulatedKit: BusProvider {
     ) -> (any SimulatedSerialDevice, WorldUpdate)? {
         let fixed = spec.fixed
         let silent = spec.faults.contains(.nack)
+        // Bytes that look like the start of frames, to make the resynchronising decoders work for their living.
+        let noise: [UInt8] = spec.faults.contains(.garbage) ? [0xAA, 0x42, 0x4D, 0x7E, 0x24, 0x00, 0xFF, 0xC0, 0x13] : []
         let particulates = { @Sendable (conditions: SimulatedWeather.Conditions) in Self.particulates(conditions, fixed) }
         switch spec.chip {
         case .sds011:
             let device = SimulatedSDS011()
             device.setSilent(silent)
+            device.setNoiseBeforeFrames(noise)
             return (device, { conditions, _ in
                 let pm = particulates(conditions)
                 device.setConcentrations(pm2_5: pm.pm2_5, pm10: pm.pm10)
@@ -248,6 +254,7 @@ final class SimulatedKit: BusProvider {
         case .pms5003:
             let device = SimulatedPMS5003()
             device.setSilent(silent)
+            device.setNoiseBeforeFrames(noise)
             return (device, { conditions, _ in
                 let pm = particulates(conditions)
                 device.setConcentrations(pm1: pm.pm1, pm2_5: pm.pm2_5, pm10: pm.pm10)
@@ -255,6 +262,7 @@ final class SimulatedKit: BusProvider {
         case .sps30UART:
             let device = SimulatedSPS30UART()
             device.setSilent(silent)
+            device.setNoiseBeforeFrames(noise)
             return (device, { conditions, _ in
                 let pm = particulates(conditions)
                 device.setConcentrations(pm1: Float(pm.pm1), pm2_5: Float(pm.pm2_5), pm4: Float(pm.pm4), pm10: Float(pm.pm10))
@@ -262,6 +270,7 @@ final class SimulatedKit: BusProvider {
         case .gps:
             let device = SimulatedNMEAGPS()
             device.setSilent(silent)
+            device.setNoiseBetweenSentences(noise)
             device.setPosition(latitude: position.latitude, longitude: position.longitude, altitude: position.altitude ?? 38)
             return (device, { _, _ in })
         default:
