@@ -17,7 +17,25 @@ struct Doctor {
         if !self.simulated { findings += self.systemChecks() }
         findings += await self.examineI2C()
         findings += await self.examineOthers()
+        if !self.simulated { findings += self.unconfiguredSerialDevices() }
         return findings
+    }
+
+    /// Serial devices on the box that no sensor uses: a sensor on the wrong port shows up here.
+    private func unconfiguredSerialDevices() -> [DoctorFinding] {
+        let configured = Set(self.configuration.sensors.compactMap { sensor -> String? in
+            guard case .serial(let port, _) = sensor.connection else { return nil }
+            return URL(fileURLWithPath: port).resolvingSymlinksInPath().path
+        })
+        let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? [])
+            .filter { $0.hasPrefix("ttyUSB") || $0.hasPrefix("ttyACM") }
+            .map { "/dev/" + $0 }
+        return candidates.sorted().filter { !configured.contains(URL(fileURLWithPath: $0).resolvingSymlinksInPath().path) }.map {
+            DoctorFinding(
+                status: .unexpected, place: $0, detail: "a USB serial device no sensor uses",
+                fix: "if a particulate sensor or GPS is on it, set port = \"\($0)\" (or its /dev/serial/by-id/ name)"
+            )
+        }
     }
 
     // MARK: System
