@@ -51,6 +51,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // 5. Uplinks and the relay that pumps the outbox into them.
+        .target(
+            name: "MeshRelay",
+            dependencies: ["KiezboxCore", "ReadingStore"],
+            swiftSettings: strictSettings
+        ),
+
         // 7. The `kiezbox` executable.
         .executableTarget(
             name: "KiezboxAgent",

@@ -107,8 +107,14 @@ public final class ReadingStore: Sendable {
             self.pool = try DatabasePool(path: path, configuration: grdbConfiguration)
             let migrator = Schema.migrator
             if readOnly {
-                let superseded = try self.pool.read { try migrator.hasBeenSuperseded($0) }
-                if superseded { throw Self.newerSchemaError(path) }
+                // The daemon creates the file a moment before it commits the schema: a reader arriving in between
+                // finds no tables yet, which is "no store yet", not damage.
+                let migrated = try self.pool.read { db in try db.tableExists("meta") && migrator.hasCompletedMigrations(db) }
+                if !migrated {
+                    let superseded = try self.pool.read { try migrator.hasBeenSuperseded($0) }
+                    if superseded { throw Self.newerSchemaError(path) }
+                    throw ReadingStoreError(.noDatabase, "the reading store \(path) is still being set up by kiezbox run; try again in a moment")
+                }
                 self.instanceID = try self.pool.read { db in
                     try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.instanceID])
                 } ?? "unknown"

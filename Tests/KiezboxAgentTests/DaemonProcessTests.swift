@@ -82,8 +82,11 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: ()
 
 /// Committed readings as the daemon's own store sees them, read through a second connection like `status` does.
 func committedReadings(in dataDirectory: String) throws -> [StoredReading] {
-    guard FileManager.default.fileExists(atPath: dataDirectory + "/" + ReadingStore.fileName) else { return [] }
-    return try ReadingStore(directory: dataDirectory, readOnly: true).readings()
+    do {
+        return try ReadingStore(directory: dataDirectory, readOnly: true).readings()
+    } catch let error as ReadingStoreError where error.code == .noDatabase {
+        return []  // the daemon has not created its store yet
+    }
 }
 
 @Suite("kiezbox run as a real process", .serialized, .timeLimit(.minutes(3)))

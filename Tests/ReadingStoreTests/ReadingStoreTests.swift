@@ -263,6 +263,17 @@ struct ReadingStoreTests {
         }
     }
 
+    @Test("a reader arriving before the writer has committed the schema is told to try again, not that the file is damaged")
+    func readerBeforeSchema() async throws {
+        try await withTemporaryDirectory { directory in
+            // What a reader sees in the moment after the daemon created the file: a database with no tables.
+            _ = try DatabaseQueue(path: directory + "/" + ReadingStore.fileName)
+            let error = #expect(throws: ReadingStoreError.self) { _ = try ReadingStore(directory: directory, readOnly: true) }
+            #expect(error?.code == .noDatabase)
+            #expect(error?.description.contains("still being set up") == true)
+        }
+    }
+
     @Test("the instance id is created once and kept")
     func instanceID() async throws {
         try await withTemporaryDirectory { directory in

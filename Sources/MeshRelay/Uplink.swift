@@ -1,0 +1,36 @@
+public import KiezboxCore
+
+/// Somewhere readings go: an MQTT broker over the mesh, an open-data platform, a LoRa modem.
+///
+/// The relay hands an uplink the oldest readings its cursor has not passed, oldest first, and advances the
+/// cursor over exactly the ids the uplink reports. An uplink reports a reading only when the other side has
+/// acknowledged it (MQTT PUBACK, HTTP 2xx, LoRaWAN TX done) — or when the uplink has deliberately decided it
+/// will never send it (a live-only platform and a reading too old for it), so the cursor can move on.
+public protocol Uplink: Sendable {
+    /// A stable name, also the name of the uplink's cursor in the store ("mqtt", "opensensemap").
+    var name: String { get }
+    /// The most readings one ``deliver(_:)`` call may be given.
+    var maximumBatch: Int { get }
+    /// Delivers `batch` and returns the ids of the readings the uplink is done with.
+    ///
+    /// Returning fewer ids than were given is normal (a connection that broke half-way); the rest come again.
+    /// Throws when nothing could be delivered (broker unreachable, HTTP 5xx), so the relay backs off.
+    func deliver(_ batch: [StoredReading]) async throws -> Set<Int64>
+}
+
+/// Who is sending: what every uplink puts in its messages so receivers know the box and can drop duplicates.
+public struct SenderIdentity: Sendable, Hashable {
+    public var box: BoxIdentity
+    /// The store's permanent instance id; with a reading's id it names the reading uniquely.
+    public var storeInstance: String
+
+    public init(box: BoxIdentity, storeInstance: String) {
+        self.box = box
+        self.storeInstance = storeInstance
+    }
+
+    /// The globally unique id of a stored reading: "<store instance>:<reading id>".
+    public func readingID(_ stored: StoredReading) -> String {
+        "\(self.storeInstance):\(stored.id)"
+    }
+}
