@@ -54,7 +54,11 @@ let package = Package(
         // 5. Uplinks and the relay that pumps the outbox into them.
         .target(
             name: "MeshRelay",
-            dependencies: ["KiezboxCore", "ReadingStore"],
+            dependencies: [
+                "KiezboxCore", "ReadingStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
 
@@ -98,6 +102,16 @@ let package = Package(
         // Boots the VM with KernelInterfaceChecks; depending on it makes `swift test` build it first.
         .testTarget(name: "KernelInterfaceTests", dependencies: ["KernelInterfaceChecks"], swiftSettings: strictSettings),
 
+        .testTarget(
+            name: "MeshRelayTests",
+            dependencies: [
+                "KiezboxCore", "ReadingStore", "MeshRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "KiezboxCoreTests", dependencies: ["KiezboxCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "SensorDriversTests",

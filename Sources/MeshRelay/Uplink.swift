@@ -3,7 +3,10 @@ public import KiezboxCore
 /// Somewhere readings go: an MQTT broker over the mesh, an open-data platform, a LoRa modem.
 ///
 /// The relay hands an uplink the oldest readings its cursor has not passed, oldest first, and advances the
-/// cursor over exactly the ids the uplink reports. An uplink reports a reading only when the other side has
+/// cursor over exactly the ids the uplink reports. An uplink sends a batch in the order given and stops at the
+/// first reading it cannot send (MQTT QoS 1 on one connection does this by itself): then each sensor's readings
+/// reach the receiver in the order they were measured, and what comes again is a duplicate the receiver drops
+/// by its id. An uplink reports a reading only when the other side has
 /// acknowledged it (MQTT PUBACK, HTTP 2xx, LoRaWAN TX done) — or when the uplink has deliberately decided it
 /// will never send it (a live-only platform and a reading too old for it), so the cursor can move on.
 public protocol Uplink: Sendable {
@@ -16,6 +19,16 @@ public protocol Uplink: Sendable {
     /// Returning fewer ids than were given is normal (a connection that broke half-way); the rest come again.
     /// Throws when nothing could be delivered (broker unreachable, HTTP 5xx), so the relay backs off.
     func deliver(_ batch: [StoredReading]) async throws -> Set<Int64>
+
+    /// Connects, or whatever the uplink needs before the first delivery. The relay calls it once, first.
+    func start() async throws
+    /// Says goodbye (an MQTT uplink publishes "offline" and disconnects). The relay calls it once, last.
+    func stop() async
+}
+
+extension Uplink {
+    public func start() async throws {}
+    public func stop() async {}
 }
 
 /// Who is sending: what every uplink puts in its messages so receivers know the box and can drop duplicates.
