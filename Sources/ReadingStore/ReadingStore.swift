@@ -54,6 +54,8 @@ public struct StoreStatistics: Sendable, Codable {
     public var latest: [StoredReading]
     public var lastFlushAt: Date?
     public var daemonStartedAt: Date?
+    /// The other boxes of the district, as last heard of.
+    public var neighbours: [NeighbourBox]
 }
 
 /// The result of one retention pass.
@@ -252,6 +254,33 @@ public final class ReadingStore: Sendable {
 
     private static func meta(_ key: String, in db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    // MARK: - Neighbours
+
+    /// Records the latest status of another box (replacing the one before).
+    public func recordNeighbour(_ neighbour: NeighbourBox) async throws {
+        let json = String(decoding: try JSONEncoder().encode(neighbour), as: UTF8.self)
+        try await self.pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO neighbour(district, box, status, last_seen) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(district, box) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen
+                    """,
+                arguments: [
+                    neighbour.identity.district, neighbour.identity.boxID, json, millisecondsSinceEpoch(neighbour.lastSeen),
+                ]
+            )
+        }
+    }
+
+    /// The other boxes this box has heard of, most recently seen first.
+    public func neighbours() throws -> [NeighbourBox] {
+        try self.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT status FROM neighbour ORDER BY last_seen DESC").compactMap { json in
+                try? JSONDecoder().decode(NeighbourBox.self, from: Data(json.utf8))
+            }
+        }
     }
 
     // MARK: - Uplink cursors
@@ -458,6 +487,7 @@ public final class ReadingStore: Sendable {
             return sum + (size ?? 0)
         }
         let latest = try self.latest()
+        let neighbours = try self.neighbours()
         return try self.pool.read { db in
             let identity = try Self.meta(MetaKey.identity, in: db).flatMap {
                 try? JSONDecoder().decode(BoxIdentity.self, from: Data($0.utf8))
@@ -496,7 +526,8 @@ public final class ReadingStore: Sendable {
                 uplinks: uplinks,
                 latest: latest,
                 lastFlushAt: try Self.meta(MetaKey.lastFlushAt, in: db).flatMap(Int64.init).map(dateFromMilliseconds),
-                daemonStartedAt: try Self.meta(MetaKey.daemonStartedAt, in: db).flatMap(Int64.init).map(dateFromMilliseconds)
+                daemonStartedAt: try Self.meta(MetaKey.daemonStartedAt, in: db).flatMap(Int64.init).map(dateFromMilliseconds),
+                neighbours: neighbours
             )
         }
     }

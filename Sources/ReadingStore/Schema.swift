@@ -57,6 +57,19 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v2-neighbours") { db in
+            // The other boxes of the district, last status each; small, rewritten as statuses arrive.
+            try db.execute(
+                sql: """
+                    CREATE TABLE neighbour(
+                      district TEXT NOT NULL,
+                      box TEXT NOT NULL,
+                      status TEXT NOT NULL,
+                      last_seen INTEGER NOT NULL,
+                      PRIMARY KEY(district, box)) WITHOUT ROWID
+                    """
+            )
+        }
         return migrator
     }
 }

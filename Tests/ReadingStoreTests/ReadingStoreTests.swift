@@ -157,14 +157,14 @@ struct ReadingStoreTests {
     @Test("retention deletes the oldest delivered readings first and keeps what is undelivered")
     func retentionDeliveredFirst() async throws {
         try await withTemporaryDirectory { directory in
-            let limit: Int64 = 96 * 1024
+            let filling = try ReadingStore(directory: directory)
+            try await filling.registerUplink("mqtt")
+            try await filling.record(makeReadings(3000))
+            try await filling.flush()
+            try await filling.acknowledge(Array(1...2000), for: "mqtt")
+            // A limit three quarters of what the store holds: deleting some of the 2000 delivered readings suffices.
+            let limit = try filling.statistics().usedBytes / 4 * 3
             let store = try ReadingStore(directory: directory, configuration: .init(maximumBytes: limit))
-            try await store.registerUplink("mqtt")
-            try await store.record(makeReadings(3000))
-            try await store.flush()
-            try await store.acknowledge(Array(1...2000), for: "mqtt")
-            let before = try store.statistics()
-            #expect(before.usedBytes > limit)
 
             let outcome = try await store.enforceRetention()
             #expect(outcome.deletedDelivered > 0)
@@ -271,6 +271,26 @@ struct ReadingStoreTests {
             let error = #expect(throws: ReadingStoreError.self) { _ = try ReadingStore(directory: directory, readOnly: true) }
             #expect(error?.code == .noDatabase)
             #expect(error?.description.contains("still being set up") == true)
+        }
+    }
+
+    @Test("neighbours' latest status is kept per box and read back, most recently seen first")
+    func neighbours() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try ReadingStore(directory: directory)
+            let seen = Date(timeIntervalSince1970: 1_790_000_000)
+            func neighbour(_ box: String, online: Bool, at offset: TimeInterval) -> NeighbourBox {
+                NeighbourBox(
+                    identity: BoxIdentity(district: "kreuzberg", boxID: box, name: "Box \(box)", position: GeoPosition(latitude: 52.5, longitude: 13.4)),
+                    online: online, mode: .normal, batteryVolts: 12.6, lastSeen: seen + offset, path: "mqtt://127.0.0.1:1883"
+                )
+            }
+            try await store.recordNeighbour(neighbour("a", online: true, at: 0))
+            try await store.recordNeighbour(neighbour("b", online: true, at: 10))
+            try await store.recordNeighbour(neighbour("a", online: false, at: 20))
+            let neighbours = try ReadingStore(directory: directory, readOnly: true).neighbours()
+            #expect(neighbours == [neighbour("a", online: false, at: 20), neighbour("b", online: true, at: 10)])
+            #expect(try store.statistics().neighbours.count == 2)
         }
     }
 

@@ -56,6 +56,7 @@ struct StatusReport: Encodable {
     var sensors: [Sensor]
     var store: Store
     var uplinks: [Uplink]
+    var neighbours: [NeighbourBox]
 
     struct Store: Encodable {
         var path: String
@@ -88,6 +89,7 @@ struct StatusReport: Encodable {
             oldestMeasuredAt: statistics.oldestMeasuredAt, newestMeasuredAt: statistics.newestMeasuredAt,
             droppedReadings: statistics.droppedReadings
         )
+        self.neighbours = statistics.neighbours
         self.uplinks = statistics.uplinks.map {
             Uplink(name: $0.name, deliveredThrough: $0.deliveredThrough, deliveredTotal: $0.deliveredTotal, undelivered: $0.undelivered)
         }
@@ -140,6 +142,16 @@ func renderStatus(_ statistics: StoreStatistics, path: String, now: Date) -> Str
     if statistics.uplinks.isEmpty { lines.append("  none configured") }
     for uplink in statistics.uplinks {
         lines.append("  \(pad(uplink.name, 14))  \(uplink.undelivered) undelivered, \(uplink.deliveredTotal) delivered")
+    }
+    lines.append("")
+    lines.append("Neighbourhood")
+    if statistics.neighbours.isEmpty { lines.append("  no other box heard of yet") }
+    for neighbour in statistics.neighbours {
+        var line = "  \(pad(neighbour.identity.district + "/" + neighbour.identity.boxID, 24))  "
+        line += pad(neighbour.online ? "online" : "offline", 7) + "  " + pad(neighbour.mode?.rawValue ?? "?", 11)
+        if let volts = neighbour.batteryVolts { line += "  battery \(formatValue(volts, quantity: .voltage)) V" }
+        line += "  seen \(age(from: neighbour.lastSeen, to: now)) ago via \(neighbour.path)"
+        lines.append(line)
     }
     return lines.joined(separator: "\n") + "\n"
 }
