@@ -270,3 +270,59 @@ struct ConfigurationTests {
         #expect(error.message.contains(message), "\(error)")
     }
 }
+
+@Suite("Uplink configuration")
+struct UplinkConfigurationTests {
+    func parse(_ uplinks: String) throws(ConfigurationError) -> UplinkConfiguration {
+        try KiezboxConfiguration.parse("[box]\nid = \"b\"\ndistrict = \"d\"\n\n" + uplinks, file: "k.toml").uplinks
+    }
+
+    @Test("MQTT, open-data and relay settings, with defaults")
+    func settings() throws {
+        let uplinks = try self.parse("""
+            [mqtt]
+            host = "broker.kiez"
+            username = "box"
+            password = "secret"
+            ca_file = "/etc/kiezbox/ca.pem"
+
+            [sensor_community]
+            sensor_id = "raspi-1234"
+
+            [opensensemap]
+            box_id = "5f0000000000000000000000"
+            access_token = "token"
+            sensors = { "climate.temperature" = "5f0000000000000000000001" }
+
+            [relay]
+            max_backfill_rate = 100
+            """)
+        #expect(uplinks.mqtt?.port == 8883)
+        #expect(uplinks.mqtt?.topicPrefix == "kiezbox/v1")
+        #expect(uplinks.sensorCommunity?.liveWindow == .seconds(300))
+        #expect(uplinks.openSenseMap?.sensorIDs == ["climate.temperature": "5f0000000000000000000001"])
+        #expect(uplinks.relay.maximumBackfillRate == 100)
+        #expect(uplinks.relay.batchSize == 500)
+    }
+
+    @Test(
+        "uplink mistakes are named with their line",
+        arguments: [
+            ("[mqtt]\nport = 1883\n", "mqtt.host", "missing"),
+            ("[mqtt]\nhost = \"b\"\ncert_file = \"c.pem\"\n", "mqtt.key_file", "needs both"),
+            ("[mqtt]\nhost = \"b\"\npassword = \"p\"\n", "mqtt.username", "a password needs a username"),
+            ("[opensensemap]\nbox_id = \"x\"\nsensors = { \"temperature\" = \"y\" }\n", "opensensemap.sensors.temperature", "<sensor id>.<quantity>"),
+            ("[relay]\nmax_backfil_rate = 5\n", "relay.max_backfil_rate", "did you mean 'max_backfill_rate'"),
+        ] as [(String, String, String)]
+    )
+    func errors(source: String, key: String, message: String) throws {
+        do {
+            _ = try self.parse(source)
+            Issue.record("accepted: \(source)")
+        } catch {
+            #expect(error.key == key, "\(error)")
+            #expect(error.message.contains(message), "\(error)")
+            #expect(error.line != nil)
+        }
+    }
+}

@@ -61,6 +61,7 @@ struct KiezboxConfiguration: Sendable {
     /// Run on simulated chips instead of the hardware buses.
     var simulate: Bool
     var sensors: [SensorConfiguration]
+    var uplinks = UplinkConfiguration()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -143,7 +144,7 @@ struct KiezboxConfiguration: Sendable {
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"])
+        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys)
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -195,7 +196,7 @@ struct KiezboxConfiguration: Sendable {
         }
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors
+            sensors: sensors, uplinks: try UplinkConfiguration.parse(root)
         )
     }
 
