@@ -69,6 +69,7 @@ let package = Package(
                 "KiezboxCore",
                 "SensorDrivers",
                 "ReadingStore",
+                "MeshRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,6 +1,7 @@
 import Foundation
 import KiezboxCore
 import Logging
+import MeshRelay
 import ReadingStore
 import SensorDrivers
 import ServiceLifecycle
@@ -48,6 +49,18 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         let watched = zip(self.configuration.sensors, sensors).filter { $0.0.chip.watches }.map(\.1)
         if !watched.isEmpty {
             services.append(SensorWatchService(sensors: watched, clock: self.clock, backoff: RetryBackoff(), logger: self.logger))
+        }
+        let uplinks = try UplinkFactory(configuration: self.configuration, logger: self.logger).makeUplinks()
+        if !uplinks.isEmpty {
+            let relay = self.configuration.uplinks.relay
+            services.append(RelayService(
+                uplinks: uplinks, store: store, clock: self.clock,
+                configuration: RelayConfiguration(
+                    batchSize: relay.batchSize, idlePoll: self.configuration.store.flushInterval,
+                    maximumBackoff: relay.maximumBackoff, maximumBackfillRate: relay.maximumBackfillRate
+                ),
+                logger: self.logger
+            ))
         }
         let group = ServiceGroup(
             configuration: .init(

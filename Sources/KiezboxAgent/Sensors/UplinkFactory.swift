@@ -1,0 +1,71 @@
+import Foundation
+import KiezboxCore
+import Logging
+import MeshRelay
+import SensorDrivers
+
+/// Builds the configured uplinks.
+struct UplinkFactory {
+    let configuration: KiezboxConfiguration
+    let logger: Logger
+
+    func makeUplinks() throws -> [any Uplink] {
+        var uplinks: [any Uplink] = []
+        let uplinkSettings = self.configuration.uplinks
+        if let community = uplinkSettings.sensorCommunity {
+            guard let endpoint = URL(string: community.endpoint) else {
+                throw DaemonError(description: "sensor_community.endpoint '\(community.endpoint)' is not a URL")
+            }
+            let logger = self.logger
+            uplinks.append(try SensorCommunityUplink(
+                configuration: SensorCommunityConfiguration(
+                    sensorUID: community.sensorID, sensors: self.sensorCommunityKinds(), endpoint: endpoint,
+                    liveWindow: community.liveWindow
+                ),
+                log: { logger.notice("sensor.community: \($0)") }
+            ))
+        }
+        if let osem = uplinkSettings.openSenseMap {
+            guard let base = URL(string: osem.endpoint) else {
+                throw DaemonError(description: "opensensemap.endpoint '\(osem.endpoint)' is not a URL")
+            }
+            var sensors: [OpenSenseMapSensorKey: String] = [:]
+            for (key, id) in osem.sensorIDs {
+                let parts = key.split(separator: ".").map(String.init)
+                guard parts.count == 2, let quantity = Quantity(rawValue: parts[1]) else {
+                    throw DaemonError(description: "opensensemap.sensors: '\(key)' is not \"<sensor id>.<quantity>\"")
+                }
+                sensors[OpenSenseMapSensorKey(sensorID: parts[0], quantity: quantity)] = id
+            }
+            let logger = self.logger
+            uplinks.append(try OpenSenseMapUplink(
+                configuration: OpenSenseMapConfiguration(
+                    senseBoxID: osem.boxID, accessToken: osem.accessToken ?? "", sensors: sensors,
+                    location: self.configuration.identity.position, baseURL: base
+                ),
+                log: { logger.notice("openSenseMap: \($0)") }
+            ))
+        }
+        return uplinks
+    }
+
+    /// sensor.community tells sensor types apart by X-Pin: the kind follows from each configured chip.
+    private func sensorCommunityKinds() -> [String: SensorCommunitySensorKind] {
+        var kinds: [String: SensorCommunitySensorKind] = [:]
+        for sensor in self.configuration.sensors {
+            let kind: SensorCommunitySensorKind? =
+                switch sensor.chip {
+                case .bme280: .bme280
+                case .sht3x: .sht3x
+                case .sds011: .sds011
+                case .pms5003: .pms5003
+                case .sps30, .sps30UART: .sps30
+                case .scd30: .scd30
+                case .gps, .gpsd: .gps
+                default: nil
+                }
+            if let kind { kinds[sensor.id] = kind }
+        }
+        return kinds
+    }
+}
