@@ -9,6 +9,8 @@ packages=(
   libgpiod-dev gpiod              # GPIO (libgpiod 1.6 API on bookworm)
   libi2c-dev i2c-tools            # I²C (i2c-dev + libi2c)
   libmosquitto-dev mosquitto      # MQTT uplink, and the broker the tests start on loopback
+  mosquitto-clients openssl       # test subscribers, and the test CA for TLS
+  iproute2                        # network namespaces for the mesh tests
 )
 
 missing=()
