@@ -24,37 +24,8 @@ private func isClose(_ value: Double, _ expected: Double, tolerance: Double = 1e
     abs(value - expected) <= tolerance
 }
 
-/// Records every pause a driver asks for, without waiting.
-private final class PauseRecorder: Sendable {
-    private let durations = Mutex<[Duration]>([])
-    var recorded: [Duration] { self.durations.withLock { $0 } }
-    var pause: Pause { { duration in self.durations.withLock { $0.append(duration) } } }
-}
-
-/// A chip on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip: SimulatedINA219
-    let driver: INA219
-
-    init(
-        chip: SimulatedINA219 = SimulatedINA219(busVolts: 11.98, shuntVolts: 0.02),
-        shuntOhms: Double = TIExample.shuntOhms,
-        maximumCurrent: Double = TIExample.maximumCurrent,
-        currentLSB: Double? = TIExample.currentLSB,
-        pause: @escaping Pause = instantPause
-    ) {
-        self.chip = chip
-        self.bus.attach(chip, at: address)
-        self.driver = INA219(
-            device: self.bus.device(at: address),
-            shuntOhms: shuntOhms,
-            maximumCurrent: maximumCurrent,
-            currentLSB: currentLSB,
-            pause: pause
-        )
-    }
-}
+/// A chip on a simulated bus with a driver pointed at it (TI example defaults).
+private typealias Rig = INA2xxRig<SimulatedINA219, INA219>
 
 private func word(_ pointer: UInt8) -> SimulatedINA219.Transfer { .writeRead([pointer], count: 2) }
 
@@ -168,16 +139,16 @@ struct INA219DriverTests {
 
     @Test("first measure configures, verifies and waits for CNVR; later measures only read")
     func transfersOnTheWire() async throws {
-        let pauses = PauseRecorder()
+        let pauses = RecordedPauses()
         let rig = Rig(pause: pauses.pause)
         _ = try await rig.driver.measure()
         #expect(rig.chip.transfers == configurationTransfers + sampleTransfers)
-        #expect(pauses.recorded == [.microseconds(136_200)])
+        #expect(pauses.all == [.microseconds(136_200)])
 
         rig.chip.clearTransfers()
         _ = try await rig.driver.measure()
         #expect(rig.chip.transfers == sampleTransfers)
-        #expect(pauses.recorded.count == 1)
+        #expect(pauses.all.count == 1)
     }
 
     @Test("negative shunt voltage: charging current is negative, power stays positive")
@@ -270,12 +241,12 @@ struct INA219DriverTests {
 
     @Test("the driver polls CNVR until the first conversion is done")
     func pollsConversionReady() async throws {
-        let pauses = PauseRecorder()
+        let pauses = RecordedPauses()
         let rig = Rig(pause: pauses.pause)
         rig.chip.setConversionDuration(reads: 5)
         let measurement = try await rig.driver.readMeasurement()
         #expect(isClose(measurement.amps, 10.0))
-        #expect(pauses.recorded == [.microseconds(136_200), .milliseconds(10), .milliseconds(10), .milliseconds(10)])
+        #expect(pauses.all == [.microseconds(136_200), .milliseconds(10), .milliseconds(10), .milliseconds(10)])
     }
 
     @Test("a chip that never converts is a typed error, and the driver starts over next time")

@@ -22,37 +22,8 @@ private func isClose(_ value: Double, _ expected: Double, tolerance: Double = 1e
     abs(value - expected) <= tolerance
 }
 
-/// Records every pause a driver asks for, without waiting.
-private final class PauseRecorder: Sendable {
-    private let durations = Mutex<[Duration]>([])
-    var recorded: [Duration] { self.durations.withLock { $0 } }
-    var pause: Pause { { duration in self.durations.withLock { $0.append(duration) } } }
-}
-
-/// A chip on a simulated bus with a driver pointed at it.
-private struct Rig {
-    let bus = SimulatedI2CBus(name: "sim:i2c-1")
-    let chip: SimulatedINA226
-    let driver: INA226
-
-    init(
-        chip: SimulatedINA226 = SimulatedINA226(busVolts: 11.98, shuntVolts: 0.02),
-        shuntOhms: Double = TIExample.shuntOhms,
-        maximumCurrent: Double = TIExample.maximumCurrent,
-        currentLSB: Double? = TIExample.currentLSB,
-        pause: @escaping Pause = instantPause
-    ) {
-        self.chip = chip
-        self.bus.attach(chip, at: address)
-        self.driver = INA226(
-            device: self.bus.device(at: address),
-            shuntOhms: shuntOhms,
-            maximumCurrent: maximumCurrent,
-            currentLSB: currentLSB,
-            pause: pause
-        )
-    }
-}
+/// A chip on a simulated bus with a driver pointed at it (TI example defaults).
+private typealias Rig = INA2xxRig<SimulatedINA226, INA226>
 
 private func word(_ pointer: UInt8) -> SimulatedINA226.Transfer { .writeRead([pointer], count: 2) }
 
@@ -141,11 +112,11 @@ struct INA226DriverTests {
 
     @Test("first measure checks the ids, configures, verifies and waits for CVRF; later measures only read")
     func transfersOnTheWire() async throws {
-        let pauses = PauseRecorder()
+        let pauses = RecordedPauses()
         let rig = Rig(pause: pauses.pause)
         _ = try await rig.driver.measure()
         #expect(rig.chip.transfers == configurationTransfers + sampleTransfers)
-        #expect(pauses.recorded == [.microseconds(35_200)])
+        #expect(pauses.all == [.microseconds(35_200)])
 
         rig.chip.clearTransfers()
         _ = try await rig.driver.measure()

@@ -23,15 +23,8 @@ import Synchronization
 /// let values = try await battery.measure()   // V, A, W
 /// ```
 public final class INA219: SensorDriver {
-    /// Register pointers and bits (datasheet §8.6).
+    /// Bus voltage register bits (datasheet §8.6); the register pointers are ``INA2xxRegister``.
     enum Register {
-        static let configuration: UInt8 = 0x00
-        static let shuntVoltage: UInt8 = 0x01
-        static let busVoltage: UInt8 = 0x02
-        static let power: UInt8 = 0x03
-        static let current: UInt8 = 0x04
-        static let calibration: UInt8 = 0x05
-
         /// Bus voltage register bit 1 (CNVR): a conversion finished since the power register was last read.
         static let conversionReady: UInt16 = 0x0002
         /// Bus voltage register bit 0 (OVF): the current or power calculation overflowed.
@@ -100,24 +93,7 @@ public final class INA219: SensorDriver {
         maximumCurrent: Double,
         currentLSB: Double? = nil
     ) throws(INA219Error.Code) -> ShuntCalibration {
-        let result = ShuntCalibration.make(
-            shuntOhms: shuntOhms,
-            maximumCurrent: maximumCurrent,
-            currentLSB: currentLSB,
-            chip: Self.calibrationConstants
-        )
-        switch result {
-        case .success(let calibration):
-            return calibration
-        case .failure(.shuntNotPositive):
-            throw .shuntNotPositive(ohms: shuntOhms)
-        case .failure(.maximumCurrentNotPositive):
-            throw .maximumCurrentNotPositive(amps: maximumCurrent)
-        case .failure(.currentLSBTooSmall(let minimum)):
-            throw .currentLSBTooSmall(lsb: currentLSB ?? 0, minimum: minimum)
-        case .failure(.calibrationOutOfRange(let value)):
-            throw .calibrationOutOfRange(value: value)
-        }
+        try Self.checkedCalibration(shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB)
     }
 
     /// The bus voltage in a bus voltage register value, V: `(register >> 3) · 4 mV`; CNVR and OVF are ignored.
@@ -131,30 +107,13 @@ public final class INA219: SensorDriver {
     }
 
     /// What the driver writes, worked out once from the configured shunt and current.
-    private struct Setup {
+    struct Setup: INA2xxSetup {
         var calibration: ShuntCalibration
         var range: ShuntRange
         var configuration: UInt16
     }
 
-    /// The registers of one reading, as the chip holds them.
-    private struct RawSample {
-        var bus: UInt16
-        var shunt: UInt16
-        var current: UInt16
-        var power: UInt16
-    }
-
-    private struct State {
-        /// False means "write configuration and calibration before the next reading".
-        var configured = false
-        var chipResets = 0
-    }
-
-    private let device: any I2CDevice
-    private let pause: Pause
-    private let setup: Result<Setup, INA219Error.Code>
-    private let state = Mutex(State())
+    private let core: INA2xxCore<INA219>
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -175,29 +134,22 @@ public final class INA219: SensorDriver {
         currentLSB: Double? = nil,
         pause: @escaping Pause = realPause
     ) {
-        self.device = device
-        self.pause = pause
-        self.setup = Result { () throws(INA219Error.Code) -> Setup in
-            let calibration = try Self.calibration(shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB)
-            let shuntVolts = maximumCurrent * shuntOhms
-            guard let range = ShuntRange.smallest(covering: shuntVolts) else {
-                throw .shuntVoltageBeyondRange(volts: shuntVolts)
-            }
-            return Setup(calibration: calibration, range: range, configuration: Self.configurationRegister(range: range))
-        }
+        self.core = INA2xxCore(
+            device: device, shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB, pause: pause
+        )
     }
 
-    public var chipName: String { "INA219" }
+    public var chipName: String { Self.modelName }
 
     /// The calibration the driver writes, or nil when the configuration is impossible.
-    public var calibration: ShuntCalibration? { try? self.setup.get().calibration }
+    public var calibration: ShuntCalibration? { try? self.core.setup.get().calibration }
 
     /// The PGA range the driver selects, or nil when the configuration is impossible.
-    public var shuntRange: ShuntRange? { try? self.setup.get().range }
+    public var shuntRange: ShuntRange? { try? self.core.setup.get().range }
 
     /// How often the calibration register was found changed (0 after a power-on reset or brown-out) and the chip
     /// was set up again.
-    public var chipResetCount: Int { self.state.withLock { $0.chipResets } }
+    public var chipResetCount: Int { self.core.chipResetCount }
 
     /// Reads bus voltage (V), current (A) and power (W).
     ///
@@ -212,159 +164,51 @@ public final class INA219: SensorDriver {
     ///   shunt voltage sits at the end of the PGA range (the true current may be larger);
     /// - the bus voltage is implausible above the 26 V the pins are rated for.
     public func readMeasurement() async throws -> PowerMeasurement {
-        let setup = try self.setup.mapError { INA219Error($0, bus: self.device.busName, address: self.device.address) }.get()
-        do {
-            if !self.state.withLock({ $0.configured }) { try await self.configure(setup) }
-            var sample = try await self.readSample()
-            if try await self.calibrationLost(setup) {
-                self.state.withLock { $0.chipResets += 1 }
-                try await self.configure(setup)
-                sample = try await self.readSample()
-                if try await self.calibrationLost(setup) { throw self.error(.calibrationLost) }
-            }
-            return Self.measurement(from: sample, setup: setup)
-        } catch {
-            // Any failure may mean a brown-out or a re-plugged module: set the chip up again next time.
-            self.state.withLock { $0.configured = false }
-            throw error
-        }
+        try await self.core.readMeasurement()
     }
+}
 
-    // MARK: - Set-up
+extension INA219: INA2xxChip {
+    public static var modelName: String { "INA219" }
 
-    private func configure(_ setup: Setup) async throws {
-        try await self.device.writeWordMSBFirst(Register.configuration, setup.configuration)
-        try await self.device.writeWordMSBFirst(Register.calibration, setup.calibration.register)
-        // Reading back catches a different chip at the address (an INA226 keeps its own reserved bits) and a
-        // write lost on the bus.
-        for (register, written) in [(Register.configuration, setup.configuration), (Register.calibration, setup.calibration.register)] {
-            let read = try await self.device.readWordMSBFirst(register)
-            guard read == written else {
-                throw self.error(.configurationNotAccepted(register: register, wrote: written, read: read))
-            }
-        }
-        // Writing the configuration restarts the conversion; current and power are valid after one full cycle.
-        try await self.pause(Self.conversionCycle)
-        for attempt in 0..<Self.readyPolls {
-            if attempt > 0 { try await self.pause(Self.readyPollInterval) }
-            let bus = try await self.device.readWordMSBFirst(Register.busVoltage)
-            if bus & Register.conversionReady != 0 {
-                self.state.withLock { $0.configured = true }
-                return
-            }
-        }
-        throw self.error(.conversionDidNotFinish)
-    }
-
-    private func calibrationLost(_ setup: Setup) async throws(I2CError) -> Bool {
-        try await self.device.readWordMSBFirst(Register.calibration) != setup.calibration.register
-    }
-
-    // MARK: - Reading
-
-    private func readSample() async throws(I2CError) -> RawSample {
-        // Power last: reading it clears CNVR, so the next reading can tell a fresh conversion.
-        RawSample(
-            bus: try await self.device.readWordMSBFirst(Register.busVoltage),
-            shunt: try await self.device.readWordMSBFirst(Register.shuntVoltage),
-            current: try await self.device.readWordMSBFirst(Register.current),
-            power: try await self.device.readWordMSBFirst(Register.power)
+    public static var errorWording: INA2xxErrorWording {
+        INA2xxErrorWording(
+            shuntExamples: "R100 printed on it = 0.1 Ω",
+            shuntFullScale: "320 mV",
+            notAcceptedAdvice: "check that the chip at this address is an INA219 (an INA226 needs its own driver) and its wiring"
         )
     }
 
-    private static func measurement(from sample: RawSample, setup: Setup) -> PowerMeasurement {
+    /// CNVR is in the bus voltage register.
+    static var readyRegister: UInt8 { INA2xxRegister.busVoltage }
+    static var conversionReady: UInt16 { Register.conversionReady }
+
+    static func setup(shuntOhms: Double, maximumCurrent: Double, currentLSB: Double?) throws(INA2xxErrorCode) -> Setup {
+        let calibration = try Self.calibration(shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB)
+        let shuntVolts = maximumCurrent * shuntOhms
+        guard let range = ShuntRange.smallest(covering: shuntVolts) else {
+            throw .shuntVoltageBeyondRange(volts: shuntVolts)
+        }
+        return Setup(calibration: calibration, range: range, configuration: Self.configurationRegister(range: range))
+    }
+
+    static func measurement(from sample: INA2xxRawSample, setup: Setup) -> PowerMeasurement {
         let busVolts = Self.busVolts(register: sample.bus)
         let shuntCount = Int16(bitPattern: sample.shunt)
         let overflow = sample.bus & Register.mathOverflow != 0
         // At the end of the PGA range the ADC clips: the real current may be anything larger.
         let saturated = shuntCount.magnitude >= setup.range.fullScaleCount.magnitude
-        let voltageQuality: ReadingQuality = Self.plausibleBusVolts.contains(busVolts) ? .good : .implausible
-        let currentQuality: ReadingQuality = overflow || saturated ? .implausible : .good
         return PowerMeasurement(
+            sample: sample,
+            calibration: setup.calibration,
             busVolts: busVolts,
             shuntVolts: Self.shuntVolts(register: sample.shunt),
-            amps: Double(Int16(bitPattern: sample.current)) * setup.calibration.currentLSB,
-            watts: Double(sample.power) * setup.calibration.powerLSB,
-            voltageQuality: voltageQuality,
-            currentQuality: currentQuality,
-            powerQuality: voltageQuality == .good && currentQuality == .good ? .good : .implausible
+            voltagePlausible: Self.plausibleBusVolts.contains(busVolts),
+            currentPlausible: !overflow && !saturated
         )
     }
-
-    private func error(_ code: INA219Error.Code) -> INA219Error {
-        INA219Error(code, bus: self.device.busName, address: self.device.address)
-    }
 }
-
-// MARK: - Errors
 
 /// An INA219 that cannot be set up as configured, or that answered but did not behave like one, with what a
 /// resident can do about it.
-public struct INA219Error: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Error, Sendable, Hashable {
-        /// The configured shunt resistance is zero, negative or not a number.
-        case shuntNotPositive(ohms: Double)
-        /// The configured maximum current is zero, negative or not a number.
-        case maximumCurrentNotPositive(amps: Double)
-        /// `maximumCurrent · shuntOhms` is more than the 320 mV the shunt input can measure.
-        case shuntVoltageBeyondRange(volts: Double)
-        /// The configured current LSB cannot represent the maximum current (below `maximumCurrent / 2¹⁵`).
-        case currentLSBTooSmall(lsb: Double, minimum: Double)
-        /// The calibration value does not fit the register (shunt or current LSB far too small or too large).
-        case calibrationOutOfRange(value: Int64)
-        /// A register read back something other than what was just written.
-        case configurationNotAccepted(register: UInt8, wrote: UInt16, read: UInt16)
-        /// The conversion-ready bit stayed clear long after a conversion cycle.
-        case conversionDidNotFinish
-        /// The calibration register lost its value again right after being rewritten.
-        case calibrationLost
-    }
-
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
-
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
-    }
-
-    public var description: String {
-        let at = "INA219 at \(hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .shuntNotPositive(let ohms):
-            return "\(at): shunt resistance \(ohms) Ω is not usable: set shunt_ohms to the resistor's value "
-                + "(R100 printed on it = 0.1 Ω)"
-        case .maximumCurrentNotPositive(let amps):
-            return "\(at): maximum current \(amps) A is not usable: set max_current to the largest current expected, in A"
-        case .shuntVoltageBeyondRange(let volts):
-            return "\(at): the maximum current through the shunt drops \(millivolts(volts)) mV, more than the "
-                + "320 mV the INA219 measures: check shunt_ohms and max_current, or use a smaller shunt"
-        case .currentLSBTooSmall(let lsb, let minimum):
-            return "\(at): current LSB \(lsb) A cannot count up to the maximum current; it must be at least \(minimum) A"
-        case .calibrationOutOfRange(let value):
-            return "\(at): calibration value \(value) does not fit the register: check shunt_ohms and max_current"
-        case .configurationNotAccepted(let register, let wrote, let read):
-            return "\(at): register \(hex(register)) reads \(hex(read)) after writing \(hex(wrote)): "
-                + "check that the chip at this address is an INA219 (an INA226 needs its own driver) and its wiring"
-        case .conversionDidNotFinish:
-            return "\(at): the chip never reported a finished conversion: power-cycle the sensor"
-        case .calibrationLost:
-            return "\(at): the calibration is lost as soon as it is written (the chip keeps resetting): "
-                + "check its supply voltage and wiring"
-        }
-    }
-}
-
-/// "0x40", "0x5d98": how addresses and registers are written in datasheets and `i2cget`.
-private func hex(_ value: some FixedWidthInteger) -> String {
-    let digits = String(value, radix: 16)
-    let width = value.bitWidth / 4
-    return "0x" + String(repeating: "0", count: max(0, width - digits.count)) + digits
-}
-
-private func millivolts(_ volts: Double) -> Double {
-    (volts * 10_000).rounded() / 10
-}
+public typealias INA219Error = INA2xxError<INA219>

@@ -24,14 +24,8 @@ import Synchronization
 /// let values = try await battery.measure()   // V, A, W
 /// ```
 public final class INA226: SensorDriver {
-    /// Register pointers, ids and bits (datasheet §7.6).
+    /// Register pointers, ids and bits beyond ``INA2xxRegister`` (datasheet §7.6).
     enum Register {
-        static let configuration: UInt8 = 0x00
-        static let shuntVoltage: UInt8 = 0x01
-        static let busVoltage: UInt8 = 0x02
-        static let power: UInt8 = 0x03
-        static let current: UInt8 = 0x04
-        static let calibration: UInt8 = 0x05
         static let maskEnable: UInt8 = 0x06
         static let alertLimit: UInt8 = 0x07
         static let manufacturerID: UInt8 = 0xFE
@@ -85,24 +79,7 @@ public final class INA226: SensorDriver {
         maximumCurrent: Double,
         currentLSB: Double? = nil
     ) throws(INA226Error.Code) -> ShuntCalibration {
-        let result = ShuntCalibration.make(
-            shuntOhms: shuntOhms,
-            maximumCurrent: maximumCurrent,
-            currentLSB: currentLSB,
-            chip: Self.calibrationConstants
-        )
-        switch result {
-        case .success(let calibration):
-            return calibration
-        case .failure(.shuntNotPositive):
-            throw .shuntNotPositive(ohms: shuntOhms)
-        case .failure(.maximumCurrentNotPositive):
-            throw .maximumCurrentNotPositive(amps: maximumCurrent)
-        case .failure(.currentLSBTooSmall(let minimum)):
-            throw .currentLSBTooSmall(lsb: currentLSB ?? 0, minimum: minimum)
-        case .failure(.calibrationOutOfRange(let value)):
-            throw .calibrationOutOfRange(value: value)
-        }
+        try Self.checkedCalibration(shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB)
     }
 
     /// The bus voltage in a bus voltage register value, V: `register · 1.25 mV`.
@@ -115,25 +92,13 @@ public final class INA226: SensorDriver {
         Double(Int16(bitPattern: register)) * Self.shuntVoltageLSB
     }
 
-    /// The registers of one reading, as the chip holds them.
-    private struct RawSample {
-        var bus: UInt16
-        var shunt: UInt16
-        var current: UInt16
-        var power: UInt16
-        var maskEnable: UInt16
+    /// What the driver writes: the calibration for the configured shunt and current, and the fixed configuration.
+    struct Setup: INA2xxSetup {
+        var calibration: ShuntCalibration
+        var configuration: UInt16 { INA226.configurationRegister }
     }
 
-    private struct State {
-        /// False means "identify, write configuration and calibration before the next reading".
-        var configured = false
-        var chipResets = 0
-    }
-
-    private let device: any I2CDevice
-    private let pause: Pause
-    private let setup: Result<ShuntCalibration, INA226Error.Code>
-    private let state = Mutex(State())
+    private let core: INA2xxCore<INA226>
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -154,24 +119,19 @@ public final class INA226: SensorDriver {
         currentLSB: Double? = nil,
         pause: @escaping Pause = realPause
     ) {
-        self.device = device
-        self.pause = pause
-        self.setup = Result { () throws(INA226Error.Code) -> ShuntCalibration in
-            let calibration = try Self.calibration(shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB)
-            let shuntVolts = maximumCurrent * shuntOhms
-            guard shuntVolts <= Self.shuntFullScaleVolts * (1 + 1e-9) else { throw .shuntVoltageBeyondRange(volts: shuntVolts) }
-            return calibration
-        }
+        self.core = INA2xxCore(
+            device: device, shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB, pause: pause
+        )
     }
 
-    public var chipName: String { "INA226" }
+    public var chipName: String { Self.modelName }
 
     /// The calibration the driver writes, or nil when the configuration is impossible.
-    public var calibration: ShuntCalibration? { try? self.setup.get() }
+    public var calibration: ShuntCalibration? { try? self.core.setup.get().calibration }
 
     /// How often the calibration register was found changed (0 after a power-on reset or brown-out) and the chip
     /// was set up again.
-    public var chipResetCount: Int { self.state.withLock { $0.chipResets } }
+    public var chipResetCount: Int { self.core.chipResetCount }
 
     /// Reads bus voltage (V), current (A) and power (W).
     ///
@@ -187,170 +147,59 @@ public final class INA226: SensorDriver {
     /// - the bus voltage is implausible when bit 15 is set (the register cannot hold a negative voltage, so the
     ///   word is garbage) or above the 36 V the input is specified for.
     public func readMeasurement() async throws -> PowerMeasurement {
-        let calibration = try self.setup.mapError { INA226Error($0, bus: self.device.busName, address: self.device.address) }.get()
-        do {
-            if !self.state.withLock({ $0.configured }) { try await self.configure(calibration) }
-            var sample = try await self.readSample()
-            if try await self.calibrationLost(calibration) {
-                self.state.withLock { $0.chipResets += 1 }
-                try await self.configure(calibration)
-                sample = try await self.readSample()
-                if try await self.calibrationLost(calibration) { throw self.error(.calibrationLost) }
-            }
-            return Self.measurement(from: sample, calibration: calibration)
-        } catch {
-            // Any failure may mean a brown-out or a re-plugged module: set the chip up again next time.
-            self.state.withLock { $0.configured = false }
-            throw error
-        }
-    }
-
-    // MARK: - Set-up
-
-    private func configure(_ calibration: ShuntCalibration) async throws {
-        let manufacturer = try await self.device.readWordMSBFirst(Register.manufacturerID)
-        let die = try await self.device.readWordMSBFirst(Register.dieID)
-        guard manufacturer == Self.manufacturerID, die >> 4 == Self.deviceID else {
-            throw self.error(.wrongChip(manufacturerID: manufacturer, dieID: die))
-        }
-        try await self.device.writeWordMSBFirst(Register.configuration, Self.configurationRegister)
-        try await self.device.writeWordMSBFirst(Register.calibration, calibration.register)
-        for (register, written) in [(Register.configuration, Self.configurationRegister), (Register.calibration, calibration.register)] {
-            let read = try await self.device.readWordMSBFirst(register)
-            guard read == written else {
-                throw self.error(.configurationNotAccepted(register: register, wrote: written, read: read))
-            }
-        }
-        // Writing the configuration restarts the averaging; current and power are valid after one full cycle.
-        try await self.pause(Self.conversionCycle)
-        for attempt in 0..<Self.readyPolls {
-            if attempt > 0 { try await self.pause(Self.readyPollInterval) }
-            let flags = try await self.device.readWordMSBFirst(Register.maskEnable)
-            if flags & Register.conversionReady != 0 {
-                self.state.withLock { $0.configured = true }
-                return
-            }
-        }
-        throw self.error(.conversionDidNotFinish)
-    }
-
-    private func calibrationLost(_ calibration: ShuntCalibration) async throws(I2CError) -> Bool {
-        try await self.device.readWordMSBFirst(Register.calibration) != calibration.register
-    }
-
-    // MARK: - Reading
-
-    private func readSample() async throws(I2CError) -> RawSample {
-        RawSample(
-            bus: try await self.device.readWordMSBFirst(Register.busVoltage),
-            shunt: try await self.device.readWordMSBFirst(Register.shuntVoltage),
-            current: try await self.device.readWordMSBFirst(Register.current),
-            power: try await self.device.readWordMSBFirst(Register.power),
-            maskEnable: try await self.device.readWordMSBFirst(Register.maskEnable)
-        )
-    }
-
-    private static func measurement(from sample: RawSample, calibration: ShuntCalibration) -> PowerMeasurement {
-        let busVolts = Self.busVolts(register: sample.bus)
-        let overflow = sample.maskEnable & Register.mathOverflow != 0
-        // The ADC clips at its limits: the real current may be anything larger.
-        let saturated = sample.shunt == 0x7FFF || sample.shunt == 0x8000
-        let voltageQuality: ReadingQuality =
-            sample.bus & 0x8000 == 0 && Self.plausibleBusVolts.contains(busVolts) ? .good : .implausible
-        let currentQuality: ReadingQuality = overflow || saturated ? .implausible : .good
-        return PowerMeasurement(
-            busVolts: busVolts,
-            shuntVolts: Self.shuntVolts(register: sample.shunt),
-            amps: Double(Int16(bitPattern: sample.current)) * calibration.currentLSB,
-            watts: Double(sample.power) * calibration.powerLSB,
-            voltageQuality: voltageQuality,
-            currentQuality: currentQuality,
-            powerQuality: voltageQuality == .good && currentQuality == .good ? .good : .implausible
-        )
-    }
-
-    private func error(_ code: INA226Error.Code) -> INA226Error {
-        INA226Error(code, bus: self.device.busName, address: self.device.address)
+        try await self.core.readMeasurement()
     }
 }
 
-// MARK: - Errors
+extension INA226: INA2xxChip {
+    public static var modelName: String { "INA226" }
+
+    public static var errorWording: INA2xxErrorWording {
+        INA2xxErrorWording(
+            shuntExamples: "R100 printed on it = 0.1 Ω, R010 = 0.01 Ω",
+            shuntFullScale: "81.92 mV",
+            notAcceptedAdvice: "check the wiring and that nothing else on the bus writes to this chip"
+        )
+    }
+
+    /// CVRF and OVF are in the mask/enable register, read with every sample.
+    static var readyRegister: UInt8 { Register.maskEnable }
+    static var conversionReady: UInt16 { Register.conversionReady }
+    static var flagsRegister: UInt8? { Register.maskEnable }
+
+    static func setup(shuntOhms: Double, maximumCurrent: Double, currentLSB: Double?) throws(INA2xxErrorCode) -> Setup {
+        let calibration = try Self.calibration(shuntOhms: shuntOhms, maximumCurrent: maximumCurrent, currentLSB: currentLSB)
+        let shuntVolts = maximumCurrent * shuntOhms
+        guard shuntVolts <= Self.shuntFullScaleVolts * (1 + 1e-9) else { throw .shuntVoltageBeyondRange(volts: shuntVolts) }
+        return Setup(calibration: calibration)
+    }
+
+    /// The manufacturer id (0x5449, "TI") and die id (0x226x), so another chip at the address is named.
+    static func identityProblem(on device: any I2CDevice) async throws(I2CError) -> INA2xxErrorCode? {
+        let manufacturer = try await device.readWordMSBFirst(Register.manufacturerID)
+        let die = try await device.readWordMSBFirst(Register.dieID)
+        guard manufacturer == Self.manufacturerID, die >> 4 == Self.deviceID else {
+            return .wrongChip(manufacturerID: manufacturer, dieID: die)
+        }
+        return nil
+    }
+
+    static func measurement(from sample: INA2xxRawSample, setup: Setup) -> PowerMeasurement {
+        let busVolts = Self.busVolts(register: sample.bus)
+        let overflow = (sample.flags ?? 0) & Register.mathOverflow != 0
+        // The ADC clips at its limits: the real current may be anything larger.
+        let saturated = sample.shunt == 0x7FFF || sample.shunt == 0x8000
+        return PowerMeasurement(
+            sample: sample,
+            calibration: setup.calibration,
+            busVolts: busVolts,
+            shuntVolts: Self.shuntVolts(register: sample.shunt),
+            voltagePlausible: sample.bus & 0x8000 == 0 && Self.plausibleBusVolts.contains(busVolts),
+            currentPlausible: !overflow && !saturated
+        )
+    }
+}
 
 /// An INA226 that cannot be set up as configured, or that answered but did not behave like one, with what a
 /// resident can do about it.
-public struct INA226Error: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Error, Sendable, Hashable {
-        /// The configured shunt resistance is zero, negative or not a number.
-        case shuntNotPositive(ohms: Double)
-        /// The configured maximum current is zero, negative or not a number.
-        case maximumCurrentNotPositive(amps: Double)
-        /// `maximumCurrent · shuntOhms` is more than the 81.92 mV the shunt input can measure.
-        case shuntVoltageBeyondRange(volts: Double)
-        /// The configured current LSB cannot represent the maximum current (below `maximumCurrent / 2¹⁵`).
-        case currentLSBTooSmall(lsb: Double, minimum: Double)
-        /// The calibration value does not fit the register (shunt or current LSB far too small or too large).
-        case calibrationOutOfRange(value: Int64)
-        /// The id registers do not read 0x5449 / 0x226x.
-        case wrongChip(manufacturerID: UInt16, dieID: UInt16)
-        /// A register read back something other than what was just written.
-        case configurationNotAccepted(register: UInt8, wrote: UInt16, read: UInt16)
-        /// The conversion-ready flag stayed clear long after a conversion cycle.
-        case conversionDidNotFinish
-        /// The calibration register lost its value again right after being rewritten.
-        case calibrationLost
-    }
-
-    public var code: Code
-    /// The bus name ("/dev/i2c-1", "sim:i2c-1").
-    public var bus: String
-    public var address: UInt8
-
-    public init(_ code: Code, bus: String, address: UInt8) {
-        self.code = code
-        self.bus = bus
-        self.address = address
-    }
-
-    public var description: String {
-        let at = "INA226 at \(hex(self.address)) on \(self.bus)"
-        switch self.code {
-        case .shuntNotPositive(let ohms):
-            return "\(at): shunt resistance \(ohms) Ω is not usable: set shunt_ohms to the resistor's value "
-                + "(R100 printed on it = 0.1 Ω, R010 = 0.01 Ω)"
-        case .maximumCurrentNotPositive(let amps):
-            return "\(at): maximum current \(amps) A is not usable: set max_current to the largest current expected, in A"
-        case .shuntVoltageBeyondRange(let volts):
-            return "\(at): the maximum current through the shunt drops \(millivolts(volts)) mV, more than the "
-                + "81.92 mV the INA226 measures: check shunt_ohms and max_current, or use a smaller shunt"
-        case .currentLSBTooSmall(let lsb, let minimum):
-            return "\(at): current LSB \(lsb) A cannot count up to the maximum current; it must be at least \(minimum) A"
-        case .calibrationOutOfRange(let value):
-            return "\(at): calibration value \(value) does not fit the register: check shunt_ohms and max_current"
-        case .wrongChip(let manufacturer, let die):
-            let hint =
-                manufacturer == 0x0000 || manufacturer == 0xFFFF
-                ? " (an INA219 has no id registers; configure it as ina219)" : ""
-            return "\(at): id registers read \(hex(manufacturer))/\(hex(die)), expected 0x5449/0x2260: "
-                + "this is not an INA226\(hint)"
-        case .configurationNotAccepted(let register, let wrote, let read):
-            return "\(at): register \(hex(register)) reads \(hex(read)) after writing \(hex(wrote)): check the wiring "
-                + "and that nothing else on the bus writes to this chip"
-        case .conversionDidNotFinish:
-            return "\(at): the chip never reported a finished conversion: power-cycle the sensor"
-        case .calibrationLost:
-            return "\(at): the calibration is lost as soon as it is written (the chip keeps resetting): "
-                + "check its supply voltage and wiring"
-        }
-    }
-}
-
-/// "0x40", "0x5449": how addresses and registers are written in datasheets and `i2cget`.
-private func hex(_ value: some FixedWidthInteger) -> String {
-    let digits = String(value, radix: 16)
-    let width = value.bitWidth / 4
-    return "0x" + String(repeating: "0", count: max(0, width - digits.count)) + digits
-}
-
-private func millivolts(_ volts: Double) -> Double {
-    (volts * 10_000).rounded() / 10
-}
+public typealias INA226Error = INA2xxError<INA226>
