@@ -29,6 +29,7 @@ let package = Package(
         // 2. C libraries. libi2c-dev ships no pkg-config file: the module map's `link "i2c"` links it.
         .systemLibrary(name: "CI2C", providers: [.apt(["libi2c-dev"])]),
         .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
 
         // 3. Buses and chips.
         .target(
@@ -55,7 +56,7 @@ let package = Package(
         .target(
             name: "MeshRelay",
             dependencies: [
-                "KiezboxCore", "ReadingStore",
+                "KiezboxCore", "ReadingStore", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -85,6 +86,17 @@ let package = Package(
             dependencies: ["KiezboxCore", "ReadingStore"],
             path: "Benchmarks/StoreBench",
             swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "MQTTUplinkBenchmark",
+            dependencies: ["KiezboxCore", "MeshRelay"],
+            path: "Benchmarks/MQTTUplinkBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "MosquittoReference",
+            path: "Benchmarks/MosquittoReference",
+            linkerSettings: [.linkedLibrary("mosquitto")]
         ),
         .executableTarget(
             name: "SQLiteReference",

@@ -50,7 +50,14 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         if !watched.isEmpty {
             services.append(SensorWatchService(sensors: watched, clock: self.clock, backoff: RetryBackoff(), logger: self.logger))
         }
-        let uplinks = try UplinkFactory(configuration: self.configuration, logger: self.logger).makeUplinks()
+        let sender = SenderIdentity(box: self.configuration.identity, storeInstance: store.instanceID)
+        let (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger).makeUplinks(sender: sender)
+        if let mqtt, let settings = self.configuration.uplinks.mqtt {
+            services.append(NeighbourhoodService(
+                uplink: mqtt, store: store, clock: self.clock, district: self.configuration.identity.district,
+                path: "mqtt://\(settings.host):\(settings.port)", logger: self.logger
+            ))
+        }
         if !uplinks.isEmpty {
             let relay = self.configuration.uplinks.relay
             services.append(RelayService(

@@ -9,9 +9,31 @@ struct UplinkFactory {
     let configuration: KiezboxConfiguration
     let logger: Logger
 
-    func makeUplinks() throws -> [any Uplink] {
+    /// The configured uplinks, and the MQTT one separately: the neighbourhood view rides on it.
+    func makeUplinks(sender: SenderIdentity) throws -> (all: [any Uplink], mqtt: MQTTUplink?) {
         var uplinks: [any Uplink] = []
         let uplinkSettings = self.configuration.uplinks
+        var mqtt: MQTTUplink?
+        if let settings = uplinkSettings.mqtt {
+            let tls = settings.caFile.map { caFile in
+                MosquittoClient.TLS(
+                    caFile: caFile,
+                    clientCertificate: settings.certificateFile.flatMap { certificate in
+                        settings.keyFile.map { MosquittoClient.ClientCertificate(certificateFile: certificate, privateKeyFile: $0) }
+                    }
+                )
+            }
+            let uplink = try MQTTUplink(
+                configuration: MQTTUplink.Configuration(
+                    host: settings.host, port: settings.port, clientID: settings.clientID,
+                    credentials: settings.username.map { MosquittoClient.Credentials(username: $0, password: settings.password) },
+                    tls: tls, keepAlive: settings.keepAlive, topicPrefix: settings.topicPrefix
+                ),
+                sender: sender
+            )
+            uplinks.append(uplink)
+            mqtt = uplink
+        }
         if let community = uplinkSettings.sensorCommunity {
             guard let endpoint = URL(string: community.endpoint) else {
                 throw DaemonError(description: "sensor_community.endpoint '\(community.endpoint)' is not a URL")
@@ -46,7 +68,7 @@ struct UplinkFactory {
                 log: { logger.notice("openSenseMap: \($0)") }
             ))
         }
-        return uplinks
+        return (uplinks, mqtt)
     }
 
     /// sensor.community tells sensor types apart by X-Pin: the kind follows from each configured chip.

@@ -1,0 +1,89 @@
+import Foundation
+public import KiezboxCore
+
+/// The JSON body of `kiezbox/v1/<district>/<box>/status` (retained, QoS 1): whether a box is reachable and
+/// what it is doing. Documented in docs/mqtt.md.
+public struct StatusMessage: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable, Hashable {
+        /// Published after every CONNACK.
+        case online
+        /// Published before a clean stop, and by the broker as the Last Will when the connection dies.
+        case offline
+    }
+
+    /// Message format version; a receiver can refuse what it does not understand.
+    public var version: Int
+    public var state: State
+    public var district: String
+    public var box: String
+    /// The human name of the box.
+    public var name: String
+    /// Where the box stands; absent when unknown.
+    public var position: GeoPosition?
+    public var mode: Mode
+    /// The box's battery voltage, when it measures one (for the neighbourhood view and the situation map).
+    public var batteryVolts: Double?
+    /// ISO 8601 UTC with milliseconds. For `online` and a clean `offline`: when it was published. In the Last
+    /// Will: when the box connected, i.e. the box was last heard of at or after this time.
+    public var time: String
+
+    public init(state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, time: Date) {
+        self.version = 1
+        self.state = state
+        self.district = box.district
+        self.box = box.boxID
+        self.name = box.name
+        self.position = box.position
+        self.mode = mode
+        self.batteryVolts = batteryVolts
+        self.time = time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}
+
+/// The topics of one box under a prefix ("kiezbox/v1"). Every segment is validated: a district or box id
+/// containing `/`, `+`, `#` or NUL, or an empty one, would address other boxes' topics.
+public struct MQTTTopics: Sendable, Hashable {
+    public let prefix: String
+    public let district: String
+    public let box: String
+
+    public init(prefix: String, district: String, box: String) throws(MQTTUplinkError) {
+        for segment in [district, box] where !Self.isValidSegment(segment) {
+            throw .invalidTopicSegment(segment)
+        }
+        guard !prefix.isEmpty, !prefix.hasSuffix("/"), !prefix.contains(where: { "+#\0".contains($0) }) else {
+            throw .invalidTopicSegment(prefix)
+        }
+        self.prefix = prefix
+        self.district = district
+        self.box = box
+    }
+
+    static func isValidSegment(_ segment: String) -> Bool {
+        !segment.isEmpty && !segment.contains(where: { "/+#\0".contains($0) })
+    }
+
+    var boxRoot: String { "\(self.prefix)/\(self.district)/\(self.box)" }
+    /// Readings, QoS 1, not retained.
+    public var readings: String { self.boxRoot + "/readings" }
+    /// Status, QoS 1, retained; also the Last Will topic.
+    public var status: String { self.boxRoot + "/status" }
+    /// Reserved: announcements of the box (crisis information for residents).
+    public var announcements: String { self.boxRoot + "/announcements" }
+    /// Reserved: commands to the box.
+    public var commands: String { self.boxRoot + "/commands" }
+
+    /// `kiezbox/v1/<district>/+/status`: the status of every box in a district.
+    public static func statusFilter(prefix: String, district: String) throws(MQTTUplinkError) -> String {
+        guard isValidSegment(district) else { throw .invalidTopicSegment(district) }
+        return "\(prefix)/\(district)/+/status"
+    }
+
+    /// The (district, box) of a status topic under `prefix`, or `nil` if `topic` is not one.
+    public static func statusTopicComponents(_ topic: String, prefix: String) -> (district: String, box: String)? {
+        guard topic.hasPrefix(prefix + "/") else { return nil }
+        let rest = topic.dropFirst(prefix.count + 1).split(separator: "/", omittingEmptySubsequences: false)
+        guard rest.count == 3, rest[2] == "status" else { return nil }
+        return (String(rest[0]), String(rest[1]))
+    }
+}
