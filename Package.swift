@@ -115,10 +115,17 @@ let package = Package(
         // Boots the VM with KernelInterfaceChecks; depending on it makes `swift test` build it first.
         .testTarget(name: "KernelInterfaceTests", dependencies: ["KernelInterfaceChecks"], swiftSettings: strictSettings),
 
+        // Test helpers more than one test target uses: a private mosquitto per test, a recording subscriber.
+        .target(
+            name: "KiezboxTestSupport",
+            dependencies: ["MeshRelay"],
+            path: "Tests/KiezboxTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "MeshRelayTests",
             dependencies: [
-                "KiezboxCore", "ReadingStore", "MeshRelay",
+                "KiezboxCore", "ReadingStore", "MeshRelay", "KiezboxTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -142,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "KiezboxAgentTests",
             dependencies: [
-                "KiezboxAgent", "KiezboxCore", "SensorDrivers", "ReadingStore",
+                "KiezboxAgent", "KiezboxCore", "SensorDrivers", "ReadingStore", "MeshRelay", "KiezboxTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,4 @@
+import KiezboxTestSupport
 import Foundation
 import KiezboxCore
 import MeshRelay

@@ -1,3 +1,4 @@
+import KiezboxTestSupport
 import MeshRelay
 import Synchronization
 import Testing

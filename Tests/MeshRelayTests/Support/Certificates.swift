@@ -1,3 +1,4 @@
+import KiezboxTestSupport
 import Foundation
 
 /// A throw-away PKI made with the `openssl` command line tool: a CA, a server certificate for

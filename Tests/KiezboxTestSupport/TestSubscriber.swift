@@ -1,9 +1,9 @@
-import MeshRelay
+public import MeshRelay
 import Synchronization
 
 /// A second MQTT client that records everything it receives on one topic filter.
-final class TestSubscriber: Sendable {
-    let client: MosquittoClient
+public final class TestSubscriber: Sendable {
+    public let client: MosquittoClient
     private let recorder = Recorder()
     private let consumer: Task<Void, Never>
 
@@ -13,14 +13,14 @@ final class TestSubscriber: Sendable {
     }
 
     /// Connects, subscribes to `filter` and returns once the broker has confirmed the subscription.
-    static func connected(
-        port: Int, filter: String, protocolVersion: MQTTProtocolPreference = .v5,
+    public static func connected(
+        host: String = "127.0.0.1", port: Int, filter: String, protocolVersion: MQTTProtocolPreference = .v5,
         clientID: String = "test-subscriber-\(UInt32.random(in: 0...UInt32.max))",
         tls: MosquittoClient.TLS? = nil, credentials: MosquittoClient.Credentials? = nil
     ) async throws -> TestSubscriber {
         let client = try MosquittoClient(
             MosquittoClient.Configuration(
-                host: "127.0.0.1", port: port, clientID: clientID, credentials: credentials, tls: tls,
+                host: host, port: port, clientID: clientID, credentials: credentials, tls: tls,
                 protocolVersion: protocolVersion,
                 reconnectDelay: .init(initial: .milliseconds(100), maximum: .milliseconds(500))))
         let subscriber = TestSubscriber(client: client)
@@ -45,11 +45,11 @@ final class TestSubscriber: Sendable {
         }
     }
 
-    var messages: [MQTTMessage] { self.recorder.received.withLock { $0 } }
+    public var messages: [MQTTMessage] { self.recorder.received.withLock { $0 } }
 
     /// Waits until at least `count` messages satisfying `predicate` have arrived; returns them.
     @discardableResult
-    func waitForMessages(
+    public func waitForMessages(
         _ count: Int = 1, timeout: Duration = .seconds(15), where predicate: @escaping (MQTTMessage) -> Bool = { _ in true }
     ) async throws -> [MQTTMessage] {
         try await eventually("\(count) message(s)", timeout: timeout) {
@@ -58,7 +58,7 @@ final class TestSubscriber: Sendable {
         }
     }
 
-    func stop() async {
+    public func stop() async {
         await self.client.stop()
         await self.consumer.value
     }

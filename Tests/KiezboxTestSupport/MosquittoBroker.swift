@@ -7,32 +7,37 @@ import Glibc
 import Musl
 #endif
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A private mosquitto 2.0 for one test: its own config file, log and port in a temporary directory, on
 /// 127.0.0.1 only. It can be stopped (killed) and started again on the same port, paused (SIGSTOP) to stop
 /// acknowledging, and is killed when the test ends, also when the test fails (``with(_:_:)``), or at the
 /// latest when the object is released.
-final class MosquittoBroker: Sendable {
-    struct Options: Sendable {
+public final class MosquittoBroker: Sendable {
+    public struct Options: Sendable {
         /// Lines added to the listener section: `cafile`, `certfile`, `require_certificate`, …
-        var listener: [String] = []
+        public var listener: [String] = []
         /// `user:password` pairs; when non-empty, anonymous clients are refused.
-        var users: [(user: String, password: String)] = []
+        public var users: [(user: String, password: String)] = []
+
+        public init(listener: [String] = [], users: [(user: String, password: String)] = []) {
+            self.listener = listener
+            self.users = users
+        }
     }
 
-    let directory: URL
-    let port: Int
+    public let directory: URL
+    public let port: Int
     private let options: Options
     private let process = Mutex<Process?>(nil)
 
     static let executable = "/usr/sbin/mosquitto"
 
     /// Starts a broker, runs `body`, and stops the broker and removes its directory whatever happens.
-    static func with<T: Sendable>(
+    public static func with<T: Sendable>(
         _ options: Options = Options(), _ body: (MosquittoBroker) async throws -> T
     ) async throws -> T {
         let broker = try await MosquittoBroker.started(options)
@@ -47,7 +52,7 @@ final class MosquittoBroker: Sendable {
     }
 
     /// A started broker on a free port (a few ports are tried if another process takes the first one).
-    static func started(_ options: Options = Options()) async throws -> MosquittoBroker {
+    public static func started(_ options: Options = Options()) async throws -> MosquittoBroker {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let broker = try MosquittoBroker(options: options, port: try freePort())
@@ -100,14 +105,14 @@ final class MosquittoBroker: Sendable {
         }
     }
 
-    var configURL: URL { self.directory.appendingPathComponent("mosquitto.conf") }
-    var logURL: URL { self.directory.appendingPathComponent("mosquitto.log") }
+    public var configURL: URL { self.directory.appendingPathComponent("mosquitto.conf") }
+    public var logURL: URL { self.directory.appendingPathComponent("mosquitto.log") }
 
     /// Everything the broker logged so far (all log types), across restarts.
-    var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOf: self.logURL, encoding: .utf8)) ?? "" }
 
     /// Starts (or restarts) the broker and waits until it accepts TCP connections.
-    func start() async throws {
+    public func start() async throws {
         if !FileManager.default.fileExists(atPath: self.logURL.path) {
             _ = FileManager.default.createFile(atPath: self.logURL.path, contents: Data())
         }
@@ -139,7 +144,7 @@ final class MosquittoBroker: Sendable {
     /// Not SIGTERM: a process started from a Swift concurrency thread inherits that thread's signal mask, and
     /// libdispatch worker threads block SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2. mosquitto never unblocks
     /// them, so it would ignore SIGTERM. (SIGKILL, SIGSTOP and SIGCONT cannot be blocked.)
-    func stop() async {
+    public func stop() async {
         guard let process = self.process.withLock({ $0 }) else { return }
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
@@ -151,22 +156,22 @@ final class MosquittoBroker: Sendable {
     }
 
     /// SIGSTOP: connections stay open, but nothing is read or acknowledged.
-    func pause() {
+    public func pause() {
         if let process = self.process.withLock({ $0 }) { kill(process.processIdentifier, SIGSTOP) }
     }
 
     /// SIGCONT after ``pause()``.
-    func resume() {
+    public func resume() {
         if let process = self.process.withLock({ $0 }) { kill(process.processIdentifier, SIGCONT) }
     }
 
-    func shutDown() async {
+    public func shutDown() async {
         await self.stop()
         try? FileManager.default.removeItem(at: self.directory)
     }
 
     /// A port that was free a moment ago (bind to port 0 and read back what the kernel chose).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
         defer { close(fd) }
@@ -184,7 +189,7 @@ final class MosquittoBroker: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    static func loopback(port: Int) -> sockaddr_in {
+    public static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
@@ -192,7 +197,7 @@ final class MosquittoBroker: Sendable {
         return address
     }
 
-    static func acceptsConnections(port: Int) -> Bool {
+    public static func acceptsConnections(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -208,7 +213,7 @@ final class MosquittoBroker: Sendable {
 
 /// Runs a command line tool to completion; throws with its output if it fails.
 @discardableResult
-func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> String {
+public func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -228,7 +233,7 @@ func runTool(_ executable: String, _ arguments: [String], in directory: URL? = n
 
 /// Polls `condition` until it returns a value (a wait for a condition, not a fixed sleep).
 @discardableResult
-func eventually<T>(
+public func eventually<T>(
     _ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> T?
 ) async throws -> T {
     let deadline = ContinuousClock.now.advanced(by: timeout)
