@@ -20,11 +20,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## Store benchmark: insert rate and bytes per reading against a plain sqlite3 C API reference.
+## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference.
 bench: deps
 	$(SWIFT) build -c release --product StoreBench
 	$(SWIFT) build -c release --product SQLiteReference
+	$(SWIFT) build -c release --product RelayBench
+	$(SWIFT) build -c release --product MosquittoReference
 	$$($(SWIFT) build -c release --show-bin-path)/StoreBench
+	Benchmarks/relay-bench.sh
 
 ## One self-contained binary for the image and the .deb (links the Swift runtime statically).
 release-static: deps

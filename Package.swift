@@ -88,9 +88,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
-            name: "MQTTUplinkBenchmark",
-            dependencies: ["KiezboxCore", "MeshRelay"],
-            path: "Benchmarks/MQTTUplinkBenchmark",
+            name: "RelayBench",
+            dependencies: [
+                "KiezboxCore", "ReadingStore", "MeshRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/RelayBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -20,10 +20,11 @@ final class KiezboxProcess {
     let process = Process()
     let stderrPath: String
 
-    init(_ arguments: [String], in directory: String) throws {
+    /// Runs the `kiezbox` binary, or `executable` (e.g. `ip netns exec … kiezbox …`) with `arguments`.
+    init(_ arguments: [String], in directory: String, executable: String = kiezboxBinary) throws {
         self.stderrPath = directory + "/stderr-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
-        self.process.executableURL = URL(fileURLWithPath: kiezboxBinary)
+        self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         self.process.currentDirectoryURL = URL(fileURLWithPath: directory)
         self.process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: self.stderrPath))

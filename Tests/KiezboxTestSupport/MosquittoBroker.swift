@@ -34,7 +34,7 @@ public final class MosquittoBroker: Sendable {
     private let options: Options
     private let process = Mutex<Process?>(nil)
 
-    static let executable = "/usr/sbin/mosquitto"
+    public static let executable = "/usr/sbin/mosquitto"
 
     /// Starts a broker, runs `body`, and stops the broker and removes its directory whatever happens.
     public static func with<T: Sendable>(

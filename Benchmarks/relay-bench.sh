@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# MQTT uplink benchmark: a private mosquitto on 127.0.0.1, then MQTTUplink (Swift) and the libmosquitto C
-# reference publish the same number of readings with QoS 1 and wait for every PUBACK.
+# Relay benchmark (part of `make bench`): a private mosquitto on 127.0.0.1; the relay drains READINGS buffered
+# readings from a real store through the MQTT uplink, and the libmosquitto C reference publishes as many
+# readings one per message, both at QoS 1 waiting for every PUBACK.
 #
-#   Benchmarks/run-mqtt-bench.sh [READINGS]        (default 100000)
+#   Benchmarks/relay-bench.sh [READINGS]        (default 100000)
 #
 # Environment: PORT (broker port, default 18883); NODELAY=true to give the broker `set_tcp_nodelay true`
 # (mosquitto's default is false: its PUBACKs then wait for the client's delayed TCP ACK, ~40 ms, whenever the
-# client has nothing more to send, i.e. at the end of every deliver call); SINGLE=1 to also run MQTTUplink
-# with one reading per message (slow without NODELAY=true: one such wait per 20 messages).
-#
+# client has nothing more to send, i.e. at the end of every deliver call).
+# #
 # Needs: mosquitto, libmosquitto-dev, a C compiler, swift.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,12 +37,5 @@ for _ in $(seq 1 200); do
     sleep 0.05
 done
 
-cc -O2 -Wall -o "$WORK/mosquitto-reference" Benchmarks/MosquittoReference/main.c -lmosquitto -lpthread
-swift build -c release --product MQTTUplinkBenchmark >/dev/null
 BIN="$(swift build -c release --show-bin-path)"
-
-"$BIN/MQTTUplinkBenchmark" --port "$PORT" --readings "$READINGS"
-if [ "${SINGLE:-0}" = 1 ]; then
-    "$BIN/MQTTUplinkBenchmark" --port "$PORT" --readings "$READINGS" --per-message 1
-fi
-"$WORK/mosquitto-reference" 127.0.0.1 "$PORT" "$READINGS"
+"$BIN/RelayBench" --port "$PORT" --readings "$READINGS" --reference "$BIN/MosquittoReference"
