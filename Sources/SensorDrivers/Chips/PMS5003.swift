@@ -59,17 +59,10 @@ public final class PMS5003: SensorDriver {
     /// The datasheet's maximum range; values outside are flagged ``ReadingQuality/implausible``.
     public static let plausibleMicrogramsPerCubicMetre = 0.0...1000.0
 
-    private struct State {
-        /// Known to be awake and in passive mode (only when not slept between measurements).
-        var isReady = false
-        var checksumErrors = 0
-        var lastMeasurement: PMS5003Measurement?
-    }
-
     private let port: any SerialPort
     private let configuration: Configuration
-    private let pause: Pause
-    private let state = Mutex(State())
+    private let cycle: ParticulateDutyCycle<PMS5003SensorFrameFormat>
+    private let lastUsed = Mutex<PMS5003Measurement?>(nil)
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
     ///
@@ -80,67 +73,52 @@ public final class PMS5003: SensorDriver {
     public init(port: any SerialPort, configuration: Configuration = Configuration(), pause: @escaping Pause = realPause) {
         self.port = port
         self.configuration = configuration
-        self.pause = pause
+        self.cycle = ParticulateDutyCycle(
+            port: port, pause: pause, warmUp: configuration.warmUp, sleepsBetweenMeasurements: configuration.sleepsBetweenMeasurements
+        )
     }
 
     public var chipName: String { "PMS5003" }
 
     /// Frames received with a wrong checksum since the driver was created.
-    public var checksumErrorCount: Int { self.state.withLock { $0.checksumErrors } }
+    public var checksumErrorCount: Int { self.cycle.checksumErrorCount }
 
     /// The last measurement frame used, with its particle counts and CF=1 values, for diagnostics.
-    public var lastMeasurement: PMS5003Measurement? { self.state.withLock { $0.lastMeasurement } }
+    public var lastMeasurement: PMS5003Measurement? { self.lastUsed.withLock { $0 } }
 
     /// Wakes the sensor, lets it warm up, averages passive-mode readings and puts it back to sleep.
     ///
     /// - Returns: ``Quantity/pm1``, ``Quantity/pm2_5`` and ``Quantity/pm10`` in µg/m³ (atmospheric environment).
     /// - Throws: ``SerialError`` when the port fails, ``PMS5003Error`` when the sensor does not answer properly.
     public func measure() async throws -> [MeasuredValue] {
-        var reader = SerialFrameReader<PMS5003SensorFrameFormat>(port: self.port)
-        defer {
-            let errors = reader.statistics.checksumErrors
-            self.state.withLock { $0.checksumErrors += errors }
-        }
-        let isReady = self.state.withLock { $0.isReady }
-        do {
-            try await reader.discardPending()
-            if !isReady {
-                try await self.port.write(PMS5003Command.wake.frame)
-                try await self.pause(self.configuration.warmUp)
+        try await self.cycle.run(
+            wake: { _ in try await self.port.write(PMS5003Command.wake.frame) },
+            afterWarmUp: { reader in
                 // Measurements streamed in active mode during the warm-up come from a fan spinning up; dropping them
                 // first also keeps them from burying the answer to the passive-mode command.
                 try await reader.discardPending()
                 try await self.send(.passiveMode, reader: &reader)
                 try await reader.discardPending()
-            }
-
-            var samples: [PMS5003Measurement] = []
-            for index in 0..<self.configuration.samples {
-                if index > 0 { try await self.pause(self.configuration.sampleInterval) }
-                if let sample = try await self.read(reader: &reader) { samples.append(sample) }
-            }
-
-            var ready = !self.configuration.sleepsBetweenMeasurements
-            if self.configuration.sleepsBetweenMeasurements {
-                // The readings are good; a lost sleep answer only means the sensor is set up again next time.
-                do { try await self.send(.sleep, reader: &reader) } catch { ready = false }
-            }
-            self.state.withLock { $0.isReady = ready }
-
-            guard let last = samples.last else {
-                let corrupted = reader.statistics.checksumErrors
-                throw PMS5003Error(corrupted > 0 ? .corruptFrames(count: corrupted) : .noMeasurement, port: self.port.name)
-            }
-            self.state.withLock { $0.lastMeasurement = last }
-            return self.values(from: samples)
-        } catch {
-            self.state.withLock { $0.isReady = false }
-            if self.configuration.sleepsBetweenMeasurements {
+            },
+            measure: { reader in
+                try await self.cycle.sample(
+                    count: self.configuration.samples, interval: self.configuration.sampleInterval, reader: &reader
+                ) { reader async throws(SerialError) in try await self.read(reader: &reader) }
+            },
+            // The readings are good; a lost sleep answer only means the sensor is set up again next time.
+            sleep: { reader in try await self.send(.sleep, reader: &reader) },
+            finish: { samples, corrupted in
+                guard let last = samples.last else {
+                    throw PMS5003Error(corrupted > 0 ? .corruptFrames(count: corrupted) : .noMeasurement, port: self.port.name)
+                }
+                self.lastUsed.withLock { $0 = last }
+                return self.values(from: samples)
+            },
+            failed: { _ in
                 // Spare the laser: a sensor left running after a failure would run until the next measurement.
-                try? await self.port.write(PMS5003Command.sleep.frame)
+                if self.configuration.sleepsBetweenMeasurements { try? await self.port.write(PMS5003Command.sleep.frame) }
             }
-            throw error
-        }
+        )
     }
 
     // MARK: - Exchanges

@@ -67,15 +67,12 @@ public final class SDS011: SensorDriver {
     private struct State {
         /// Reporting mode and working period have been checked since the last failure.
         var isConfigured = false
-        /// The sensor is known to be working (only when it is not slept between measurements).
-        var isAwake = false
-        var checksumErrors = 0
         var lastDeviceID: UInt16?
     }
 
     private let port: any SerialPort
     private let configuration: Configuration
-    private let pause: Pause
+    private let cycle: ParticulateDutyCycle<SDS011SensorFrameFormat>
     private let state = Mutex(State())
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
@@ -87,13 +84,15 @@ public final class SDS011: SensorDriver {
     public init(port: any SerialPort, configuration: Configuration = Configuration(), pause: @escaping Pause = realPause) {
         self.port = port
         self.configuration = configuration
-        self.pause = pause
+        self.cycle = ParticulateDutyCycle(
+            port: port, pause: pause, warmUp: configuration.warmUp, sleepsBetweenMeasurements: configuration.sleepsBetweenMeasurements
+        )
     }
 
     public var chipName: String { "SDS011" }
 
     /// Frames received with a wrong checksum since the driver was created.
-    public var checksumErrorCount: Int { self.state.withLock { $0.checksumErrors } }
+    public var checksumErrorCount: Int { self.cycle.checksumErrorCount }
 
     /// The id of the sensor that answered last (e.g. 0xA160), once one has.
     public var lastDeviceID: UInt16? { self.state.withLock { $0.lastDeviceID } }
@@ -103,67 +102,50 @@ public final class SDS011: SensorDriver {
     /// - Returns: ``Quantity/pm2_5`` and ``Quantity/pm10`` in µg/m³.
     /// - Throws: ``SerialError`` when the port fails, ``SDS011Error`` when the sensor does not answer properly.
     public func measure() async throws -> [MeasuredValue] {
-        var reader = SerialFrameReader<SDS011SensorFrameFormat>(port: self.port)
-        defer {
-            let errors = reader.statistics.checksumErrors
-            self.state.withLock { $0.checksumErrors += errors }
-        }
-        let (isConfigured, isAwake) = self.state.withLock { ($0.isConfigured, $0.isAwake) }
-        var mayBeWorking = isAwake
-        do {
-            try await reader.discardPending()
-            if !isAwake {
-                mayBeWorking = true
+        try await self.cycle.run(
+            wake: { reader in
                 try await self.send(.setWorkState(.working), expecting: SDS011WorkState.working.rawValue, reader: &reader)
-            }
-            if !isConfigured {
+                guard !self.state.withLock({ $0.isConfigured }) else { return }
                 // Query mode, so nothing streams unasked; a continuous working period, so the sensor does not sleep on
                 // its own schedule against ours.
                 let query = SDS011ReportingMode.query.rawValue
                 try await self.ensure(.queryReportingMode, is: query, else: .setReportingMode(.query), reader: &reader)
                 try await self.ensure(.queryWorkingPeriod, is: 0, else: .setWorkingPeriod(minutes: 0), reader: &reader)
                 self.state.withLock { $0.isConfigured = true }
-            }
-            if !isAwake {
-                try await self.pause(self.configuration.warmUp)
+            },
+            afterWarmUp: { reader in
                 // Whatever came during the warm-up (frames of a sensor still in active mode) is from a spinning-up fan.
                 try await reader.discardPending()
-            }
-
-            var samples: [SDS011Measurement] = []
-            for index in 0..<self.configuration.samples {
-                if index > 0 { try await self.pause(self.configuration.sampleInterval) }
-                if let sample = try await self.query(reader: &reader) { samples.append(sample) }
-            }
-
-            if self.configuration.sleepsBetweenMeasurements {
+            },
+            measure: { reader in
+                try await self.cycle.sample(
+                    count: self.configuration.samples, interval: self.configuration.sampleInterval, reader: &reader
+                ) { reader async throws(SerialError) in try await self.query(reader: &reader) }
+            },
+            sleep: { reader in
                 do {
                     try await self.send(.setWorkState(.sleeping), expecting: SDS011WorkState.sleeping.rawValue, reader: &reader)
                 } catch {
                     // The readings are good; a lost sleep reply only means the sensor's state must be checked next time.
                     self.state.withLock { $0.isConfigured = false }
+                    throw error
                 }
-            }
-            self.state.withLock { $0.isAwake = !self.configuration.sleepsBetweenMeasurements }
-
-            guard !samples.isEmpty else {
-                let corrupted = reader.statistics.checksumErrors
-                throw SDS011Error(corrupted > 0 ? .corruptFrames(count: corrupted) : .noMeasurement, port: self.port.name)
-            }
-            return self.values(from: samples)
-        } catch {
-            self.state.withLock { state in
-                state.isConfigured = false
-                state.isAwake = false
-            }
-            // Spare the laser: a sensor left working after a failure would run until the next measurement.
-            if mayBeWorking, self.configuration.sleepsBetweenMeasurements {
+            },
+            finish: { samples, corrupted in
+                guard !samples.isEmpty else {
+                    throw SDS011Error(corrupted > 0 ? .corruptFrames(count: corrupted) : .noMeasurement, port: self.port.name)
+                }
+                return self.values(from: samples)
+            },
+            failed: { mayBeWorking in
+                self.state.withLock { $0.isConfigured = false }
+                // Spare the laser: a sensor left working after a failure would run until the next measurement.
+                guard mayBeWorking, self.configuration.sleepsBetweenMeasurements else { return }
                 var sleeper = SerialFrameReader<SDS011SensorFrameFormat>(port: self.port)
                 try? await self.port.write(SDS011Command.setWorkState(.sleeping).frame(deviceID: self.configuration.deviceID))
                 _ = try? await sleeper.next(timeout: self.configuration.replyTimeout) { _ in () }
             }
-            throw error
-        }
+        )
     }
 
     // MARK: - Exchanges

@@ -130,9 +130,6 @@ public final class SPS30UART: SensorDriver {
     static let wakePulse: [UInt8] = [0xFF]
 
     private struct State {
-        /// Known to be measuring (only when not stopped between measurements).
-        var isMeasuring = false
-        var checksumErrors = 0
         var lastDeviceStatus: DeviceStatus?
         var lastMeasurement: Measurement?
     }
@@ -140,6 +137,7 @@ public final class SPS30UART: SensorDriver {
     private let port: any SerialPort
     private let configuration: Configuration
     private let pause: Pause
+    private let cycle: ParticulateDutyCycle<SHDLCFrameFormat<SHDLCResponse>>
     private let state = Mutex(State())
 
     /// Creates a driver; nothing is sent until the first ``measure()``.
@@ -152,12 +150,15 @@ public final class SPS30UART: SensorDriver {
         self.port = port
         self.configuration = configuration
         self.pause = pause
+        self.cycle = ParticulateDutyCycle(
+            port: port, pause: pause, warmUp: configuration.warmUp, sleepsBetweenMeasurements: configuration.stopsBetweenMeasurements
+        )
     }
 
     public var chipName: String { "SPS30" }
 
     /// Frames received with a wrong checksum since the driver was created.
-    public var checksumErrorCount: Int { self.state.withLock { $0.checksumErrors } }
+    public var checksumErrorCount: Int { self.cycle.checksumErrorCount }
 
     /// The device status register as last read (only read when the state byte flags it).
     public var lastDeviceStatus: DeviceStatus? { self.state.withLock { $0.lastDeviceStatus } }
@@ -170,42 +171,33 @@ public final class SPS30UART: SensorDriver {
     /// - Returns: ``Quantity/pm1``, ``Quantity/pm2_5``, ``Quantity/pm4`` and ``Quantity/pm10`` in µg/m³.
     /// - Throws: ``SerialError`` when the port fails, ``SPS30UARTError`` when the sensor does not answer properly.
     public func measure() async throws -> [MeasuredValue] {
-        var reader = SerialFrameReader<SHDLCFrameFormat<SHDLCResponse>>(port: self.port)
-        defer {
-            let errors = reader.statistics.checksumErrors
-            self.state.withLock { $0.checksumErrors += errors }
-        }
-        let isMeasuring = self.state.withLock { $0.isMeasuring }
-        do {
-            try await reader.discardPending()
-            if !isMeasuring {
-                try await self.start(reader: &reader)
-                try await self.pause(self.configuration.warmUp)
-            }
-            let (measurement, flagged) = try await self.readValues(reader: &reader)
-            var status: DeviceStatus = []
-            if flagged {
-                // If the register cannot be read, the flag alone still says something is wrong.
-                status = (try? await self.readDeviceStatus(reader: &reader)) ?? [.fanError, .laserError]
-            }
-            var measuring = !self.configuration.stopsBetweenMeasurements
-            if self.configuration.stopsBetweenMeasurements {
-                do { try await self.exchange(Command.stopMeasurement, reader: &reader) } catch { measuring = false }
-            }
-            self.state.withLock { state in
-                state.isMeasuring = measuring
-                state.lastDeviceStatus = flagged ? status : state.lastDeviceStatus
-                state.lastMeasurement = measurement
-            }
-            return Self.values(from: measurement, status: status)
-        } catch {
-            self.state.withLock { $0.isMeasuring = false }
-            if self.configuration.stopsBetweenMeasurements {
+        try await self.cycle.run(
+            wake: { reader in try await self.start(reader: &reader) },
+            afterWarmUp: { _ in },
+            measure: { reader -> (measurement: Measurement, flagged: Bool, status: DeviceStatus) in
+                let (measurement, flagged) = try await self.readValues(reader: &reader)
+                var status: DeviceStatus = []
+                if flagged {
+                    // If the register cannot be read, the flag alone still says something is wrong.
+                    status = (try? await self.readDeviceStatus(reader: &reader)) ?? [.fanError, .laserError]
+                }
+                return (measurement, flagged, status)
+            },
+            sleep: { reader in try await self.exchange(Command.stopMeasurement, reader: &reader) },
+            finish: { read, _ in
+                self.state.withLock { state in
+                    state.lastDeviceStatus = read.flagged ? read.status : state.lastDeviceStatus
+                    state.lastMeasurement = read.measurement
+                }
+                return Self.values(from: read.measurement, status: read.status)
+            },
+            failed: { _ in
                 // Spare the fan and laser after a failure.
-                try? await self.port.write(SHDLCRequest(address: self.configuration.address, command: Command.stopMeasurement).frame)
+                if self.configuration.stopsBetweenMeasurements {
+                    try? await self.port.write(SHDLCRequest(address: self.configuration.address, command: Command.stopMeasurement).frame)
+                }
             }
-            throw error
-        }
+        )
     }
 
     // MARK: - Exchanges

@@ -14,12 +14,11 @@ import Synchronization
 /// ``warmUpFactor`` times the true values.
 ///
 /// Faults: corrupted checksums, noise before frames, cut frames, lost commands and silence.
-public final class SimulatedPMS5003: SimulatedSerialDevice {
+public final class SimulatedPMS5003: SimulatedParticulateUARTSensor {
     /// How often an awake sensor in active mode sends a measurement.
     public let activeInterval: Duration
 
     private struct State {
-        let activeInterval: Duration
         var decoder = PMS5003CommandStreamDecoder()
         var isPassive = false
         var isAsleep = false
@@ -27,21 +26,16 @@ public final class SimulatedPMS5003: SimulatedSerialDevice {
             pm1Standard: 3, pm2_5Standard: 4, pm10Standard: 7, pm1: 3, pm2_5: 4, pm10: 7,
             particleCounts: [720, 184, 25, 8, 4, 2], reserved: 0x9700
         )
-        var wokeAt: Duration = .zero
-        var warmUpDuration = Duration.seconds(30)
-        var warmUpFactor = 2.5
-        var nextActiveFrameAt: Duration?
+        var warmUp = SimulatedWarmUp(duration: .seconds(30), factor: 2.5)
+        var activeFrames: SimulatedActiveFrames
         var commands: [PMS5003Command] = []
-        var corruptFramesLeft = 0
-        var corruptMeasurementsLeft = 0
-        var cutFramesLeft = 0
-        var noiseBeforeFrames: [UInt8] = []
-        var commandsToDrop = 0
-        var isSilent = false
+        var faults = SimulatedLineFaults()
+
+        var isStreaming: Bool { !self.isAsleep && !self.isPassive }
 
         func measurementFrame(at time: Duration) -> PMS5003Frame {
-            guard time - self.wokeAt < self.warmUpDuration else { return .measurement(self.measurement) }
-            let factor = self.warmUpFactor
+            guard self.warmUp.isWarmingUp(at: time) else { return .measurement(self.measurement) }
+            let factor = self.warmUp.factor
             let words = self.measurement.words.enumerated().map { index, word in
                 index < 12 ? UInt16(clamping: Int((Double(word) * factor).rounded())) : word
             }
@@ -49,42 +43,29 @@ public final class SimulatedPMS5003: SimulatedSerialDevice {
         }
 
         mutating func send(_ frame: PMS5003Frame) -> [UInt8] {
-            if self.isSilent { return [] }
-            var bytes = frame.bytes
             let isMeasurement = if case .measurement = frame { true } else { false }
-            if self.corruptFramesLeft > 0 || (isMeasurement && self.corruptMeasurementsLeft > 0) {
-                if self.corruptFramesLeft > 0 { self.corruptFramesLeft -= 1 } else { self.corruptMeasurementsLeft -= 1 }
-                bytes[bytes.count - 1] &+= 1
-            }
-            if self.cutFramesLeft > 0 {
-                self.cutFramesLeft -= 1
-                bytes = Array(bytes.prefix(bytes.count / 2))
-            }
-            return self.noiseBeforeFrames + bytes
+            return self.faults.transmit(frame.bytes, isMeasurement: isMeasurement) { $0[$0.count - 1] &+= 1 }
         }
 
         mutating func handle(_ command: PMS5003Command, at time: Duration) -> [UInt8] {
             self.commands.append(command)
-            if self.commandsToDrop > 0 {
-                self.commandsToDrop -= 1
-                return []
-            }
+            if self.faults.dropsCommand() { return [] }
             if self.isAsleep {
                 guard command == .wake else { return [] }
                 self.isAsleep = false
-                self.wokeAt = time
-                self.nextActiveFrameAt = self.isPassive ? nil : time + self.activeInterval
+                self.warmUp.since = time
+                self.activeFrames.restart(at: time, sending: !self.isPassive)
                 return []
             }
             switch command {
             case .passiveMode, .activeMode:
                 self.isPassive = command == .passiveMode
-                self.nextActiveFrameAt = self.isPassive ? nil : time + self.activeInterval
+                self.activeFrames.restart(at: time, sending: !self.isPassive)
             case .read:
                 return self.isPassive ? self.send(self.measurementFrame(at: time)) : []
             case .sleep:
                 self.isAsleep = true
-                self.nextActiveFrameAt = nil
+                self.activeFrames.next = nil
             case .wake:
                 return []
             }
@@ -97,40 +78,29 @@ public final class SimulatedPMS5003: SimulatedSerialDevice {
     /// - Parameter activeInterval: the period of active-mode frames (the datasheet gives 200 ms…2.3 s).
     public init(activeInterval: Duration = .seconds(1)) {
         self.activeInterval = max(activeInterval, .milliseconds(1))
-        var state = State(activeInterval: self.activeInterval)
-        state.nextActiveFrameAt = self.activeInterval
-        self.state = Mutex(state)
+        self.state = Mutex(State(activeFrames: SimulatedActiveFrames(interval: self.activeInterval, next: self.activeInterval)))
     }
 
     // MARK: SimulatedSerialDevice
 
     public func received(_ bytes: [UInt8], at time: Duration) -> [UInt8] {
         self.state.withLock { state in
-            state.decoder.append(bytes)
-            var reply: [UInt8] = []
-            while let command = state.decoder.next() { reply += state.handle(command, at: time) }
-            return reply
+            PMS5003CommandStreamDecoder.replies(to: bytes[...], in: &state, decoder: \.decoder) { $0.handle($1, at: time) }
         }
     }
 
     public func transmissions(upTo time: Duration) -> [UInt8] {
         self.state.withLock { state in
-            var bytes: [UInt8] = []
-            // After a long silence only the last few frames matter: the UART buffer would have overrun anyway.
-            let window = self.activeInterval * 10
-            if let due = state.nextActiveFrameAt, time - due > window { state.nextActiveFrameAt = time - window }
-            while !state.isAsleep, !state.isPassive, let due = state.nextActiveFrameAt, due <= time {
-                bytes += state.send(state.measurementFrame(at: due))
-                state.nextActiveFrameAt = due + self.activeInterval
-            }
-            return bytes
+            state.activeFrames.due(upTo: time, sending: state.isStreaming).flatMap { state.send(state.measurementFrame(at: $0)) }
         }
     }
 
     public func nextTransmissionTime() -> Duration? {
-        self.state.withLock { state in
-            !state.isAsleep && !state.isPassive && !state.isSilent ? state.nextActiveFrameAt : nil
-        }
+        self.state.withLock { state in state.isStreaming && !state.faults.isSilent ? state.activeFrames.next : nil }
+    }
+
+    public func changeLineFaults(_ change: (inout SimulatedLineFaults) -> Void) {
+        self.state.withLock { change(&$0.faults) }
     }
 
     // MARK: Physical values
@@ -155,10 +125,7 @@ public final class SimulatedPMS5003: SimulatedSerialDevice {
 
     /// How long after waking readings are off, and by what factor (default 30 s, 2.5×).
     public func setWarmUp(duration: Duration, factor: Double) {
-        self.state.withLock { state in
-            state.warmUpDuration = duration
-            state.warmUpFactor = factor.isFinite ? max(0, factor) : 1
-        }
+        self.state.withLock { $0.warmUp.set(duration: duration, factor: factor) }
     }
 
     /// Puts the sensor in a state as if a previous program had left it so.
@@ -166,7 +133,7 @@ public final class SimulatedPMS5003: SimulatedSerialDevice {
         self.state.withLock { state in
             state.isPassive = passive
             state.isAsleep = asleep
-            state.nextActiveFrameAt = passive || asleep ? nil : self.activeInterval
+            state.activeFrames.restart(at: .zero, sending: !passive && !asleep)
         }
     }
 
@@ -176,48 +143,4 @@ public final class SimulatedPMS5003: SimulatedSerialDevice {
     public var commandsReceived: [PMS5003Command] { self.state.withLock { $0.commands } }
     public var isPassive: Bool { self.state.withLock { $0.isPassive } }
     public var isAsleep: Bool { self.state.withLock { $0.isAsleep } }
-
-    // MARK: Faults
-
-    /// Sends the next `count` frames with a checksum off by one.
-    public func corruptNextFrames(_ count: Int) {
-        self.state.withLock { $0.corruptFramesLeft = max(0, count) }
-    }
-
-    /// Sends the next `count` measurement frames (not command answers) with a checksum off by one.
-    public func corruptNextMeasurements(_ count: Int) {
-        self.state.withLock { $0.corruptMeasurementsLeft = max(0, count) }
-    }
-
-    /// Sends only the first half of the next `count` frames.
-    public func cutNextFrames(_ count: Int) {
-        self.state.withLock { $0.cutFramesLeft = max(0, count) }
-    }
-
-    /// Sends `noise` before every frame (empty: none), e.g. a false `42 4D` start with a bad length.
-    public func setNoiseBeforeFrames(_ noise: [UInt8]) {
-        self.state.withLock { $0.noiseBeforeFrames = noise }
-    }
-
-    /// Ignores the next `count` commands.
-    public func dropNextCommands(_ count: Int) {
-        self.state.withLock { $0.commandsToDrop = max(0, count) }
-    }
-
-    /// Sends nothing at all while set.
-    public func setSilent(_ silent: Bool) {
-        self.state.withLock { $0.isSilent = silent }
-    }
-
-    /// Ends every fault.
-    public func clearFaults() {
-        self.state.withLock { state in
-            state.corruptFramesLeft = 0
-            state.corruptMeasurementsLeft = 0
-            state.cutFramesLeft = 0
-            state.noiseBeforeFrames = []
-            state.commandsToDrop = 0
-            state.isSilent = false
-        }
-    }
 }

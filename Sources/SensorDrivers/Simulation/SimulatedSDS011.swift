@@ -21,7 +21,7 @@ import Synchronization
 /// sensor.setConcentrations(pm2_5: 8.4, pm10: 14.2)
 /// let port = SimulatedSerialPort(device: sensor)
 /// ```
-public final class SimulatedSDS011: SimulatedSerialDevice {
+public final class SimulatedSDS011: SimulatedParticulateUARTSensor {
     /// The id of the sensor in the protocol document's examples.
     public static let defaultDeviceID: UInt16 = 0xA160
 
@@ -34,25 +34,18 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
         var firmware: (year: UInt8, month: UInt8, day: UInt8) = (18, 11, 16)
         var pm2_5Tenths: UInt16 = 84
         var pm10Tenths: UInt16 = 142
-        var wokeAt: Duration = .zero
-        var warmUpDuration = Duration.seconds(30)
-        var warmUpFactor = 2.5
-        var nextActiveFrameAt: Duration? = .seconds(1)
+        var warmUp = SimulatedWarmUp(duration: .seconds(30), factor: 2.5)
+        var activeFrames = SimulatedActiveFrames(interval: .seconds(1), next: .seconds(1))
         var commands: [SDS011AddressedCommand] = []
-        var corruptFramesLeft = 0
-        var corruptMeasurementsLeft = 0
-        var cutFramesLeft = 0
-        var noiseBeforeFrames: [UInt8] = []
-        var commandsToDrop = 0
-        var isSilent = false
+        var faults = SimulatedLineFaults()
 
         var isWorking: Bool { self.workState == .working }
+        var isStreaming: Bool { self.isWorking && self.reportingMode == .active }
 
         func measurement(at time: Duration) -> SDS011Frame {
-            let warmingUp = time - self.wokeAt < self.warmUpDuration
             func reported(_ tenths: UInt16) -> UInt16 {
-                guard warmingUp else { return tenths }
-                return UInt16(clamping: Int((Double(tenths) * self.warmUpFactor).rounded()))
+                guard self.warmUp.isWarmingUp(at: time) else { return tenths }
+                return UInt16(clamping: Int((Double(tenths) * self.warmUp.factor).rounded()))
             }
             return .measurement(
                 SDS011Measurement(pm2_5Tenths: reported(self.pm2_5Tenths), pm10Tenths: reported(self.pm10Tenths), deviceID: self.deviceID)
@@ -61,20 +54,8 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
 
         /// The bytes of a frame as they go on the line, with whatever fault is pending.
         mutating func send(_ frame: SDS011Frame) -> [UInt8] {
-            if self.isSilent { return [] }
-            var bytes = frame.bytes
-            if self.corruptFramesLeft > 0 {
-                self.corruptFramesLeft -= 1
-                bytes[8] &+= 1
-            } else if case .measurement = frame, self.corruptMeasurementsLeft > 0 {
-                self.corruptMeasurementsLeft -= 1
-                bytes[8] &+= 1
-            }
-            if self.cutFramesLeft > 0 {
-                self.cutFramesLeft -= 1
-                bytes = Array(bytes.prefix(bytes.count / 2))
-            }
-            return self.noiseBeforeFrames + bytes
+            let isMeasurement = if case .measurement = frame { true } else { false }
+            return self.faults.transmit(frame.bytes, isMeasurement: isMeasurement) { $0[8] &+= 1 }
         }
 
         mutating func reply(_ command: UInt8, _ parameters: [UInt8]) -> [UInt8] {
@@ -84,10 +65,7 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
         mutating func handle(_ addressed: SDS011AddressedCommand, at time: Duration) -> [UInt8] {
             guard addressed.deviceID == SDS011Command.anySensor || addressed.deviceID == self.deviceID else { return [] }
             self.commands.append(addressed)
-            if self.commandsToDrop > 0 {
-                self.commandsToDrop -= 1
-                return []
-            }
+            if self.faults.dropsCommand() { return [] }
             let command = addressed.command
             // Asleep, the sensor's MCU listens only for the work command.
             if !self.isWorking {
@@ -111,8 +89,8 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
                 return self.reply(0x06, [0, self.workState.rawValue, 0])
             case .setWorkState(let workState):
                 if workState == .working, !self.isWorking {
-                    self.wokeAt = time
-                    self.nextActiveFrameAt = time + .seconds(1)
+                    self.warmUp.since = time
+                    self.activeFrames.restart(at: time)
                 }
                 self.workState = workState
                 return self.reply(0x06, [1, workState.rawValue, 0])
@@ -138,30 +116,22 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
 
     public func received(_ bytes: [UInt8], at time: Duration) -> [UInt8] {
         self.state.withLock { state in
-            state.decoder.append(bytes)
-            var reply: [UInt8] = []
-            while let command = state.decoder.next() { reply += state.handle(command, at: time) }
-            return reply
+            SDS011CommandStreamDecoder.replies(to: bytes[...], in: &state, decoder: \.decoder) { $0.handle($1, at: time) }
         }
     }
 
     public func transmissions(upTo time: Duration) -> [UInt8] {
         self.state.withLock { state in
-            var bytes: [UInt8] = []
-            // After a long silence only the last few seconds matter: the UART buffer would have overrun anyway.
-            if let due = state.nextActiveFrameAt, time - due > .seconds(10) { state.nextActiveFrameAt = time - .seconds(10) }
-            while state.isWorking, state.reportingMode == .active, let due = state.nextActiveFrameAt, due <= time {
-                bytes += state.send(state.measurement(at: due))
-                state.nextActiveFrameAt = due + .seconds(1)
-            }
-            return bytes
+            state.activeFrames.due(upTo: time, sending: state.isStreaming).flatMap { state.send(state.measurement(at: $0)) }
         }
     }
 
     public func nextTransmissionTime() -> Duration? {
-        self.state.withLock { state in
-            state.isWorking && state.reportingMode == .active && !state.isSilent ? state.nextActiveFrameAt : nil
-        }
+        self.state.withLock { state in state.isStreaming && !state.faults.isSilent ? state.activeFrames.next : nil }
+    }
+
+    public func changeLineFaults(_ change: (inout SimulatedLineFaults) -> Void) {
+        self.state.withLock { change(&$0.faults) }
     }
 
     // MARK: Physical values
@@ -184,10 +154,7 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
 
     /// How long after waking readings are off, and by what factor (default 30 s, 2.5×).
     public func setWarmUp(duration: Duration, factor: Double) {
-        self.state.withLock { state in
-            state.warmUpDuration = duration
-            state.warmUpFactor = factor.isFinite ? max(0, factor) : 1
-        }
+        self.state.withLock { $0.warmUp.set(duration: duration, factor: factor) }
     }
 
     /// Puts the sensor in a mode as if a previous program had left it so.
@@ -210,49 +177,5 @@ public final class SimulatedSDS011: SimulatedSerialDevice {
     /// Command frames the sensor heard but rejected (bad checksum, unknown command).
     public var rejectedCommandCount: Int {
         self.state.withLock { $0.decoder.statistics.checksumErrors + $0.decoder.statistics.malformedFrames }
-    }
-
-    // MARK: Faults
-
-    /// Sends the next `count` frames with a checksum off by one.
-    public func corruptNextFrames(_ count: Int) {
-        self.state.withLock { $0.corruptFramesLeft = max(0, count) }
-    }
-
-    /// Sends the next `count` measurement frames (not replies) with a checksum off by one.
-    public func corruptNextMeasurements(_ count: Int) {
-        self.state.withLock { $0.corruptMeasurementsLeft = max(0, count) }
-    }
-
-    /// Sends only the first half of the next `count` frames, as when the line drops bytes.
-    public func cutNextFrames(_ count: Int) {
-        self.state.withLock { $0.cutFramesLeft = max(0, count) }
-    }
-
-    /// Sends `noise` before every frame (empty: none), e.g. a false `AA` header.
-    public func setNoiseBeforeFrames(_ noise: [UInt8]) {
-        self.state.withLock { $0.noiseBeforeFrames = noise }
-    }
-
-    /// Ignores the next `count` commands addressed to it, as a sensor busy waking up may.
-    public func dropNextCommands(_ count: Int) {
-        self.state.withLock { $0.commandsToDrop = max(0, count) }
-    }
-
-    /// Sends nothing at all while set (a dead sensor or a broken TX wire).
-    public func setSilent(_ silent: Bool) {
-        self.state.withLock { $0.isSilent = silent }
-    }
-
-    /// Ends every fault.
-    public func clearFaults() {
-        self.state.withLock { state in
-            state.corruptFramesLeft = 0
-            state.corruptMeasurementsLeft = 0
-            state.cutFramesLeft = 0
-            state.noiseBeforeFrames = []
-            state.commandsToDrop = 0
-            state.isSilent = false
-        }
     }
 }

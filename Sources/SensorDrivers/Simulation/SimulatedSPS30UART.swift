@@ -16,7 +16,7 @@ import Synchronization
 /// Values come from ``setConcentrations(pm1:pm2_5:pm4:pm10:)``; for ``warmUpDuration`` after the start they are
 /// ``warmUpFactor`` times off. Faults: corrupted checksums, noise, cut frames, lost commands, silence, and device
 /// status errors (fan, laser, fan speed).
-public final class SimulatedSPS30UART: SimulatedSerialDevice {
+public final class SimulatedSPS30UART: SimulatedUARTSensor {
     /// The mode the sensor is in.
     public enum Mode: Sendable, Hashable {
         case idle
@@ -28,7 +28,6 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
         let address: UInt8
         var decoder = SHDLCRequestStreamDecoder()
         var mode = Mode.idle
-        var measuringSince: Duration = .zero
         var lastValueRead: Int = 0
         var uartActiveUntil: Duration?
         var measurement = SPS30UART.Measurement(
@@ -36,50 +35,35 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
             numberConcentrations: [35.2, 41.0, 41.5, 41.6, 41.6],
             typicalParticleSize: 0.52
         )
-        var warmUpDuration = Duration.seconds(8)
-        var warmUpFactor: Float = 1.8
+        /// Since when it measures, and how its first values are off.
+        var warmUp = SimulatedWarmUp<Float>(duration: .seconds(8), factor: 1.8)
         var deviceStatus = SPS30UART.DeviceStatus()
         var serialNumber = "SIM30UART0000001"
         var requests: [SHDLCRequest] = []
-        var corruptFramesLeft = 0
-        var cutFramesLeft = 0
-        var noiseBeforeFrames: [UInt8] = []
-        var requestsToDrop = 0
+        var faults = SimulatedLineFaults()
         var forcedErrors: (count: Int, code: UInt8) = (0, 0)
-        var isSilent = false
 
         mutating func send(_ response: SHDLCResponse) -> [UInt8] {
-            if self.isSilent { return [] }
             var response = response
             if !self.deviceStatus.intersection([.fanError, .laserError, .fanSpeedWarning]).isEmpty { response.state |= 0x80 }
-            var bytes = response.frame
-            if self.corruptFramesLeft > 0 {
-                self.corruptFramesLeft -= 1
+            return self.faults.transmit(response.frame) { bytes in
                 // The frame as sent, but with a checksum that does not match (stuffing stays valid).
                 let content = [response.address, response.command, response.state, UInt8(response.data.count)] + response.data
                 bytes = [SHDLC.delimiter] + SHDLC.stuff(content + [SHDLC.checksum(content[...]) ^ 0x01]) + [SHDLC.delimiter]
             }
-            if self.cutFramesLeft > 0 {
-                self.cutFramesLeft -= 1
-                bytes = Array(bytes.prefix(bytes.count / 2))
-            }
-            return self.noiseBeforeFrames + bytes
         }
 
         func measuredValues(at time: Duration) -> SPS30UART.Measurement {
-            guard time - self.measuringSince < self.warmUpDuration else { return self.measurement }
+            guard self.warmUp.isWarmingUp(at: time) else { return self.measurement }
             var values = self.measurement
-            values.massConcentrations = values.massConcentrations.map { $0 * self.warmUpFactor }
+            values.massConcentrations = values.massConcentrations.map { $0 * self.warmUp.factor }
             return values
         }
 
         mutating func handle(_ request: SHDLCRequest, at time: Duration) -> [UInt8] {
             guard request.address == self.address else { return [] }
             self.requests.append(request)
-            if self.requestsToDrop > 0 {
-                self.requestsToDrop -= 1
-                return []
-            }
+            if self.faults.dropsCommand() { return [] }
             func answer(_ state: UInt8 = 0, _ data: [UInt8] = []) -> SHDLCResponse {
                 SHDLCResponse(address: self.address, command: request.command, state: state, data: data)
             }
@@ -99,7 +83,7 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
                 guard request.data == SPS30UART.Command.floatOutput else { return self.send(answer(0x04)) }
                 guard self.mode == .idle else { return self.send(answer(notAllowed)) }
                 self.mode = .measuring
-                self.measuringSince = time
+                self.warmUp.since = time
                 self.lastValueRead = 0
                 return self.send(answer())
             case SPS30UART.Command.stopMeasurement:
@@ -109,7 +93,7 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
             case SPS30UART.Command.readMeasuredValues:
                 guard self.mode == .measuring else { return self.send(answer(notAllowed)) }
                 // A new value every second of measuring; reading it consumes it.
-                let available = Int(min((time - self.measuringSince) / .seconds(1), 1e9))
+                let available = Int(min((time - self.warmUp.since) / .seconds(1), 1e9))
                 guard available > self.lastValueRead else { return self.send(answer()) }
                 self.lastValueRead = available
                 return self.send(answer(0, self.measuredValues(at: time).data))
@@ -162,11 +146,12 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
                     state.decoder.discardBufferedBytes()
                 }
             }
-            state.decoder.append(heard)
-            var reply: [UInt8] = []
-            while let request = state.decoder.next() { reply += state.handle(request, at: time) }
-            return reply
+            return SHDLCRequestStreamDecoder.replies(to: heard, in: &state, decoder: \.decoder) { $0.handle($1, at: time) }
         }
+    }
+
+    public func changeLineFaults(_ change: (inout SimulatedLineFaults) -> Void) {
+        self.state.withLock { change(&$0.faults) }
     }
 
     // MARK: Physical values
@@ -190,10 +175,7 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
 
     /// How long after a start values are off, and by what factor (default 8 s, 1.8×).
     public func setWarmUp(duration: Duration, factor: Float) {
-        self.state.withLock { state in
-            state.warmUpDuration = duration
-            state.warmUpFactor = factor.isFinite ? max(0, factor) : 1
-        }
+        self.state.withLock { $0.warmUp.set(duration: duration, factor: factor) }
     }
 
     /// Puts the sensor in a mode as if a previous program had left it so.
@@ -221,24 +203,9 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
 
     // MARK: Faults
 
-    /// Sends the next `count` frames with one bit flipped (the checksum no longer matches).
-    public func corruptNextFrames(_ count: Int) {
-        self.state.withLock { $0.corruptFramesLeft = max(0, count) }
-    }
-
-    /// Sends only the first half of the next `count` frames.
-    public func cutNextFrames(_ count: Int) {
-        self.state.withLock { $0.cutFramesLeft = max(0, count) }
-    }
-
-    /// Sends `noise` before every frame (empty: none).
-    public func setNoiseBeforeFrames(_ noise: [UInt8]) {
-        self.state.withLock { $0.noiseBeforeFrames = noise }
-    }
-
     /// Ignores the next `count` frames.
     public func dropNextRequests(_ count: Int) {
-        self.state.withLock { $0.requestsToDrop = max(0, count) }
+        self.changeLineFaults { $0.commandsToDrop = max(0, count) }
     }
 
     /// Answers the next `count` frames with execution error `code` in the state byte and does nothing else.
@@ -246,20 +213,11 @@ public final class SimulatedSPS30UART: SimulatedSerialDevice {
         self.state.withLock { $0.forcedErrors = (max(0, count), code & 0x7F) }
     }
 
-    /// Sends nothing at all while set.
-    public func setSilent(_ silent: Bool) {
-        self.state.withLock { $0.isSilent = silent }
-    }
-
     /// Ends every fault (the device status stays; clear it with ``setDeviceStatus(_:)``).
     public func clearFaults() {
         self.state.withLock { state in
-            state.corruptFramesLeft = 0
-            state.cutFramesLeft = 0
-            state.noiseBeforeFrames = []
-            state.requestsToDrop = 0
+            state.faults = SimulatedLineFaults()
             state.forcedErrors = (0, 0)
-            state.isSilent = false
         }
     }
 }
