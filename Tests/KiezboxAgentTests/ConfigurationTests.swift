@@ -300,7 +300,7 @@ struct UplinkConfigurationTests {
         #expect(uplinks.mqtt?.port == 8883)
         #expect(uplinks.mqtt?.topicPrefix == "kiezbox/v1")
         #expect(uplinks.sensorCommunity?.liveWindow == .seconds(300))
-        #expect(uplinks.openSenseMap?.sensorIDs == ["climate.temperature": "5f0000000000000000000001"])
+        #expect(uplinks.openSenseMap?.sensorIDs == [.init(sensor: "climate", quantity: .temperature): "5f0000000000000000000001"])
         #expect(uplinks.relay.maximumBackfillRate == 100)
         #expect(uplinks.relay.batchSize == 500)
     }
@@ -312,6 +312,7 @@ struct UplinkConfigurationTests {
             ("[mqtt]\nhost = \"b\"\ncert_file = \"c.pem\"\n", "mqtt.key_file", "needs both"),
             ("[mqtt]\nhost = \"b\"\npassword = \"p\"\n", "mqtt.username", "a password needs a username"),
             ("[opensensemap]\nbox_id = \"x\"\nsensors = { \"temperature\" = \"y\" }\n", "opensensemap.sensors.temperature", "<sensor id>.<quantity>"),
+            ("[opensensemap]\nbox_id = \"x\"\nsensors = { \"climate.temprature\" = \"y\" }\n", "opensensemap.sensors.climate.temprature", "unknown quantity 'temprature'"),
             ("[relay]\nmax_backfil_rate = 5\n", "relay.max_backfil_rate", "did you mean 'max_backfill_rate'"),
         ] as [(String, String, String)]
     )

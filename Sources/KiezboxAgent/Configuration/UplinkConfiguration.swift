@@ -30,8 +30,13 @@ struct OpenSenseMapSettings: Sendable, Hashable {
     var endpoint: String
     var boxID: String
     var accessToken: String?
-    /// "sensor.quantity" (e.g. "climate.temperature") → the openSenseMap sensor id.
-    var sensorIDs: [String: String]
+    /// (Kiezbox sensor id, quantity) → the openSenseMap sensor id; written "climate.temperature" = "…".
+    var sensorIDs: [SensorQuantity: String]
+
+    struct SensorQuantity: Sendable, Hashable {
+        var sensor: String
+        var quantity: Quantity
+    }
 }
 
 /// `[relay]`: how fast and how patiently readings are sent.
@@ -87,14 +92,20 @@ struct UplinkConfiguration: Sendable, Hashable {
         }
         if let osem = try root.table("opensensemap") {
             try osem.rejectUnknownKeys(["endpoint", "box_id", "access_token", "sensors"])
-            var sensorIDs: [String: String] = [:]
+            var sensorIDs: [OpenSenseMapSettings.SensorQuantity: String] = [:]
             if let sensors = try osem.table("sensors") {
                 for key in sensors.table.keys {
                     guard let id = try sensors.string(key) else { continue }
-                    guard key.split(separator: ".").count == 2 else {
+                    let parts = key.split(separator: ".").map(String.init)
+                    guard parts.count == 2 else {
                         throw sensors.error(key, "expected \"<sensor id>.<quantity>\", e.g. \"climate.temperature\"")
                     }
-                    sensorIDs[key] = id
+                    guard let quantity = Quantity(rawValue: parts[1]) else {
+                        throw sensors.error(
+                            key, "unknown quantity '\(parts[1])'; known: " + Quantity.allCases.map(\.rawValue).joined(separator: ", ")
+                        )
+                    }
+                    sensorIDs[OpenSenseMapSettings.SensorQuantity(sensor: parts[0], quantity: quantity)] = id
                 }
             }
             uplinks.openSenseMap = OpenSenseMapSettings(

@@ -51,14 +51,9 @@ struct UplinkFactory {
             guard let base = URL(string: osem.endpoint) else {
                 throw DaemonError(description: "opensensemap.endpoint '\(osem.endpoint)' is not a URL")
             }
-            var sensors: [OpenSenseMapSensorKey: String] = [:]
-            for (key, id) in osem.sensorIDs {
-                let parts = key.split(separator: ".").map(String.init)
-                guard parts.count == 2, let quantity = Quantity(rawValue: parts[1]) else {
-                    throw DaemonError(description: "opensensemap.sensors: '\(key)' is not \"<sensor id>.<quantity>\"")
-                }
-                sensors[OpenSenseMapSensorKey(sensorID: parts[0], quantity: quantity)] = id
-            }
+            let sensors = Dictionary(uniqueKeysWithValues: osem.sensorIDs.map { key, id in
+                (OpenSenseMapSensorKey(sensorID: key.sensor, quantity: key.quantity), id)
+            })
             let logger = self.logger
             uplinks.append(try OpenSenseMapUplink(
                 configuration: OpenSenseMapConfiguration(
