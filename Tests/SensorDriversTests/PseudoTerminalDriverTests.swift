@@ -40,7 +40,12 @@ struct PseudoTerminalDriverTests {
         let sensor = SimulatedSDS011()
         sensor.setConcentrations(pm2_5: 17.3, pm10: 28.1)
         sensor.corruptNextMeasurements(1)
-        let values = try await self.withDevice(sensor, baudRate: SDS011.baudRate, noise: [0xAA, 0x13, 0xAB, 0xAA]) { port, pause in
+        // The sensor's clock moves only with the driver's pauses (time scale 0): woken in active mode, a real
+        // SDS011 streams a frame every second until it is switched to query mode, and on a busy machine that
+        // frame would take the corruption meant for a queried measurement.
+        let values = try await self.withDevice(
+            sensor, baudRate: SDS011.baudRate, timeScale: 0, noise: [0xAA, 0x13, 0xAB, 0xAA]
+        ) { port, pause in
             let driver = SDS011(port: port, configuration: .init(samples: 3, replyTimeout: .milliseconds(250)), pause: pause)
             let values = try await driver.measure()
             #expect(driver.checksumErrorCount == 1)
