@@ -83,7 +83,7 @@ public final class ReadingStore: Sendable {
     public let instanceID: String
     public let configuration: ReadingStoreConfiguration
     public let path: String
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let pending = Mutex<[Reading]>([])
 
     /// Opens (and, unless `readOnly`, creates and migrates) the store at `path`.
@@ -245,14 +245,14 @@ public final class ReadingStore: Sendable {
         }
     }
 
-    private static func setMeta(_ key: String, _ value: String, in db: Database) throws {
+    static func setMeta(_ key: String, _ value: String, in db: Database) throws {
         try db.execute(
             sql: "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             arguments: [key, value]
         )
     }
 
-    private static func meta(_ key: String, in db: Database) throws -> String? {
+    static func meta(_ key: String, in db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
     }
 

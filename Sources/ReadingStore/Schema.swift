@@ -70,6 +70,23 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v3-bulletin") { db in
+            // Neighbours' help requests, offers and check-ins from the portal. Posts are few (people type them),
+            // so each commits at once: the person who posted sees it on the next page.
+            try db.execute(
+                sql: """
+                    CREATE TABLE bulletin_post(
+                      id INTEGER PRIMARY KEY AUTOINCREMENT,
+                      kind TEXT NOT NULL,
+                      category TEXT,
+                      text TEXT NOT NULL,
+                      place TEXT NOT NULL DEFAULT '',
+                      created_at INTEGER NOT NULL,
+                      expires_at INTEGER NOT NULL)
+                    """
+            )
+            try db.execute(sql: "CREATE INDEX bulletin_post_expiry ON bulletin_post(expires_at)")
+        }
         return migrator
     }
 }
