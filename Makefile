@@ -16,12 +16,14 @@ run: build
 	$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/kiezbox run $(ARGS)
 
 ## The whole test suite.
-test: deps
+test:
+	@scripts/install-deps.sh tests
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
 ## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference.
-bench: deps
+bench:
+	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release --product StoreBench
 	$(SWIFT) build -c release --product SQLiteReference
 	$(SWIFT) build -c release --product RelayBench

