@@ -1,3 +1,4 @@
+import EmergencyPortal
 import Foundation
 import KiezboxCore
 import Logging
@@ -68,6 +69,14 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 ),
                 logger: self.logger
             ))
+        }
+        if self.configuration.portal.enabled {
+            let clock = self.clock
+            let portal = PortalServer(
+                settings: self.configuration.portal.settings, identity: self.configuration.identity, store: store,
+                now: { clock.currentDate() }, logger: self.logger
+            )
+            services.append(PortalService(server: portal, store: store, clock: self.clock, logger: self.logger))
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -238,6 +238,11 @@ public final class ReadingStore: Sendable {
         try await self.pool.write { db in try Self.setMeta(MetaKey.mode, mode.rawValue, in: db) }
     }
 
+    /// The mode the daemon last recorded (normal when none is recorded yet).
+    public func mode() throws -> Mode {
+        try self.pool.read { db in try Self.meta(MetaKey.mode, in: db).flatMap(Mode.init(rawValue:)) } ?? .normal
+    }
+
     /// Records that the daemon has (re)started now.
     public func markDaemonStarted(at date: Date) async throws {
         try await self.pool.write { db in

@@ -62,6 +62,7 @@ struct KiezboxConfiguration: Sendable {
     var simulate: Bool
     var sensors: [SensorConfiguration]
     var uplinks = UplinkConfiguration()
+    var portal = PortalConfiguration()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -139,12 +140,25 @@ struct KiezboxConfiguration: Sendable {
         line = 27
         interval = "10s"
 
+        # The emergency portal (docs/portal.md): info page, bulletin, situation feed, /metrics.
+        [portal]
+        port = 8080                    # a box: 80, or 8080 with the firewall forwarding port 80 (public_url)
+        hostname = "kiez.box"          # the emergency Wi-Fi's DNS answers every name with the box's address
+
+        # Where neighbours find help when the box cannot help (shown with their distance from the box).
+        [[help_point]]
+        name = "Katastrophenschutz-Leuchtturm (example)"
+        address = "Wrangelstraße 1, 10997 Berlin"
+        offers = ["Erste Hilfe", "Trinkwasser", "Notruf"]
+        latitude = 52.5013
+        longitude = 13.4352
+
         """
 
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys)
+        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys)
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -196,7 +210,7 @@ struct KiezboxConfiguration: Sendable {
         }
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: try UplinkConfiguration.parse(root)
+            sensors: sensors, uplinks: try UplinkConfiguration.parse(root), portal: try PortalConfiguration.parse(root)
         )
     }
 

@@ -1,0 +1,81 @@
+import Foundation
+import ReadingStore
+
+/// Why a bulletin post was refused; the page tells the person in their language.
+public enum BulletinRefusal: String, Sendable, Hashable, Error, CaseIterable {
+    /// The text is empty (after trimming).
+    case empty
+    /// The text or the place is longer than allowed.
+    case tooLong
+    /// Control characters, direction overrides, unknown kind or category, or a field that is not a field.
+    case invalid
+    /// The form is too old, from before a restart, or not from this box.
+    case badToken
+    /// This phone has posted too much for now.
+    case rateLimited
+
+    /// The HTTP status the refusal is answered with.
+    public var httpStatus: Int {
+        switch self {
+        case .empty, .tooLong, .invalid: 400
+        case .badToken: 403
+        case .rateLimited: 429
+        }
+    }
+}
+
+/// A bulletin form as posted, checked: what goes into the store.
+public struct BulletinSubmission: Sendable, Hashable {
+    public var kind: BulletinKind
+    public var category: BulletinCategory?
+    public var text: String
+    public var place: String
+    /// The language the form was shown in, to answer in the same.
+    public var language: String?
+    public var token: String
+
+    /// Longest text, in characters (a text message's worth: enough to say what is needed, where, how urgent).
+    public static let maximumTextLength = 280
+    /// Longest place description, in characters.
+    public static let maximumPlaceLength = 80
+
+    /// Checks the decoded form fields (`kind`, `category`, `text`, `place`, `lang`, `token`).
+    public init(fields: [String: String]) throws(BulletinRefusal) {
+        let known: Set<String> = ["kind", "category", "text", "place", "lang", "token"]
+        guard fields.keys.allSatisfy(known.contains) else { throw .invalid }
+        guard let kind = fields["kind"].flatMap(BulletinKind.init(rawValue:)) else { throw .invalid }
+        self.kind = kind
+        switch kind {
+        case .safe:
+            self.category = nil
+        case .request, .offer:
+            guard let category = fields["category"].flatMap(BulletinCategory.init(rawValue:)) else { throw .invalid }
+            self.category = category
+        }
+        self.token = fields["token"] ?? ""
+        self.language = fields["lang"].flatMap { $0.count <= 8 && $0.allSatisfy(\.isLetter) ? $0 : nil }
+
+        let text = (fields["text"] ?? "").precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
+        let place = (fields["place"] ?? "").precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
+        // A check-in may be just "I am safe"; a request or an offer must say something.
+        if text.isEmpty && kind != .safe { throw .empty }
+        guard text.count <= Self.maximumTextLength, place.count <= Self.maximumPlaceLength else { throw .tooLong }
+        guard Self.isPlain(text, allowingNewlines: true), Self.isPlain(place, allowingNewlines: false) else { throw .invalid }
+        self.text = text
+        self.place = place
+    }
+
+    /// No control characters (but line breaks in the text), no bidirectional overrides that could make a post
+    /// display as something it is not, no unassigned or private-use code points.
+    static func isPlain(_ text: String, allowingNewlines: Bool) -> Bool {
+        text.unicodeScalars.allSatisfy { scalar in
+            if scalar == "\n" || scalar == "\r" { return allowingNewlines }
+            switch scalar.properties.generalCategory {
+            case .control, .unassigned, .privateUse, .surrogate: return false
+            default: break
+            }
+            // LRE, RLE, PDF, LRO, RLO and the isolates LRI, RLI, FSI, PDI.
+            return !(0x202A...0x202E).contains(scalar.value) && !(0x2066...0x2069).contains(scalar.value)
+        }
+    }
+}

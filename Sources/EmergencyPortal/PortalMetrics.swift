@@ -1,0 +1,77 @@
+import Foundation
+import KiezboxCore
+import Prometheus
+import ReadingStore
+
+/// The portal's `/metrics`, in Prometheus text format: HTTP requests as they happen, and the box's state
+/// (readings, backlog per uplink, bulletin, mode, phones) read from the store when scraped.
+public final class PortalMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    public init() {}
+
+    /// Counts one answered request; `route` is the route pattern, never the raw path (bounded label values).
+    public func countRequest(route: String, status: Int) {
+        self.registry.makeCounter(
+            descriptor: Self.descriptor("kiezbox_http_requests_total", help: "HTTP requests answered by the portal"),
+            labels: [("route", route), ("status", String(status))]
+        ).increment()
+    }
+
+    /// Counts a refused bulletin post by reason.
+    public func countRefusedPost(_ refusal: BulletinRefusal) {
+        self.registry.makeCounter(
+            descriptor: Self.descriptor("kiezbox_bulletin_refused_total", help: "Bulletin posts refused"), labels: [("reason", refusal.rawValue)]
+        ).increment()
+    }
+
+    /// Sets a gauge (creating it on first use).
+    public func set(_ name: String, _ value: Double, labels: [(String, String)] = [], help: String) {
+        self.registry.makeGauge(descriptor: Self.descriptor(name, help: help), labels: labels).set(value)
+    }
+
+    /// A metric's full name (units are part of our names) and its help text.
+    static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    /// Reads the box's state from the store into the gauges, then renders everything.
+    func render(store: ReadingStore, snapshot: PortalSnapshot) -> [UInt8] {
+        if let statistics = try? store.statistics() {
+            self.set("kiezbox_readings_stored", Double(statistics.readingsStored), help: "Readings in the store")
+            self.set("kiezbox_readings_dropped", Double(statistics.droppedReadings), help: "Undelivered readings dropped by retention")
+            self.set("kiezbox_store_bytes", Double(statistics.fileBytes), help: "Size of the store on disk")
+            for uplink in statistics.uplinks {
+                self.set(
+                    "kiezbox_uplink_backlog", Double(uplink.undelivered), labels: [("uplink", uplink.name)],
+                    help: "Readings an uplink has still to deliver"
+                )
+                self.set(
+                    "kiezbox_uplink_delivered", Double(uplink.deliveredTotal), labels: [("uplink", uplink.name)],
+                    help: "Readings an uplink has delivered"
+                )
+            }
+        }
+        for mode in Mode.allCases {
+            self.set("kiezbox_mode", snapshot.mode == mode ? 1 : 0, labels: [("mode", mode.rawValue)], help: "The box's mode (1 = current)")
+        }
+        var counts: [String: Int] = [:]
+        for post in snapshot.bulletin {
+            counts["\(post.kind.rawValue)|\(post.category?.rawValue ?? "")", default: 0] += 1
+        }
+        for kind in BulletinKind.allCases {
+            let categories: [BulletinCategory?] = kind == .safe ? [nil] : BulletinCategory.allCases
+            for category in categories {
+                self.set(
+                    "kiezbox_bulletin_open", Double(counts["\(kind.rawValue)|\(category?.rawValue ?? "")"] ?? 0),
+                    labels: [("kind", kind.rawValue), ("category", category?.rawValue ?? "none")], help: "Open bulletin posts"
+                )
+            }
+        }
+        self.set("kiezbox_announcements_current", Double(snapshot.announcements.count), help: "Valid official announcements shown")
+        self.set("kiezbox_portal_clients", Double(snapshot.clientCount), help: "Phones seen on the portal in the last hour")
+        self.set("kiezbox_neighbours_online", Double(snapshot.neighbours.count { $0.online }), help: "Neighbouring boxes online")
+        if let volts = snapshot.power.batteryVolts { self.set("kiezbox_battery_volts", volts, help: "Battery voltage") }
+        return self.registry.emitToBuffer()
+    }
+}

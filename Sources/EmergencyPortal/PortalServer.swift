@@ -1,0 +1,278 @@
+import Foundation
+import Hummingbird
+import KiezboxCore
+import Logging
+import NIOCore
+import ReadingStore
+
+/// The request context of the portal: Hummingbird's core context plus the client's address, which is how the
+/// portal tells phones apart (acknowledgement, form tokens, rate limits).
+public struct PortalRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Form posts and API calls are small; anything larger is refused before it is read.
+    public var maxUploadSize: Int { 16 * 1024 }
+
+    /// The client's address as text ("10.42.0.23", "fd00::17"); "unknown" for a Unix socket.
+    var client: String { self.remoteAddress?.ipAddress ?? "unknown" }
+}
+
+/// The emergency portal's HTTP server: captive-portal probes and redirects, the info page and bulletin, the
+/// RFC 8908 API, the situation feed and `/metrics`, as one Hummingbird application (a `Service`).
+public final class PortalServer: Sendable {
+    public let settings: PortalSettings
+    public let content: PortalContent
+    public let clients: CaptiveClients
+    public let metrics: PortalMetrics
+    let store: ReadingStore
+    let tokens: FormTokens
+    let limiter: PostRateLimiter
+    let pages: InfoPageCache
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - now: the wall clock (injected so tests can move it).
+    ///   - announcements: the valid announcements at a time (the announcement desk).
+    public init(
+        settings: PortalSettings, identity: BoxIdentity, store: ReadingStore,
+        announcements: @escaping @Sendable (Date) -> [OfficialAnnouncement] = { _ in [] },
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+    ) {
+        self.settings = settings
+        self.store = store
+        self.clients = CaptiveClients(acknowledgementLifetime: settings.acknowledgementLifetime.timeInterval)
+        self.content = PortalContent(
+            identity: identity, settings: settings, store: store, clients: self.clients, announcements: announcements, logger: logger
+        )
+        self.metrics = PortalMetrics()
+        self.tokens = FormTokens()
+        self.limiter = PostRateLimiter(burst: settings.postBurst, perHour: settings.postsPerHour)
+        self.pages = InfoPageCache()
+        self.now = now
+        self.logger = logger
+    }
+
+    /// The Hummingbird application serving the portal. `onListening` receives the bound port (useful with port 0).
+    public func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: self.router(),
+            configuration: .init(address: .hostname(self.settings.bindAddress, port: self.settings.port), serverName: "kiezbox"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: self.logger
+        )
+    }
+
+    func router() -> Router<PortalRequestContext> {
+        let router = Router(context: PortalRequestContext.self)
+        router.add(middleware: CaptiveMiddleware(server: self))
+        router.get("/") { request, context in self.infoPage(request, context: context, outcome: nil) }
+        router.head("/") { request, context in self.infoPage(request, context: context, outcome: nil) }
+        router.post("/bulletin") { request, context in try await self.postBulletin(request, context: context) }
+        router.post("/acknowledge") { request, context in self.acknowledge(request, context: context) }
+        router.get("/api/captive") { request, context in self.captiveAPI(context: context) }
+        router.get("/metrics") { _, _ in
+            let snapshot = self.content.snapshot(at: self.now()).snapshot
+            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot))
+        }
+        return router
+    }
+
+    // MARK: - Routes
+
+    func infoPage(_ request: Request, context: PortalRequestContext, outcome: PageOutcome?, status: Int = 200) -> Response {
+        let query = request.uri.queryParameters
+        let language = PortalLanguage.negotiate(
+            acceptLanguage: request.headers[.acceptLanguage], requested: query["lang"].map(String.init)
+        )
+        let now = self.now()
+        let (snapshot, version) = self.content.snapshot(at: now)
+        let outcome = outcome ?? (query["posted"] != nil ? .posted : nil)
+        let token = self.tokens.issue(for: context.client, at: now)
+        let page = self.pages.page(
+            language: language, outcome: outcome, version: version, token: token,
+            render: { token in
+                InfoPage.render(
+                    snapshot: snapshot, language: language,
+                    form: BulletinFormContext(token: token, outcome: outcome), portalURL: self.settings.portalURL
+                )
+            }
+        )
+        var response = Self.response(status, "text/html; charset=utf-8", bytes: page)
+        response.headers[.cacheControl] = "no-store"
+        response.headers[.contentLanguage] = language.rawValue
+        return response
+    }
+
+    func postBulletin(_ request: Request, context: PortalRequestContext) async throws -> Response {
+        let now = self.now()
+        let fields: [String: String]
+        do {
+            guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false else {
+                return Self.response(415, "text/plain; charset=utf-8", text: "send the form as application/x-www-form-urlencoded\n")
+            }
+            let body = try await request.body.collect(upTo: context.maxUploadSize)
+            fields = try FormDecoding.fields(body)
+        } catch let error as any HTTPResponseError {
+            // Too large (NIOTooManyBytesError answers 413).
+            return Self.response(error.status.code, "text/plain; charset=utf-8", text: "\(error.status.reasonPhrase)\n")
+        } catch {
+            return self.refuse(.invalid, request, context: context)
+        }
+        let submission: BulletinSubmission
+        do {
+            submission = try BulletinSubmission(fields: fields)
+        } catch {
+            return self.refuse(error, request, context: context)
+        }
+        guard self.tokens.isValid(submission.token, for: context.client, at: now) else {
+            return self.refuse(.badToken, request, context: context)
+        }
+        guard self.limiter.allow(context.client, at: now) else { return self.refuse(.rateLimited, request, context: context) }
+        do {
+            _ = try await self.store.addBulletinPost(
+                kind: submission.kind, category: submission.category, text: submission.text, place: submission.place,
+                createdAt: now, expiresAt: now.addingTimeInterval(self.settings.postLifetime.timeInterval)
+            )
+        } catch {
+            self.logger.error("could not store a bulletin post", metadata: ["error": "\(error)"])
+            return Self.response(503, "text/plain; charset=utf-8", text: "the bulletin cannot be written right now; try again\n")
+        }
+        self.content.invalidate()
+        // Post/redirect/get: reloading the page does not post again.
+        let language = submission.language.flatMap(PortalLanguage.init(rawValue:)) ?? .de
+        return Self.redirect("/?lang=\(language.rawValue)&posted=\(submission.kind.rawValue)#bulletin", status: 303)
+    }
+
+    private func refuse(_ refusal: BulletinRefusal, _ request: Request, context: PortalRequestContext) -> Response {
+        self.metrics.countRefusedPost(refusal)
+        return self.infoPage(request, context: context, outcome: .refused(refusal), status: refusal.httpStatus)
+    }
+
+    func acknowledge(_ request: Request, context: PortalRequestContext) -> Response {
+        self.clients.acknowledge(context.client, at: self.now())
+        let language = request.uri.queryParameters["lang"].flatMap { PortalLanguage(rawValue: String($0)) }
+        return Self.redirect(language.map { "/?lang=\($0.rawValue)" } ?? "/", status: 303)
+    }
+
+    /// RFC 8908: whether this client is still captive, and where the portal is.
+    func captiveAPI(context: PortalRequestContext) -> Response {
+        let captive = !self.clients.isAcknowledged(context.client, at: self.now())
+        var object: [String: Any] = ["captive": captive, "user-portal-url": self.settings.userPortalURL ?? self.settings.portalURL]
+        if !captive {
+            object["venue-info-url"] = self.settings.portalURL
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        var response = Self.response(200, "application/captive+json", bytes: Array(data))
+        response.headers[.cacheControl] = "private"
+        return response
+    }
+
+    // MARK: - Responses
+
+    static func response(_ status: Int, _ contentType: String?, text: String) -> Response {
+        self.response(status, contentType, bytes: Array(text.utf8))
+    }
+
+    static func response(_ status: Int, _ contentType: String?, bytes: [UInt8]) -> Response {
+        var headers = HTTPFields()
+        if let contentType { headers[.contentType] = contentType }
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func redirect(_ location: String, status: Int = 302) -> Response {
+        var response = self.response(status, nil, bytes: [])
+        response.headers[.location] = location
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+}
+
+/// In front of every route: requests for other host names are connectivity probes or pages a phone tried to
+/// open; they get the portal (a redirect) or, for an acknowledged phone's probe, the exact "online" answer.
+/// Requests for the portal's own name (or the box's address) go on to the routes. Every answer is counted.
+struct CaptiveMiddleware: RouterMiddleware {
+    typealias Context = PortalRequestContext
+    let server: PortalServer
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let host = Self.hostName(request.head.authority)
+        let path = request.uri.path
+        let now = self.server.now()
+        let acknowledged = self.server.clients.seen(context.client, at: now)
+        if !self.isPortalHost(host) {
+            let probe = ConnectivityProbe.classify(host: host, path: path)
+            let response: Response
+            if let probe, acknowledged, self.server.settings.acknowledgedClientsSeeOnline, probe != .windowsRedirect {
+                let answer = probe.onlineAnswer
+                response = PortalServer.response(answer.status, answer.contentType, text: answer.body)
+            } else {
+                response = PortalServer.redirect(self.server.settings.portalURL)
+            }
+            self.server.metrics.countRequest(route: probe.map { "probe:\($0.rawValue)" } ?? "redirect", status: response.status.code)
+            return response
+        }
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Unknown paths and methods on the portal's own name: a plain 4xx, never a stack of errors.
+            self.server.metrics.countRequest(route: "unmatched", status: error.status.code)
+            throw error
+        }
+        self.server.metrics.countRequest(route: context.endpointPath ?? "unmatched", status: response.status.code)
+        return response
+    }
+
+    /// The portal's own name, `localhost`, or an address literal (the box's own address) are the portal.
+    func isPortalHost(_ host: String) -> Bool {
+        host.isEmpty || host == self.server.settings.hostname || host == "localhost" || Self.isAddressLiteral(host)
+    }
+
+    /// The host part of an authority ("kiez.box:8080" → "kiez.box", "[fd00::1]:80" → "fd00::1"), lowercased.
+    static func hostName(_ authority: String?) -> String {
+        guard var host = authority?.lowercased() else { return "" }
+        if host.hasPrefix("["), let end = host.firstIndex(of: "]") {
+            return String(host[host.index(after: host.startIndex)..<end])
+        }
+        if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
+        return host.hasSuffix(".") ? String(host.dropLast()) : host
+    }
+
+    static func isAddressLiteral(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+/// `application/x-www-form-urlencoded` bodies (WHATWG URL standard, "application/x-www-form-urlencoded parsing"),
+/// strictly: invalid percent-escapes, invalid UTF-8 and repeated fields are refused instead of guessed at.
+enum FormDecoding {
+    struct Malformed: Error {}
+
+    static func fields(_ body: ByteBuffer) throws -> [String: String] {
+        guard let text = body.getString(at: body.readerIndex, length: body.readableBytes), text.utf8.count == body.readableBytes
+        else { throw Malformed() }
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : ""), fields[name] == nil else {
+                throw Malformed()
+            }
+            fields[name] = value
+        }
+        return fields
+    }
+
+    private static func decode(_ part: Substring) -> String? {
+        let spaced = part.replacingOccurrences(of: "+", with: " ")
+        return spaced.contains("%") ? spaced.removingPercentEncoding : spaced
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+
+/// How the portal behaves; parsed from the `[portal]` table of the box's configuration.
+public struct PortalSettings: Sendable, Hashable {
+    /// The name phones are sent to: the emergency Wi-Fi's DNS answers it (and every other name) with the box's
+    /// address. Not a real top-level domain, so it never leaks into the internet.
+    public var hostname: String
+    /// Address and port the HTTP server listens on. Port 80 on a box (probes are plain HTTP on port 80).
+    public var bindAddress: String
+    public var port: Int
+    /// What an acknowledged phone's connectivity probes get: `true` — the exact "online" answer, so the phone
+    /// stays on the Wi-Fi quietly; `false` — the portal again, so the sign-in sheet keeps coming back.
+    public var acknowledgedClientsSeeOnline: Bool
+    /// How long an acknowledgement holds.
+    public var acknowledgementLifetime: Duration
+    /// How long a bulletin post is shown.
+    public var postLifetime: Duration
+    /// Posts one phone may make at once, and regains per hour.
+    public var postBurst: Int
+    public var postsPerHour: Int
+    /// The URL phones are sent to, when it differs from hostname and port (the firewall forwards port 80 to the
+    /// daemon's unprivileged port): "http://kiez.box/".
+    public var publicURL: String?
+    /// An RFC 8908 API URL to advertise in `user-portal-url` when the box has a TLS name; `nil`: the plain URL.
+    public var userPortalURL: String?
+    public var helpPoints: [HelpPoint]
+    /// The battery the power monitor measures, for the "power left" estimate.
+    public var battery: BatteryChemistry
+
+    public init(
+        hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,
+        acknowledgedClientsSeeOnline: Bool = true, acknowledgementLifetime: Duration = .seconds(12 * 3600),
+        postLifetime: Duration = .seconds(24 * 3600), postBurst: Int = 3, postsPerHour: Int = 6,
+        publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V
+    ) {
+        self.battery = battery
+        self.hostname = hostname
+        self.bindAddress = bindAddress
+        self.port = port
+        self.acknowledgedClientsSeeOnline = acknowledgedClientsSeeOnline
+        self.acknowledgementLifetime = acknowledgementLifetime
+        self.postLifetime = postLifetime
+        self.postBurst = postBurst
+        self.postsPerHour = postsPerHour
+        self.publicURL = publicURL
+        self.userPortalURL = userPortalURL
+        self.helpPoints = helpPoints
+    }
+
+    /// The URL phones are redirected to.
+    public var portalURL: String {
+        if let publicURL { return publicURL }
+        return self.port == 80 ? "http://\(self.hostname)/" : "http://\(self.hostname):\(self.port)/"
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = self.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

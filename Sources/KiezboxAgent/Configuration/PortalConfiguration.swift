@@ -1,0 +1,110 @@
+import EmergencyPortal
+import KiezboxCore
+
+/// An authority (civil protection, the district office): who may pull the full situation feed and post signed
+/// announcements. Parsed from `[[authority]]`; the token is stored only as its SHA-256.
+struct AuthoritySettings: Sendable, Hashable {
+    var name: String
+    /// Hex SHA-256 of the bearer token the authority sends (`kiezbox token generate` makes both).
+    var tokenSHA256: String?
+    /// The id and Ed25519 public key (base64) its announcements are signed with (`kiezbox keys generate`).
+    var keyID: String?
+    var publicKey: String?
+}
+
+/// `[portal]`, `[[help_point]]` and `[[authority]]`.
+struct PortalConfiguration: Sendable, Hashable {
+    var enabled = true
+    var settings = PortalSettings()
+    var authorities: [AuthoritySettings] = []
+
+    static let keys = ["portal", "help_point", "authority"]
+
+    static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> PortalConfiguration {
+        var portal = PortalConfiguration()
+        if let table = try root.table("portal") {
+            try table.rejectUnknownKeys([
+                "enabled", "hostname", "listen", "port", "public_url", "user_portal_url", "acknowledged_answer",
+                "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery",
+            ])
+            portal.enabled = try table.bool("enabled") ?? true
+            var settings = PortalSettings()
+            if let hostname = try table.string("hostname") {
+                let labels = hostname.split(separator: ".", omittingEmptySubsequences: false)
+                guard !labels.isEmpty, labels.allSatisfy({ !$0.isEmpty && $0.count <= 63 && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } })
+                else { throw table.error("hostname", "'\(hostname)' is not a host name; expected something like \"kiez.box\"") }
+                settings.hostname = hostname.lowercased()
+            }
+            settings.bindAddress = try table.string("listen") ?? settings.bindAddress
+            settings.port = try table.int("port", in: 1...65535) ?? settings.port
+            if let url = try table.string("public_url") {
+                guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                    throw table.error("public_url", "expected an http:// or https:// URL, e.g. \"http://kiez.box/\"")
+                }
+                settings.publicURL = url
+            }
+            if let url = try table.string("user_portal_url") {
+                guard url.hasPrefix("https://") else {
+                    throw table.error("user_portal_url", "RFC 8908 needs an https:// URL with a certificate phones trust")
+                }
+                settings.userPortalURL = url
+            }
+            if let answer = try table.string("acknowledged_answer") {
+                switch answer {
+                case "online": settings.acknowledgedClientsSeeOnline = true
+                case "portal": settings.acknowledgedClientsSeeOnline = false
+                default:
+                    throw table.error(
+                        "acknowledged_answer", "'\(answer)' is neither \"online\" (phones stay on the Wi-Fi quietly) nor \"portal\" (the sign-in sheet keeps coming back)"
+                    )
+                }
+            }
+            settings.acknowledgementLifetime = try table.duration("acknowledgement", atLeast: .seconds(60)) ?? settings.acknowledgementLifetime
+            settings.postLifetime = try table.duration("post_lifetime", atLeast: .seconds(60)) ?? settings.postLifetime
+            settings.postBurst = try table.int("post_burst", in: 1...100) ?? settings.postBurst
+            settings.postsPerHour = try table.int("posts_per_hour", in: 1...3600) ?? settings.postsPerHour
+            if let battery = try table.string("battery") {
+                guard let chemistry = BatteryChemistry(rawValue: battery) else {
+                    throw table.error(
+                        "battery", "unknown battery '\(battery)'; known: " + BatteryChemistry.allCases.map(\.rawValue).joined(separator: ", ")
+                    )
+                }
+                settings.battery = chemistry
+            }
+            portal.settings = settings
+        }
+        for table in try root.arrayOfTables("help_point") {
+            try table.rejectUnknownKeys(["name", "address", "offers", "latitude", "longitude"])
+            let latitude = try table.double("latitude", in: -90...90)
+            let longitude = try table.double("longitude", in: -180...180)
+            if (latitude == nil) != (longitude == nil) {
+                throw table.error(latitude == nil ? "latitude" : "longitude", "missing; latitude and longitude go together")
+            }
+            portal.settings.helpPoints.append(
+                HelpPoint(
+                    name: try table.requiredString("name"), address: try table.string("address") ?? "",
+                    offers: try table.strings("offers"),
+                    position: latitude.flatMap { latitude in longitude.map { GeoPosition(latitude: latitude, longitude: $0) } }
+                )
+            )
+        }
+        for table in try root.arrayOfTables("authority") {
+            try table.rejectUnknownKeys(["name", "token_sha256", "key_id", "public_key"])
+            let authority = AuthoritySettings(
+                name: try table.requiredString("name"), tokenSHA256: try table.string("token_sha256"),
+                keyID: try table.string("key_id"), publicKey: try table.string("public_key")
+            )
+            if authority.tokenSHA256 == nil && authority.publicKey == nil {
+                throw table.error("token_sha256", "missing; an authority needs a token_sha256 (feed access) or a public_key (announcements), or both")
+            }
+            if (authority.keyID == nil) != (authority.publicKey == nil) {
+                throw table.error(authority.keyID == nil ? "key_id" : "public_key", "missing; key_id and public_key go together")
+            }
+            if portal.authorities.contains(where: { $0.name == authority.name }) {
+                throw table.error("name", "a second authority is named '\(authority.name)'")
+            }
+            portal.authorities.append(authority)
+        }
+        return portal
+    }
+}
