@@ -1,0 +1,83 @@
+import Foundation
+
+/// The real `xmllint` (libxml2-utils) against the real OASIS CAP 1.2 schema, fetched once by
+/// scripts/cap-schema.sh into the user's cache.
+enum XMLLint {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    static let executable = "/usr/bin/xmllint"
+
+    /// The schema's path; fails the test with the script's own message when it cannot be had.
+    static func capSchema() throws -> String {
+        let script = FeedFixtures.repositoryRoot.appendingPathComponent("scripts/cap-schema.sh").path
+        let result = try run("/bin/bash", [script])
+        guard result.status == 0 else {
+            throw Failure(description: "scripts/cap-schema.sh failed (\(result.status)): \(result.output)")
+        }
+        let path = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Failure(description: "scripts/cap-schema.sh printed no schema path: \(result.output)")
+        }
+        return path
+    }
+
+    private static func requireTool() throws {
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw Failure(description: "\(executable) is missing: install libxml2-utils (scripts/install-deps.sh tests)")
+        }
+    }
+
+    /// `xmllint --noout --schema CAP-v1.2.xsd <file>`: status 0 when the document is valid.
+    static func validateCAP(_ document: Data) throws -> Result {
+        try requireTool()
+        let schema = try capSchema()
+        return try withTemporaryFile(document) { path in try run(executable, ["--noout", "--schema", schema, path]) }
+    }
+
+    /// The string value of an XPath expression over the document (namespace-agnostic paths use local-name()).
+    static func xpath(_ expression: String, in document: Data) throws -> String {
+        try requireTool()
+        let result = try withTemporaryFile(document) { path in try run(executable, ["--xpath", expression, path]) }
+        guard result.status == 0 else { throw Failure(description: "xmllint --xpath \(expression) failed: \(result.output)") }
+        // xmllint ends the value with one newline of its own.
+        return result.output.hasSuffix("\n") ? String(result.output.dropLast()) : result.output
+    }
+
+    private static func withTemporaryFile<T>(_ data: Data, _ body: (String) throws -> T) throws -> T {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-cap-\(UUID().uuidString).xml")
+        try data.write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        return try body(url.path)
+    }
+
+    /// Runs a tool to completion, its stdout then its stderr (where xmllint reports) as output. Both go to files,
+    /// so neither can fill a pipe and stall the tool.
+    private static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+        let directory = FileManager.default.temporaryDirectory
+        let outURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).out")
+        let errURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).err")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+        process.waitUntilExit()
+        let out = try Data(contentsOf: outURL)
+        let err = try Data(contentsOf: errURL)
+        return Result(status: process.terminationStatus, output: String(decoding: out + err, as: UTF8.self))
+    }
+}
