@@ -34,14 +34,16 @@ public final class PortalServer: Sendable {
     let tokens: FormTokens
     let limiter: PostRateLimiter
     let pages: InfoPageCache
+    let authorities: AuthorityTokens
     let now: @Sendable () -> Date
     let logger: Logger
 
     /// - Parameters:
     ///   - now: the wall clock (injected so tests can move it).
+    ///   - authorities: who may see the full situation feed.
     ///   - announcements: the valid announcements at a time (the announcement desk).
     public init(
-        settings: PortalSettings, identity: BoxIdentity, store: ReadingStore,
+        settings: PortalSettings, identity: BoxIdentity, store: ReadingStore, authorities: AuthorityTokens = AuthorityTokens([]),
         announcements: @escaping @Sendable (Date) -> [OfficialAnnouncement] = { _ in [] },
         now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) {
@@ -55,6 +57,7 @@ public final class PortalServer: Sendable {
         self.tokens = FormTokens()
         self.limiter = PostRateLimiter(burst: settings.postBurst, perHour: settings.postsPerHour)
         self.pages = InfoPageCache()
+        self.authorities = authorities
         self.now = now
         self.logger = logger
     }
@@ -77,6 +80,14 @@ public final class PortalServer: Sendable {
         router.post("/bulletin") { request, context in try await self.postBulletin(request, context: context) }
         router.post("/acknowledge") { request, context in self.acknowledge(request, context: context) }
         router.get("/api/captive") { request, context in self.captiveAPI(context: context) }
+        router.get("/api/v1/situation.geojson") { request, _ in
+            self.feed(request, mediaType: SituationFeed.mediaType) { snapshot, access in SituationFeed.geoJSON(snapshot, access: access) }
+        }
+        router.get("/api/v1/alerts.cap") { request, _ in
+            self.feed(request, mediaType: CAPFeed.mediaType) { snapshot, access in
+                CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity))
+            }
+        }
         router.get("/metrics") { _, _ in
             let snapshot = self.content.snapshot(at: self.now()).snapshot
             return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot))
@@ -174,6 +185,23 @@ public final class PortalServer: Sendable {
         return response
     }
 
+    /// The situation feeds: everything for an authority's bearer token, aggregates for anyone else. A token that is
+    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less.
+    func feed(_ request: Request, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
+        let header = request.headers[.authorization]
+        let access = self.authorities.authorize(authorizationHeader: header)
+        if header != nil, access == .public {
+            var response = Self.response(401, "text/plain; charset=utf-8", text: "unknown or malformed bearer token\n")
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\", error=\"invalid_token\""
+            return response
+        }
+        let snapshot = self.content.snapshot(at: self.now()).snapshot
+        var response = Self.response(200, mediaType, bytes: Array(render(snapshot, access)))
+        response.headers[.cacheControl] = "no-store"
+        response.headers[.vary] = "Authorization"
+        return response
+    }
+
     // MARK: - Responses
 
     static func response(_ status: Int, _ contentType: String?, text: String) -> Response {
@@ -246,9 +274,7 @@ struct CaptiveMiddleware: RouterMiddleware {
     }
 
     static func isAddressLiteral(_ host: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }
 

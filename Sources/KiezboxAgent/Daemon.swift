@@ -74,7 +74,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             let clock = self.clock
             let portal = PortalServer(
                 settings: self.configuration.portal.settings, identity: self.configuration.identity, store: store,
-                now: { clock.currentDate() }, logger: self.logger
+                authorities: self.configuration.portal.authorityTokens, now: { clock.currentDate() }, logger: self.logger
             )
             services.append(PortalService(server: portal, store: store, clock: self.clock, logger: self.logger))
         }

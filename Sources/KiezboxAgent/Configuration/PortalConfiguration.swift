@@ -94,6 +94,13 @@ struct PortalConfiguration: Sendable, Hashable {
                 name: try table.requiredString("name"), tokenSHA256: try table.string("token_sha256"),
                 keyID: try table.string("key_id"), publicKey: try table.string("public_key")
             )
+            if let digest = authority.tokenSHA256 {
+                do throws(AuthorityTokenError) {
+                    _ = try AuthorityToken(name: authority.name, tokenSHA256: digest)
+                } catch {
+                    throw table.error("token_sha256", error.message)
+                }
+            }
             if authority.tokenSHA256 == nil && authority.publicKey == nil {
                 throw table.error("token_sha256", "missing; an authority needs a token_sha256 (feed access) or a public_key (announcements), or both")
             }
@@ -106,5 +113,12 @@ struct PortalConfiguration: Sendable, Hashable {
             portal.authorities.append(authority)
         }
         return portal
+    }
+
+    /// The authorities' feed tokens (checked while parsing).
+    var authorityTokens: AuthorityTokens {
+        AuthorityTokens(self.authorities.compactMap { authority in
+            authority.tokenSHA256.flatMap { try? AuthorityToken(name: authority.name, tokenSHA256: $0) }
+        })
     }
 }
