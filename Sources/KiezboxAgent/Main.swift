@@ -11,7 +11,10 @@ struct Kiezbox: AsyncParsableCommand {
             in ./kiezbox-data, so it works out of the box. `kiezbox status` and `kiezbox readings` read the same \
             data while the daemon runs.
             """,
-        subcommands: [RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self]
+        subcommands: [
+            RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self,
+            KeysCommand.self, AnnounceCommand.self,
+        ]
     )
 }
 
