@@ -94,6 +94,7 @@ let package = Package(
                 "MeshRelay",
                 "EmergencyPortal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -187,6 +188,8 @@ let package = Package(
             name: "KiezboxAgentTests",
             dependencies: [
                 "KiezboxAgent", "KiezboxCore", "SensorDrivers", "ReadingStore", "MeshRelay", "KiezboxTestSupport",
+                "EmergencyPortal",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

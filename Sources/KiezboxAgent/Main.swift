@@ -12,7 +12,8 @@ struct Kiezbox: AsyncParsableCommand {
             data while the daemon runs.
             """,
         subcommands: [
-            RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self, TokenCommand.self,
+            RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self,
+            KeysCommand.self, AnnounceCommand.self, TokenCommand.self,
         ]
     )
 }

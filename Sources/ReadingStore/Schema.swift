@@ -87,6 +87,27 @@ enum Schema {
             )
             try db.execute(sql: "CREATE INDEX bulletin_post_expiry ON bulletin_post(expires_at)")
         }
+        migrator.registerMigration("v4-announcements") { db in
+            // Signed announcements, one row per (issuer, id): the newest version accepted, its envelope kept
+            // byte for byte so it can be relayed unchanged. Rows stay past expiry until remember_until, so a
+            // superseded version replayed later is still recognised.
+            try db.execute(
+                sql: """
+                    CREATE TABLE announcement(
+                      issuer TEXT NOT NULL,
+                      id TEXT NOT NULL,
+                      key_id TEXT NOT NULL,
+                      issued_at INTEGER NOT NULL,
+                      expires_at INTEGER NOT NULL,
+                      remember_until INTEGER NOT NULL,
+                      payload BLOB NOT NULL,
+                      envelope BLOB NOT NULL,
+                      received_at INTEGER NOT NULL,
+                      received_via TEXT NOT NULL,
+                      PRIMARY KEY(issuer, id))
+                    """
+            )
+        }
         return migrator
     }
 }

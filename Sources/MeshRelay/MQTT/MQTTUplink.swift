@@ -175,6 +175,7 @@ public final class MQTTUplink: Uplink {
         /// Waiters for connection changes (``waitUntilConnected(timeout:)``).
         var connectionWatchers: [UInt64: Doorbell] = [:]
         var neighbourStreams: [UInt64: (district: String, continuation: AsyncStream<StatusMessage>.Continuation)] = [:]
+        var announcementStreams: [UInt64: (district: String, continuation: AsyncStream<[UInt8]>.Continuation)] = [:]
 
         mutating func token() -> UInt64 {
             self.nextToken += 1
@@ -283,15 +284,20 @@ public final class MQTTUplink: Uplink {
         }
         await self.client.stop()
         await consumer?.value
-        let (streams, doorbells) = self.state.withLock { state in
+        let (streams, announcementStreams, doorbells) = self.state.withLock { state in
             state.phase = .stopped
-            defer { state.neighbourStreams = [:] }
+            defer {
+                state.neighbourStreams = [:]
+                state.announcementStreams = [:]
+            }
             return (
                 state.neighbourStreams.values.map(\.continuation),
+                state.announcementStreams.values.map(\.continuation),
                 state.deliveries.values.map(\.doorbell) + state.connectionWatchers.values
             )
         }
         for stream in streams { stream.finish() }
+        for stream in announcementStreams { stream.finish() }
         for doorbell in doorbells { doorbell.ring() }
     }
 
@@ -417,6 +423,76 @@ public final class MQTTUplink: Uplink {
         return stream
     }
 
+    // MARK: - Announcements
+
+    /// Publishes a signed announcement envelope, unchanged, retained with QoS 1 at
+    /// `<prefix>/<district>/announcements/<name>` of this box's district, and waits for its PUBACK. With
+    /// `expiry` (MQTT 5) the broker drops the retained copy when the announcement expires. While disconnected
+    /// libmosquitto keeps the message and sends it after reconnecting; this call then throws
+    /// ``MQTTUplinkError/notConnected(_:)`` after the acknowledgement timeout, but the message is not lost
+    /// unless the process ends first.
+    public func publishAnnouncement(_ envelope: [UInt8], named name: String, expiry: Duration? = nil) async throws(MQTTUplinkError) {
+        let topic = try self.topics.announcement(named: name)
+        switch self.state.withLock({ $0.phase }) {
+        case .idle: throw .notStarted
+        case .stopping, .stopped: throw .stopped
+        case .running: break
+        }
+        let outcome = Mutex<MQTTPublishOutcome?>(nil)
+        let doorbell = Doorbell()
+        do {
+            try self.client.publish(
+                topic: topic, payload: envelope, qos: .atLeastOnce, retain: true, messageExpiry: expiry
+            ) { result in
+                outcome.withLock { $0 = result }
+                doorbell.ring()
+            }
+        } catch {
+            throw .client(error)
+        }
+        let result = await awaitCondition(doorbell: doorbell, timeout: self.configuration.acknowledgementTimeout, clock: self.clock) {
+            outcome.withLock { $0 }
+        }
+        switch result {
+        case .acknowledged?: return
+        case .refused(let reasonCode)?: throw .publishRefused(reasonCode: reasonCode)
+        case .abandoned?: throw .stopped
+        case nil:
+            if !self.client.connectionState.isConnected { throw .notConnected(self.currentFailure()) }
+            throw .acknowledgementTimeout(self.configuration.acknowledgementTimeout)
+        }
+    }
+
+    /// The raw payloads published on `<prefix>/<district>/announcements/+` (retained ones first, then every
+    /// new one), this box's own included; empty payloads (a deleted retained message) are left out. Nothing is
+    /// verified here: the payloads come from anyone who may publish on the broker. Subscribes with QoS 1 and
+    /// again after every reconnect. The stream finishes when the uplink stops; it keeps the newest 256 payloads
+    /// for a slow consumer.
+    public func subscribe(toAnnouncementsIn district: String) throws(MQTTUplinkError) -> AsyncStream<[UInt8]> {
+        let filter = try MQTTTopics.announcementsFilter(prefix: self.topics.prefix, district: district)
+        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
+        let token = self.state.withLock { state -> UInt64? in
+            guard state.phase == .idle || state.phase == .running else { return nil }
+            let token = state.token()
+            state.announcementStreams[token] = (district, continuation)
+            return token
+        }
+        guard let token else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.announcementStreams.removeValue(forKey: token) }
+        }
+        do {
+            try self.client.subscribe(filter, qos: .atLeastOnce)
+        } catch {
+            continuation.finish()
+            throw .client(error)
+        }
+        return stream
+    }
+
     // MARK: - Events
 
     /// The single consumer of the client's events; ends when the client has stopped.
@@ -450,6 +526,14 @@ public final class MQTTUplink: Uplink {
     }
 
     private func route(_ message: MQTTMessage, decoder: JSONDecoder) {
+        if let district = MQTTTopics.announcementTopicDistrict(message.topic, prefix: self.topics.prefix) {
+            guard !message.payload.isEmpty else { return }
+            let streams = self.state.withLock { state in
+                state.announcementStreams.values.filter { $0.district == district }.map(\.continuation)
+            }
+            for stream in streams { stream.yield(message.payload) }
+            return
+        }
         guard let (district, box) = MQTTTopics.statusTopicComponents(message.topic, prefix: self.topics.prefix),
             !(district == self.topics.district && box == self.topics.box),
             !message.payload.isEmpty,

@@ -51,6 +51,8 @@ public struct MQTTTopics: Sendable, Hashable {
         for segment in [district, box] where !Self.isValidSegment(segment) {
             throw .invalidTopicSegment(segment)
         }
+        // `<prefix>/<district>/announcements/…` carries the district's signed announcements.
+        guard box != Self.announcementsSegment else { throw .invalidTopicSegment(box) }
         guard !prefix.isEmpty, !prefix.hasSuffix("/"), !prefix.contains(where: { "+#\0".contains($0) }) else {
             throw .invalidTopicSegment(prefix)
         }
@@ -77,6 +79,28 @@ public struct MQTTTopics: Sendable, Hashable {
     public static func statusFilter(prefix: String, district: String) throws(MQTTUplinkError) -> String {
         guard isValidSegment(district) else { throw .invalidTopicSegment(district) }
         return "\(prefix)/\(district)/+/status"
+    }
+
+    static let announcementsSegment = "announcements"
+
+    /// `<prefix>/<district>/announcements/<name>`: one signed announcement of the district, QoS 1, retained.
+    public func announcement(named name: String) throws(MQTTUplinkError) -> String {
+        guard Self.isValidSegment(name) else { throw .invalidTopicSegment(name) }
+        return "\(self.prefix)/\(self.district)/\(Self.announcementsSegment)/\(name)"
+    }
+
+    /// `<prefix>/<district>/announcements/+`: every signed announcement of a district.
+    public static func announcementsFilter(prefix: String, district: String) throws(MQTTUplinkError) -> String {
+        guard isValidSegment(district) else { throw .invalidTopicSegment(district) }
+        return "\(prefix)/\(district)/\(announcementsSegment)/+"
+    }
+
+    /// The district of an announcement topic under `prefix`, or `nil` if `topic` is not one.
+    public static func announcementTopicDistrict(_ topic: String, prefix: String) -> String? {
+        guard topic.hasPrefix(prefix + "/") else { return nil }
+        let rest = topic.dropFirst(prefix.count + 1).split(separator: "/", omittingEmptySubsequences: false)
+        guard rest.count == 3, rest[1] == announcementsSegment, !rest[2].isEmpty else { return nil }
+        return String(rest[0])
     }
 
     /// The (district, box) of a status topic under `prefix`, or `nil` if `topic` is not one.
