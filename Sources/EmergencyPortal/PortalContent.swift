@@ -24,7 +24,7 @@ public final class PortalContent: Sendable {
 
     public init(
         identity: BoxIdentity, settings: PortalSettings, store: ReadingStore, clients: CaptiveClients,
-        announcements: @escaping @Sendable (Date) -> [OfficialAnnouncement] = { _ in [] },
+        announcements: @escaping @Sendable (Date) -> [OfficialAnnouncement],
         maximumAge: TimeInterval = 2, logger: Logger
     ) {
         self.identity = identity

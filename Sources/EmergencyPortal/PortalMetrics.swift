@@ -36,7 +36,16 @@ public final class PortalMetrics: Sendable {
     }
 
     /// Reads the box's state from the store into the gauges, then renders everything.
-    func render(store: ReadingStore, snapshot: PortalSnapshot) -> [UInt8] {
+    func render(store: ReadingStore, snapshot: PortalSnapshot, desk: AnnouncementDesk?) -> [UInt8] {
+        if let desk {
+            for (reason, count) in desk.rejectionCounts() {
+                self.set(
+                    "kiezbox_announcements_rejected_total", Double(count), labels: [("reason", reason.rawValue)],
+                    help: "Announcements refused since the daemon started"
+                )
+            }
+            self.set("kiezbox_announcements_accepted_total", Double(desk.acceptedCount()), help: "Announcements accepted since the daemon started")
+        }
         if let statistics = try? store.statistics() {
             self.set("kiezbox_readings_stored", Double(statistics.readingsStored), help: "Readings in the store")
             self.set("kiezbox_readings_dropped", Double(statistics.droppedReadings), help: "Undelivered readings dropped by retention")

@@ -35,24 +35,33 @@ public final class PortalServer: Sendable {
     let limiter: PostRateLimiter
     let pages: InfoPageCache
     let authorities: AuthorityTokens
+    /// Verifies and keeps signed announcements; `nil` when no authority key is configured.
+    public let desk: AnnouncementDesk?
     let now: @Sendable () -> Date
     let logger: Logger
 
     /// - Parameters:
     ///   - now: the wall clock (injected so tests can move it).
-    ///   - authorities: who may see the full situation feed.
-    ///   - announcements: the valid announcements at a time (the announcement desk).
+    ///   - authorities: who may see the full situation feed and post announcements.
+    ///   - desk: the announcement desk (verification, storage); `nil` when no authority key is configured.
     public init(
         settings: PortalSettings, identity: BoxIdentity, store: ReadingStore, authorities: AuthorityTokens = AuthorityTokens([]),
-        announcements: @escaping @Sendable (Date) -> [OfficialAnnouncement] = { _ in [] },
-        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        desk: AnnouncementDesk? = nil, now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
     ) {
         self.settings = settings
         self.store = store
         self.clients = CaptiveClients(acknowledgementLifetime: settings.acknowledgementLifetime.timeInterval)
         self.content = PortalContent(
-            identity: identity, settings: settings, store: store, clients: self.clients, announcements: announcements, logger: logger
+            identity: identity, settings: settings, store: store, clients: self.clients,
+            announcements: { now in
+                do { return try desk?.current(at: now) ?? [] } catch {
+                    logger.warning("portal could not read the announcements", metadata: ["error": "\(error)"])
+                    return []
+                }
+            },
+            logger: logger
         )
+        self.desk = desk
         self.metrics = PortalMetrics()
         self.tokens = FormTokens()
         self.limiter = PostRateLimiter(burst: settings.postBurst, perHour: settings.postsPerHour)
@@ -88,9 +97,10 @@ public final class PortalServer: Sendable {
                 CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity))
             }
         }
+        router.post("/api/v1/announcements") { request, context in try await self.postAnnouncement(request, context: context) }
         router.get("/metrics") { _, _ in
             let snapshot = self.content.snapshot(at: self.now()).snapshot
-            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot))
+            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk))
         }
         return router
     }
@@ -200,6 +210,44 @@ public final class PortalServer: Sendable {
         response.headers[.cacheControl] = "no-store"
         response.headers[.vary] = "Authorization"
         return response
+    }
+
+    /// An authority posts a signed announcement (the envelope `kiezbox announce sign` prints). The bearer token
+    /// says who may post; the signature says who wrote it: both are checked.
+    func postAnnouncement(_ request: Request, context: PortalRequestContext) async throws -> Response {
+        guard case .authority(let name) = self.authorities.authorize(authorizationHeader: request.headers[.authorization]) else {
+            var response = Self.response(401, "text/plain; charset=utf-8", text: "an authority's bearer token is required\n")
+            response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\""
+            return response
+        }
+        guard let desk = self.desk else {
+            return Self.response(409, "text/plain; charset=utf-8", text: "this box has no authority keys configured; it cannot verify announcements\n")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: AnnouncementEnvelope.maximumBytes)
+        } catch let error as any HTTPResponseError {
+            return Self.response(error.status.code, "text/plain; charset=utf-8", text: "an announcement is at most \(AnnouncementEnvelope.maximumBytes) bytes\n")
+        }
+        let outcome: AnnouncementOutcome
+        do {
+            outcome = try await desk.accept(Data(body.readableBytesView), via: .api, now: self.now())
+        } catch {
+            self.logger.error("could not store an announcement", metadata: ["error": "\(error)"])
+            return Self.response(503, "text/plain; charset=utf-8", text: "the announcement could not be stored; try again\n")
+        }
+        switch outcome {
+        case .accepted(let accepted):
+            self.content.invalidate()
+            self.logger.notice(
+                "official announcement accepted", metadata: ["id": "\(accepted.announcement.id)", "issuer": "\(accepted.announcement.issuer)", "posted_by": "\(name)"])
+            return Self.response(201, "text/plain; charset=utf-8", text: "accepted: \(accepted.announcement.id)\n")
+        case .alreadyKnown(let announcement):
+            return Self.response(200, "text/plain; charset=utf-8", text: "already known: \(announcement.id)\n")
+        case .rejected(let reason, let detail):
+            self.logger.warning("announcement refused", metadata: ["reason": "\(reason)", "posted_by": "\(name)"])
+            return Self.response(reason == .tooLarge ? 413 : 422, "text/plain; charset=utf-8", text: "refused (\(reason)): \(detail)\n")
+        }
     }
 
     // MARK: - Responses

@@ -70,11 +70,16 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 logger: self.logger
             ))
         }
+        let keys = self.configuration.portal.announcementKeys
+        let desk = keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: self.configuration.identity.district, store: store, logger: self.logger)
+        if let desk, let mqtt {
+            services.append(AnnouncementRelayService(uplink: mqtt, desk: desk, clock: self.clock, logger: self.logger))
+        }
         if self.configuration.portal.enabled {
             let clock = self.clock
             let portal = PortalServer(
                 settings: self.configuration.portal.settings, identity: self.configuration.identity, store: store,
-                authorities: self.configuration.portal.authorityTokens, now: { clock.currentDate() }, logger: self.logger
+                authorities: self.configuration.portal.authorityTokens, desk: desk, now: { clock.currentDate() }, logger: self.logger
             )
             services.append(PortalService(server: portal, store: store, clock: self.clock, logger: self.logger))
         }

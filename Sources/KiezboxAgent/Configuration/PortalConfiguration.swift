@@ -107,12 +107,30 @@ struct PortalConfiguration: Sendable, Hashable {
             if (authority.keyID == nil) != (authority.publicKey == nil) {
                 throw table.error(authority.keyID == nil ? "key_id" : "public_key", "missing; key_id and public_key go together")
             }
+            if let keyID = authority.keyID, let publicKey = authority.publicKey {
+                do throws(AnnouncementKeyError) {
+                    _ = try AnnouncementKey(keyID: keyID, issuer: authority.name, publicKeyBase64: publicKey)
+                } catch {
+                    throw table.error(AnnouncementKey.isValidKeyID(keyID) ? "public_key" : "key_id", error.description)
+                }
+                if let other = portal.authorities.first(where: { $0.keyID == keyID }) {
+                    throw table.error("key_id", "authority '\(other.name)' already uses key id '\(keyID)'; key ids must be unique")
+                }
+            }
             if portal.authorities.contains(where: { $0.name == authority.name }) {
                 throw table.error("name", "a second authority is named '\(authority.name)'")
             }
             portal.authorities.append(authority)
         }
         return portal
+    }
+
+    /// The authorities' announcement keys (checked while parsing).
+    var announcementKeys: [AnnouncementKey] {
+        self.authorities.compactMap { authority in
+            guard let keyID = authority.keyID, let publicKey = authority.publicKey else { return nil }
+            return try? AnnouncementKey(keyID: keyID, issuer: authority.name, publicKeyBase64: publicKey)
+        }
     }
 
     /// The authorities' feed tokens (checked while parsing).

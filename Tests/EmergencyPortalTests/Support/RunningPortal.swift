@@ -42,7 +42,8 @@ struct RunningPortal {
 /// Starts a portal, runs `body` against it, stops it.
 func withRunningPortal<T>(
     settings: PortalSettings = RunningPortal.settings(),
-    announcements: @escaping @Sendable (Date) -> [OfficialAnnouncement] = { _ in [] },
+    authorities: AuthorityTokens = AuthorityTokens([]),
+    keys: [AnnouncementKey] = [],
     _ body: (RunningPortal) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-portal-\(UUID().uuidString)")
@@ -52,7 +53,8 @@ func withRunningPortal<T>(
     var logger = Logger(label: "portal-test")
     logger.logLevel = .warning
     let server = PortalServer(
-        settings: settings, identity: RunningPortal.identity, store: store, announcements: announcements,
+        settings: settings, identity: RunningPortal.identity, store: store, authorities: authorities,
+        desk: keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: RunningPortal.identity.district, store: store, logger: logger),
         now: { clock.now }, logger: logger
     )
     let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
