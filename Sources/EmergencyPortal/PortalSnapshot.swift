@@ -38,11 +38,14 @@ public struct OfficialAnnouncement: Sendable, Hashable, Codable {
     public var body: [String: String]
     public var issuedAt: Date
     public var expiresAt: Date
+    /// The issuer declares a crisis while this is valid: the box goes into crisis mode.
+    public var declaresCrisis: Bool
 
     public init(
         id: String, issuer: String, severity: AnnouncementSeverity, headline: [String: String], body: [String: String],
-        issuedAt: Date, expiresAt: Date
+        issuedAt: Date, expiresAt: Date, declaresCrisis: Bool = false
     ) {
+        self.declaresCrisis = declaresCrisis
         self.id = id
         self.issuer = issuer
         self.severity = severity

@@ -25,7 +25,6 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         defer { lock.release() }
         let store = try ReadingStore(directory: self.configuration.dataDirectory, configuration: self.configuration.store)
         try await store.setIdentity(self.configuration.identity)
-        try await store.setMode(.normal)
         try await store.markDaemonStarted(at: self.clock.currentDate())
 
         var services: [any Service] = [StoreFlushService(store: store, clock: self.clock, logger: self.logger)]
@@ -75,6 +74,10 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         if let desk, let mqtt {
             services.append(AnnouncementRelayService(uplink: mqtt, desk: desk, clock: self.clock, logger: self.logger))
         }
+        services.append(ModeController(
+            store: store, desk: desk, clock: self.clock, policy: self.configuration.mode.policy, hooks: self.configuration.mode.hooks,
+            logger: self.logger
+        ))
         if self.configuration.portal.enabled {
             let clock = self.clock
             let portal = PortalServer(

@@ -243,6 +243,22 @@ public final class ReadingStore: Sendable {
         try self.pool.read { db in try Self.meta(MetaKey.mode, in: db).flatMap(Mode.init(rawValue:)) } ?? .normal
     }
 
+    /// A mode a resident or operator set by hand (`kiezbox mode set`), overriding the automatic one; `nil` clears it.
+    public func setModeOverride(_ mode: Mode?) async throws {
+        try await self.pool.write { db in
+            if let mode {
+                try Self.setMeta(MetaKey.modeOverride, mode.rawValue, in: db)
+            } else {
+                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [MetaKey.modeOverride])
+            }
+        }
+    }
+
+    /// The mode set by hand, if any.
+    public func modeOverride() throws -> Mode? {
+        try self.pool.read { db in try Self.meta(MetaKey.modeOverride, in: db).flatMap(Mode.init(rawValue:)) }
+    }
+
     /// Records that the daemon has (re)started now.
     public func markDaemonStarted(at date: Date) async throws {
         try await self.pool.write { db in

@@ -117,6 +117,7 @@ enum MetaKey {
     static let instanceID = "instance_id"
     static let identity = "identity"
     static let mode = "mode"
+    static let modeOverride = "mode_override"
     static let droppedReadings = "dropped_readings"
     static let lastFlushAt = "last_flush_at"
     static let daemonStartedAt = "daemon_started_at"

@@ -67,7 +67,7 @@ public final class AnnouncementDesk: Sendable {
         let (key, payload, parsed) = checked
         let announcement = OfficialAnnouncement(
             id: payload.id, issuer: key.issuer, severity: payload.severity, headline: payload.headline, body: payload.body,
-            issuedAt: payload.issuedAt, expiresAt: payload.expiresAt)
+            issuedAt: payload.issuedAt, expiresAt: payload.expiresAt, declaresCrisis: payload.crisis ?? false)
         let record = StoredAnnouncement(
             issuer: key.issuer, id: payload.id, keyID: key.keyID, issuedAt: payload.issuedAt, expiresAt: payload.expiresAt,
             rememberUntil: max(payload.expiresAt, payload.issuedAt.addingTimeInterval(AnnouncementPayload.maximumLifetime))
@@ -166,7 +166,7 @@ public final class AnnouncementDesk: Sendable {
             guard let payload = try? AnnouncementPayload(json: stored.payload) else { return nil }
             let announcement = OfficialAnnouncement(
                 id: stored.id, issuer: stored.issuer, severity: payload.severity, headline: payload.headline,
-                body: payload.body, issuedAt: stored.issuedAt, expiresAt: stored.expiresAt)
+                body: payload.body, issuedAt: stored.issuedAt, expiresAt: stored.expiresAt, declaresCrisis: payload.crisis ?? false)
             return AcceptedAnnouncement(
                 announcement: announcement, keyID: stored.keyID, district: payload.district, envelope: stored.envelope,
                 source: AnnouncementSource(rawValue: stored.receivedVia) ?? .mesh)

@@ -34,11 +34,15 @@ public struct AnnouncementPayload: Sendable, Hashable, Codable {
     /// Text per language code ("de", "en", "tr", "ar", "pt-br").
     public var headline: [String: String]
     public var body: [String: String]
+    /// `true`: the issuer declares a crisis for the announcement's district while it is valid; the boxes switch to
+    /// crisis mode (emergency Wi-Fi, crisis banner) even where mains power is still on. Absent means no.
+    public var crisis: Bool?
 
     public init(
         id: String, district: String = Self.allDistricts, issuedAt: Date, expiresAt: Date, severity: AnnouncementSeverity,
-        headline: [String: String], body: [String: String]
+        headline: [String: String], body: [String: String], crisis: Bool? = nil
     ) {
+        self.crisis = crisis
         self.version = Self.currentVersion
         self.id = id
         self.district = district
@@ -50,7 +54,7 @@ public struct AnnouncementPayload: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case version = "v", id, district, issuedAt = "issued_at", expiresAt = "expires_at", severity, headline, body
+        case version = "v", id, district, issuedAt = "issued_at", expiresAt = "expires_at", severity, headline, body, crisis
     }
 
     /// Decodes and checks a payload's bytes (after its signature has been verified).

@@ -55,6 +55,9 @@ struct AnnounceCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("The district whose boxes show it (default: every district).", valueName: "district"))
         var district: String = AnnouncementPayload.allDistricts
 
+        @Flag(name: .long, help: "Declare a crisis: while the announcement is valid, the boxes go into crisis mode (emergency Wi-Fi, crisis banner).")
+        var crisis = false
+
         @Option(
             name: .customLong("issued-at"),
             help: ArgumentHelp("Issue time (default: now), ISO 8601 UTC.", valueName: "time"))
@@ -84,7 +87,8 @@ struct AnnounceCommand: ParsableCommand {
             }
             let payload = AnnouncementPayload(
                 id: self.id, district: self.district, issuedAt: issuedAt, expiresAt: expiresAt, severity: severity,
-                headline: try Self.texts(self.headline, option: "headline"), body: try Self.texts(self.body, option: "body"))
+                headline: try Self.texts(self.headline, option: "headline"), body: try Self.texts(self.body, option: "body"),
+                crisis: self.crisis ? true : nil)
             do {
                 try payload.validate()
             } catch {
@@ -95,7 +99,7 @@ struct AnnounceCommand: ParsableCommand {
             guard AnnouncementKey.isValidKeyID(keyID) else { throw ValidationError("--key-id: 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'") }
             let envelope = try AnnouncementSigner(keyID: keyID, privateKey: file.privateKey).sign(payload)
             FileHandle.standardOutput.write(envelope.json() + Data("\n".utf8))
-            let summary = "signed \"\(payload.id)\" (\(severity.rawValue)) with key \(keyID) for "
+            let summary = "signed \"\(payload.id)\" (\(severity.rawValue)\(self.crisis ? ", declaring a crisis" : "")) with key \(keyID) for "
                 + (payload.district == AnnouncementPayload.allDistricts ? "every district" : "district \(payload.district)")
                 + ", valid until \(expiresAt.formatted(.iso8601))\n"
             FileHandle.standardError.write(Data(summary.utf8))

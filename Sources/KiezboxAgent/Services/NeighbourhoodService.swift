@@ -50,7 +50,7 @@ struct NeighbourhoodService<C: KiezboxClock>: Service {
             let battery = (try? self.store.latest())?.first { $0.reading.quantity == .voltage }?.reading.value
             var wait = self.statusInterval
             do {
-                try await self.uplink.publishStatus(.normal, batteryVolts: battery)
+                try await self.uplink.publishStatus((try? self.store.mode()) ?? .normal, batteryVolts: battery)
             } catch {
                 // Not connected yet, or the broker is away: the uplink publishes on reconnect; try again soon.
                 wait = min(self.statusInterval, .seconds(5))

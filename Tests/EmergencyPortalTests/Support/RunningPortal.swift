@@ -59,13 +59,15 @@ func withRunningPortal<T>(
     )
     let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
     let application = server.application(onListening: { port in continuation.yield(port) })
-    let task = Task { try await application.run() }
+    // A service group, as in the daemon, so the test ends with a graceful shutdown like SIGTERM does.
+    let group = ServiceGroup(configuration: .init(services: [.init(service: application)], logger: logger))
+    let task = Task { try await group.run() }
     var iterator = ports.makeAsyncIterator()
     guard let port = await iterator.next() else { throw RawHTTPClient.Failure(description: "the portal did not start") }
     let portal = RunningPortal(server: server, store: store, clock: clock, port: port, directory: directory)
     let result: Result<T, any Error>
     do { result = .success(try await body(portal)) } catch { result = .failure(error) }
-    task.cancel()
+    await group.triggerGracefulShutdown()
     _ = await task.result
     try? store.close()
     return try result.get()

@@ -1,0 +1,147 @@
+import EmergencyPortal
+import Foundation
+import KiezboxCore
+import Logging
+import ReadingStore
+import ServiceLifecycle
+
+/// What the mode decision looks at, at one moment.
+struct ModeInputs: Sendable, Hashable {
+    /// Set by hand (`kiezbox mode set`): wins over everything.
+    var override: Mode?
+    /// The issuer of a valid announcement that declares a crisis.
+    var declaredBy: String?
+    /// How long the mains-fail input has reported no mains, when it does now.
+    var mainsLostFor: TimeInterval?
+    /// How long it has reported mains present, when it does now.
+    var mainsPresentFor: TimeInterval?
+}
+
+/// When the box is in crisis mode: a blackout (mains lost for a while), an authority's signed declaration, or a
+/// resident's hand. Leaving a blackout waits until mains has stayed on for a while, so a flickering grid does not
+/// switch the emergency Wi-Fi on and off.
+struct ModePolicy: Sendable, Hashable {
+    /// Mains must be gone this long before the box declares a blackout (a short dip is not a crisis).
+    var crisisAfterMainsLoss: TimeInterval = 120
+    /// Mains must be back this long before a blackout crisis ends.
+    var normalAfterMainsReturn: TimeInterval = 600
+
+    /// The mode to be in, and why (for the log).
+    func decide(current: Mode, _ inputs: ModeInputs) -> (mode: Mode, reason: String) {
+        if let override = inputs.override { return (override, "set by hand (kiezbox mode set)") }
+        if let issuer = inputs.declaredBy { return (.crisis, "declared by \(issuer)") }
+        if let lost = inputs.mainsLostFor, lost >= self.crisisAfterMainsLoss {
+            return (.crisis, "mains power lost for \(Int(lost / 60)) min")
+        }
+        if current == .crisis {
+            if inputs.mainsLostFor != nil { return (.crisis, "mains power still lost") }
+            if let present = inputs.mainsPresentFor, present < self.normalAfterMainsReturn {
+                return (.crisis, "mains back for \(Int(present)) s; waiting until it stays on")
+            }
+        }
+        return (.normal, current == .crisis ? "mains power back, no crisis declared" : "normal operation")
+    }
+}
+
+/// Decides the box's mode every ``interval`` and records it in the store, where the portal, `kiezbox status`
+/// and the MQTT status read it. On entering and leaving crisis it runs the configured commands (by default
+/// none; a box starts its emergency Wi-Fi with `systemctl start kiezbox-emergency-wifi.target`).
+struct ModeController<C: KiezboxClock>: Service {
+    let store: ReadingStore
+    let desk: AnnouncementDesk?
+    let clock: C
+    let policy: ModePolicy
+    let hooks: ModeHooks
+    let logger: Logger
+    var interval: Duration = .seconds(10)
+    /// A mains reading older than this says nothing about now (the input is not being read).
+    var mainsStaleAfter: TimeInterval = 300
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var tracker = MainsTracker()
+            var current = (try? self.store.mode()) ?? .normal
+            while !Task.isCancelled {
+                let now = self.clock.currentDate()
+                let inputs = self.inputs(at: now, tracker: &tracker)
+                let (mode, reason) = self.policy.decide(current: current, inputs)
+                do {
+                    if mode != current || (try? self.store.mode()) != mode {
+                        try await self.store.setMode(mode)
+                        if mode != current {
+                            self.logger.notice("mode changed", metadata: ["from": "\(current)", "to": "\(mode)", "reason": "\(reason)"])
+                            self.hooks.run(leaving: current, entering: mode, logger: self.logger)
+                        }
+                        current = mode
+                    }
+                } catch {
+                    self.logger.warning("could not record the mode", metadata: ["error": "\(error)"])
+                }
+                do { try await self.clock.sleep(for: self.interval) } catch { return }
+            }
+        }
+    }
+
+    private func inputs(at now: Date, tracker: inout MainsTracker) -> ModeInputs {
+        let mains = (try? self.store.latest())?.first { $0.reading.quantity == .mainsPresent }?.reading
+        let fresh = mains.flatMap { now.timeIntervalSince($0.measuredAt) <= self.mainsStaleAfter ? $0 : nil }
+        tracker.observe(present: fresh.map { $0.value >= 0.5 }, at: now)
+        let declared = (try? self.desk?.current(at: now))?.first { $0.declaresCrisis }
+        return ModeInputs(
+            override: try? self.store.modeOverride(), declaredBy: declared?.issuer,
+            mainsLostFor: tracker.lostSince.map { now.timeIntervalSince($0) },
+            mainsPresentFor: tracker.presentSince.map { now.timeIntervalSince($0) }
+        )
+    }
+}
+
+/// Since when mains has been lost or present, from successive observations.
+struct MainsTracker: Sendable, Hashable {
+    var lostSince: Date?
+    var presentSince: Date?
+
+    /// `present`: what the input says now; `nil` when it says nothing (no sensor, stale reading).
+    mutating func observe(present: Bool?, at now: Date) {
+        switch present {
+        case true?:
+            self.lostSince = nil
+            if self.presentSince == nil { self.presentSince = now }
+        case false?:
+            self.presentSince = nil
+            if self.lostSince == nil { self.lostSince = now }
+        case nil:
+            self.lostSince = nil
+            self.presentSince = nil
+        }
+    }
+}
+
+/// Commands run when the box enters or leaves crisis mode (`[mode] on_crisis`, `on_normal`).
+struct ModeHooks: Sendable, Hashable {
+    var onCrisis: [String] = []
+    var onNormal: [String] = []
+
+    func run(leaving old: Mode, entering new: Mode, logger: Logger) {
+        let command: [String]
+        switch (old, new) {
+        case (_, .crisis): command = self.onCrisis
+        case (.crisis, _): command = self.onNormal
+        default: return
+        }
+        guard let executable = command.first else { return }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = Array(command.dropFirst())
+        process.terminationHandler = { process in
+            if process.terminationStatus != 0 {
+                logger.error("mode hook failed", metadata: ["command": "\(command.joined(separator: " "))", "status": "\(process.terminationStatus)"])
+            }
+        }
+        do {
+            try process.run()
+            logger.info("mode hook started", metadata: ["command": "\(command.joined(separator: " "))"])
+        } catch {
+            logger.error("mode hook could not start", metadata: ["command": "\(command.joined(separator: " "))", "error": "\(error)"])
+        }
+    }
+}
