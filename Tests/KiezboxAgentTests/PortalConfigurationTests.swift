@@ -1,0 +1,101 @@
+import EmergencyPortal
+import Foundation
+import KiezboxCore
+import Testing
+
+@testable import KiezboxAgent
+
+@Suite("Portal, authority and mode configuration")
+struct PortalConfigurationTests {
+    static let box = """
+        [box]
+        id = "wrangelkiez-01"
+        district = "friedrichshain-kreuzberg"
+
+        """
+
+    func parse(_ rest: String) throws -> KiezboxConfiguration {
+        try KiezboxConfiguration.parse(Self.box + rest, file: "kiezbox.toml")
+    }
+
+    func error(_ rest: String) -> ConfigurationError? {
+        do {
+            _ = try self.parse(rest)
+            return nil
+        } catch let error as ConfigurationError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    @Test("a full portal section, help points, an authority and mode hooks parse into typed values")
+    func valid() throws {
+        let token = AuthorityTokens.hash(token: "secret-token")
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        let configuration = try self.parse(
+            """
+            [portal]
+            port = 80
+            hostname = "Kiez.Box"
+            public_url = "http://kiez.box/"
+            acknowledged_answer = "portal"
+            acknowledgement = "6h"
+            post_lifetime = "12h"
+            battery = "lifepo4-12v"
+
+            [[help_point]]
+            name = "Leuchtturm Rathaus Kreuzberg"
+            address = "Yorckstraße 4-11"
+            offers = ["Trinkwasser", "Notruf"]
+            latitude = 52.4927
+            longitude = 13.3889
+
+            [[authority]]
+            name = "Bezirksamt"
+            token_sha256 = "\(token)"
+            key_id = "ba-xhain"
+            public_key = "\(key)"
+
+            [mode]
+            crisis_after = "5m"
+            on_crisis = ["/usr/bin/systemctl", "start", "kiezbox-emergency-wifi.target"]
+            """
+        )
+        let portal = configuration.portal.settings
+        #expect(portal.port == 80)
+        #expect(portal.hostname == "kiez.box")
+        #expect(portal.portalURL == "http://kiez.box/")
+        #expect(portal.acknowledgedClientsSeeOnline == false)
+        #expect(portal.acknowledgementLifetime == .seconds(6 * 3600))
+        #expect(portal.battery == .lifepo4_12V)
+        #expect(portal.helpPoints == [
+            HelpPoint(
+                name: "Leuchtturm Rathaus Kreuzberg", address: "Yorckstraße 4-11", offers: ["Trinkwasser", "Notruf"],
+                position: GeoPosition(latitude: 52.4927, longitude: 13.3889))
+        ])
+        #expect(configuration.portal.authorityTokens.authorize(authorizationHeader: "Bearer secret-token") == .authority(name: "Bezirksamt"))
+        #expect(configuration.portal.announcementKeys.map(\.keyID) == ["ba-xhain"])
+        #expect(configuration.mode.policy.crisisAfterMainsLoss == 300)
+        #expect(configuration.mode.hooks.onCrisis.first == "/usr/bin/systemctl")
+    }
+
+    @Test("mistakes are refused with their line and key", arguments: [
+        ("[portal]\nport = 0", 5, "portal.port"),
+        ("[portal]\nhostname = \"kiez box\"", 5, "portal.hostname"),
+        ("[portal]\nacknowledged_answer = \"maybe\"", 5, "portal.acknowledged_answer"),
+        ("[portal]\nuser_portal_url = \"http://kiez.box/\"", 5, "portal.user_portal_url"),
+        ("[portal]\nbattery = \"nimh\"", 5, "portal.battery"),
+        ("[portal]\nlisten_port = 80", 5, "portal.listen_port"),
+        ("[[help_point]]\nname = \"x\"\nlatitude = 52.5", 4, "help_point[1].longitude"),
+        ("[[authority]]\nname = \"x\"\ntoken_sha256 = \"abc\"", 6, "authority[1].token_sha256"),
+        ("[[authority]]\nname = \"x\"", 4, "authority[1].token_sha256"),
+        ("[[authority]]\nname = \"x\"\nkey_id = \"k\"\npublic_key = \"bm90IGEga2V5\"", 7, "authority[1].public_key"),
+        ("[mode]\non_crisis = [\"systemctl\", \"start\"]", 5, "mode.on_crisis"),
+    ])
+    func mistakes(_ source: String, line: Int, key: String) throws {
+        let error = try #require(self.error(source))
+        #expect(error.key == key)
+        #expect(error.line == line, "\(error)")
+    }
+}
