@@ -142,6 +142,17 @@ struct InfoPageTests {
         #expect(!Self.page(InfoPageFixtures.normal(), .de).contains("id=\"outcome\""))
     }
 
+    @Test("Outcomes travel through the redirect as one query value")
+    func outcomeQueryValues() {
+        let all = [BulletinOutcome.posted] + BulletinRefusal.allCases.map(BulletinOutcome.refused)
+        for outcome in all {
+            #expect(BulletinOutcome(queryValue: outcome.queryValue) == outcome)
+        }
+        #expect(all.map(\.queryValue) == ["posted", "tooLong", "empty", "rateLimited", "badToken", "invalid"])
+        #expect(BulletinOutcome(queryValue: "<script>") == nil)
+        #expect(BulletinOutcome(queryValue: "") == nil)
+    }
+
     @Test("Announcements in the reader's language, else German, else English, marked when falling back")
     func announcementLanguage() throws {
         var snapshot = InfoPageFixtures.normal()

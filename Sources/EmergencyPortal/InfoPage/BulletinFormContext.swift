@@ -16,6 +16,26 @@ public enum BulletinRefusal: String, Sendable, Hashable, CaseIterable {
 public enum BulletinOutcome: Sendable, Hashable {
     case posted
     case refused(BulletinRefusal)
+
+    /// The outcome as one query value ("posted", "tooLong", "rateLimited", …), for the redirect after a post
+    /// (`303 See Other` to `/?lang=de&outcome=posted#outcome`), so reloading the page never posts twice.
+    public var queryValue: String {
+        switch self {
+        case .posted: "posted"
+        case .refused(let reason): reason.rawValue
+        }
+    }
+
+    /// The outcome a query value names; nil for anything else (the value comes from the address bar).
+    public init?(queryValue: String) {
+        if queryValue == "posted" {
+            self = .posted
+        } else if let reason = BulletinRefusal(rawValue: queryValue) {
+            self = .refused(reason)
+        } else {
+            return nil
+        }
+    }
 }
 
 /// What the bulletin forms need from the request: the anti-forgery token to embed and the outcome of the
