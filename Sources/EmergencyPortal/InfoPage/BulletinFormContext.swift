@@ -1,0 +1,56 @@
+/// Why the box refused a bulletin post; the codes the `POST /bulletin` handler passes back to the page.
+public enum BulletinRefusal: String, Sendable, Hashable, CaseIterable {
+    /// The text is longer than 280 characters or the place longer than 80.
+    case tooLong
+    /// The text is empty or only spaces.
+    case empty
+    /// This phone posted too often; try again in a few minutes.
+    case rateLimited
+    /// The form's token is missing, expired or wrong (an old page, or a post from elsewhere).
+    case badToken
+    /// Anything else wrong with the form (unknown kind or category).
+    case invalid
+}
+
+/// What happened to the reader's last post, shown as a notice at the top of the page.
+public enum BulletinOutcome: Sendable, Hashable {
+    case posted
+    case refused(BulletinRefusal)
+
+    /// The outcome as one query value ("posted", "tooLong", "rateLimited", …), for the redirect after a post
+    /// (`303 See Other` to `/?lang=de&outcome=posted#outcome`), so reloading the page never posts twice.
+    public var queryValue: String {
+        switch self {
+        case .posted: "posted"
+        case .refused(let reason): reason.rawValue
+        }
+    }
+
+    /// The outcome a query value names; nil for anything else (the value comes from the address bar).
+    public init?(queryValue: String) {
+        if queryValue == "posted" {
+            self = .posted
+        } else if let reason = BulletinRefusal(rawValue: queryValue) {
+            self = .refused(reason)
+        } else {
+            return nil
+        }
+    }
+}
+
+/// What the bulletin forms need from the request: the anti-forgery token to embed and the outcome of the
+/// reader's last post, if they just sent one.
+public struct BulletinFormContext: Sendable, Hashable {
+    /// Sent back in the hidden `token` field of every form; the POST handler checks it.
+    public var token: String
+    public var outcome: BulletinOutcome?
+
+    public init(token: String, outcome: BulletinOutcome? = nil) {
+        self.token = token
+        self.outcome = outcome
+    }
+
+    /// Field limits shared by the forms' `maxlength` and the POST handler's checks.
+    public static let maxTextLength = 280
+    public static let maxPlaceLength = 80
+}

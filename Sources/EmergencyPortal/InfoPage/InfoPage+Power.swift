@@ -1,0 +1,28 @@
+import KiezboxCore
+
+extension InfoPageRenderer {
+    /// Whether the grid is up and how much the box's battery has left; left out when nothing is measured.
+    func powerSection() -> String {
+        let power = self.snapshot.power
+        var lines: [String] = []
+        if let mains = power.mainsPresent {
+            lines.append((mains ? self.strings.mainsPresent : self.strings.mainsAbsent).htmlEscaped)
+        }
+        var battery: [String] = []
+        if let percent = power.batteryPercent {
+            battery.append(self.format.measurement(min(max(percent, 0), 100), fractionDigits: 0, unit: "%"))
+        }
+        if let volts = power.batteryVolts {
+            let text = self.format.measurement(volts, fractionDigits: 1, unit: "V")
+            battery.append(battery.isEmpty ? text : "(\(text))")
+        }
+        if !battery.isEmpty {
+            lines.append("\(self.strings.battery.htmlEscaped): \(battery.joined(separator: " "))")
+        }
+        if let watts = power.watts {
+            lines.append("\(self.strings.drawing.htmlEscaped): \(self.format.measurement(watts, fractionDigits: 1, unit: "W"))")
+        }
+        guard !lines.isEmpty else { return "" }
+        return self.section(id: "power", heading: self.strings.powerHeading, content: "<p>\(lines.joined(separator: "<br/>"))</p>")
+    }
+}
