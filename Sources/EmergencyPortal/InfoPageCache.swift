@@ -7,16 +7,17 @@ import Synchronization
 /// the same bytes but for its token. The page is rendered once with a marker in the token's place and kept as the
 /// pieces between the markers; a request joins the pieces with its own token.
 final class InfoPageCache: Sendable {
-    /// Stands in for the token while rendering: base64url-safe, and nothing a page would otherwise contain.
-    static let marker = "TOKEN0MARKER0d5f9a7c1e3b"
+    /// Stands in for the token while rendering: base64url-safe, nothing a page would otherwise contain, and as
+    /// long as a real token (32 characters), so the page's byte budget holds once the token is in.
+    static let marker = "kzTOKENxMARKERx7d5f9a7c1e3b08a4z"
     private let entries = Mutex<[PortalLanguage: (version: Int, pieces: [[UInt8]])]>([:])
 
     /// The page in `language` for snapshot `version`, with `token`; `render` renders it with a given token.
-    /// Pages that carry an outcome (a refused post) are rendered for the one request, uncached.
+    /// Pages that are not `cacheable` (an outcome notice, all posts) are rendered for the one request.
     func page(
-        language: PortalLanguage, outcome: PageOutcome?, version: Int, token: String, render: (String) -> String
+        language: PortalLanguage, cacheable: Bool, version: Int, token: String, render: (String) -> String
     ) -> [UInt8] {
-        if outcome != nil { return Array(render(token).utf8) }
+        if !cacheable { return Array(render(token).utf8) }
         let cached = self.entries.withLock { $0[language] }
         let pieces: [[UInt8]]
         if let cached, cached.version == version {

@@ -107,21 +107,22 @@ public final class PortalServer: Sendable {
 
     // MARK: - Routes
 
-    func infoPage(_ request: Request, context: PortalRequestContext, outcome: PageOutcome?, status: Int = 200) -> Response {
+    func infoPage(_ request: Request, context: PortalRequestContext, outcome: BulletinOutcome?, status: Int = 200) -> Response {
         let query = request.uri.queryParameters
         let language = PortalLanguage.negotiate(
             acceptLanguage: request.headers[.acceptLanguage], requested: query["lang"].map(String.init)
         )
         let now = self.now()
         let (snapshot, version) = self.content.snapshot(at: now)
-        let outcome = outcome ?? (query["posted"] != nil ? .posted : nil)
+        let outcome = outcome ?? query["outcome"].flatMap { BulletinOutcome(queryValue: String($0)) }
+        let showAllPosts = query["all"] == "1"
         let token = self.tokens.issue(for: context.client, at: now)
         let page = self.pages.page(
-            language: language, outcome: outcome, version: version, token: token,
+            language: language, cacheable: outcome == nil && !showAllPosts, version: version, token: token,
             render: { token in
                 InfoPage.render(
-                    snapshot: snapshot, language: language,
-                    form: BulletinFormContext(token: token, outcome: outcome), portalURL: self.settings.portalURL
+                    snapshot: snapshot, language: language, form: BulletinFormContext(token: token, outcome: outcome),
+                    portalURL: self.settings.portalURL, showAllPosts: showAllPosts
                 )
             }
         )
@@ -168,7 +169,7 @@ public final class PortalServer: Sendable {
         self.content.invalidate()
         // Post/redirect/get: reloading the page does not post again.
         let language = submission.language.flatMap(PortalLanguage.init(rawValue:)) ?? .de
-        return Self.redirect("/?lang=\(language.rawValue)&posted=\(submission.kind.rawValue)#bulletin", status: 303)
+        return Self.redirect("/?lang=\(language.code)&outcome=\(BulletinOutcome.posted.queryValue)#outcome", status: 303)
     }
 
     private func refuse(_ refusal: BulletinRefusal, _ request: Request, context: PortalRequestContext) -> Response {

@@ -1,12 +1,13 @@
 import EmergencyPortal
 import Foundation
+import KiezboxCore
 import ReadingStore
 import Testing
 
 /// The info page in a real browser at phone size with JavaScript off, as a neighbour's phone shows it.
 ///
-/// The pages are rendered to files and loaded as `file://` URLs; ``pageURL(for:)`` is the one place to point the
-/// test at the live portal instead.
+/// The main test loads the page from the live portal over HTTP, as a phone does; the renderer's own fixture page
+/// is also loaded as a `file://` URL.
 @Suite("Info page in headless Chromium")
 struct InfoPageBrowserTests {
     /// Where the browser loads the page for `language`.
@@ -45,41 +46,88 @@ struct InfoPageBrowserTests {
         #expect(!withoutScripts.contains("<p id=\"p\">script ran</p>"))
     }
 
-    @Test("360x640, no JavaScript: banner, direction and forms in the rendered DOM; screenshots kept", arguments: PortalLanguage.allCases)
+    /// Puts the running portal's box into a crisis with help points, readings, an official announcement and posts.
+    static func prepareCrisis(_ portal: RunningPortal) async throws {
+        let now = portal.clock.now
+        try await portal.store.setMode(.crisis)
+        try await portal.store.record([
+            Reading(sensorID: "climate", quantity: .temperature, value: 33.5, measuredAt: now.addingTimeInterval(-120)),
+            Reading(sensorID: "climate", quantity: .relativeHumidity, value: 48, measuredAt: now.addingTimeInterval(-120)),
+            Reading(sensorID: "particulates", quantity: .pm2_5, value: 41, measuredAt: now.addingTimeInterval(-300)),
+            Reading(sensorID: "battery", quantity: .voltage, value: 12.31, measuredAt: now.addingTimeInterval(-10)),
+            Reading(sensorID: "mains", quantity: .mainsPresent, value: 0, measuredAt: now.addingTimeInterval(-10)),
+        ])
+        _ = try await portal.store.flush()
+        let posts: [(BulletinKind, BulletinCategory?, String)] = [
+            (.request, .water, "Wir brauchen Trinkwasser für 4 Personen, 3. OG links"),
+            (.offer, .power, "Powerbank und Solarpanel im Hof, kommt vorbei"),
+            (.safe, nil, "Familie Yılmaz: alle wohlauf"),
+            (.request, .medical, "<script>alert(1)</script> Insulin gesucht"),
+        ]
+        for (kind, category, text) in posts {
+            _ = try await portal.store.addBulletinPost(
+                kind: kind, category: category, text: text, place: "Wrangelstraße", createdAt: now, expiresAt: now.addingTimeInterval(3600))
+        }
+    }
+
+    @Test("the live portal at 360x640, no JavaScript: banner, direction and forms in the rendered DOM; screenshots kept", arguments: PortalLanguage.allCases)
     func renderedPage(language: PortalLanguage) async throws {
+        let browser = try HeadlessChromium.installed()
+        let settings = RunningPortal.settings {
+            $0.helpPoints = [
+                HelpPoint(
+                    name: "Kat-Leuchtturm Rathaus Kreuzberg", address: "Yorckstraße 4-11", offers: ["Erste Hilfe", "Trinkwasser", "Notruf"],
+                    position: GeoPosition(latitude: 52.4927, longitude: 13.3889))
+            ]
+        }
+        try await withRunningPortal(settings: settings) { portal in
+            try await Self.prepareCrisis(portal)
+            // The box's own address is the portal, as a phone reaches it after the redirect.
+            let url = try #require(URL(string: "http://127.0.0.1:\(portal.port)/?lang=\(language.code)"))
+            let strings = PortalStrings.forLanguage(language)
+
+            let dom = try await browser.dumpDOM(url: url)
+            #expect(dom.contains("<html lang=\"\(language.code)\" dir=\"\(language.isRightToLeft ? "rtl" : "ltr")\">"))
+            #expect(dom.contains("role=\"alert\" id=\"crisis\"><h2>\(strings.crisisHeading)</h2>"))
+            #expect(!dom.lowercased().contains("<script"))
+            #expect(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt; Insulin gesucht"))
+            #expect(dom.contains("Kat-Leuchtturm Rathaus Kreuzberg"))
+            #expect(dom.components(separatedBy: "<form method=\"post\" action=\"/bulletin\"").count - 1 == 3)
+            for kind in BulletinKind.allCases {
+                #expect(dom.contains("name=\"kind\" value=\"\(kind.rawValue)\""))
+                #expect(dom.contains("<textarea id=\"\(kind.rawValue)-text\" name=\"text\""))
+                #expect(dom.contains("<input id=\"\(kind.rawValue)-place\" name=\"place\""))
+            }
+            #expect(dom.components(separatedBy: "name=\"category\"").count - 1 == 2)
+            // Every form carries this phone's token (32 characters of base64url), and the acknowledge form is there.
+            #expect(dom.components(separatedBy: "name=\"token\" value=\"").dropFirst().filter { $0.prefix(33).last == "\"" }.count == 3)
+            #expect(dom.contains("action=\"/acknowledge?lang=\(language.code)\""))
+
+            let artefacts = try TestArtefacts.folder()
+            let screen = artefacts.appendingPathComponent("info-page-\(language.code).png")
+            try await browser.screenshot(url: url, to: screen)
+            // The whole page at phone width, for a person reviewing the layout.
+            let full = artefacts.appendingPathComponent("info-page-\(language.code)-full.png")
+            try await HeadlessChromium(height: 6000).screenshot(url: url, to: full)
+            for file in [screen, full] {
+                let png = try Data(contentsOf: file)
+                #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(file.lastPathComponent) is not a PNG")
+                // Width from the IHDR chunk: the page was laid out 360 px wide.
+                let width = png.dropFirst(16).prefix(4).reduce(0) { $0 << 8 | Int($1) }
+                #expect(width == 360)
+                Attachment.record(png, named: file.lastPathComponent)
+            }
+        }
+    }
+
+    @Test("the rendered fixture page in the browser matches what the renderer promises (offline, file://)")
+    func fixturePage() async throws {
         let browser = try HeadlessChromium.installed()
         let folder = try Self.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let url = try Self.pageURL(for: language, in: folder)
-        let strings = PortalStrings.forLanguage(language)
-
-        let dom = try await browser.dumpDOM(url: url)
-        #expect(dom.contains("<html lang=\"\(language.code)\" dir=\"\(language.isRightToLeft ? "rtl" : "ltr")\">"))
-        #expect(dom.contains("role=\"alert\" id=\"crisis\"><h2>\(strings.crisisHeading)</h2>"))
-        #expect(!dom.lowercased().contains("<script"))
-        #expect(dom.components(separatedBy: "<form method=\"post\" action=\"/bulletin\"").count - 1 == 3)
-        for kind in BulletinKind.allCases {
-            #expect(dom.contains("name=\"kind\" value=\"\(kind.rawValue)\""))
-            #expect(dom.contains("<textarea id=\"\(kind.rawValue)-text\" name=\"text\""))
-            #expect(dom.contains("<input id=\"\(kind.rawValue)-place\" name=\"place\""))
-        }
-        #expect(dom.components(separatedBy: "name=\"category\"").count - 1 == 2)
+        let dom = try await browser.dumpDOM(url: try Self.pageURL(for: .ar, in: folder))
+        #expect(dom.contains("<html lang=\"ar\" dir=\"rtl\">"))
         #expect(dom.components(separatedBy: "name=\"token\" value=\"\(InfoPageFixtures.form.token)\"").count - 1 == 3)
-
-        let artefacts = try TestArtefacts.folder()
-        let screen = artefacts.appendingPathComponent("info-page-\(language.code).png")
-        try await browser.screenshot(url: url, to: screen)
-        // The whole page at phone width, for a person reviewing the layout.
-        let full = artefacts.appendingPathComponent("info-page-\(language.code)-full.png")
-        try await HeadlessChromium(height: 6000).screenshot(url: url, to: full)
-        for file in [screen, full] {
-            let png = try Data(contentsOf: file)
-            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(file.lastPathComponent) is not a PNG")
-            // Width from the IHDR chunk: the page was laid out 360 px wide.
-            let width = png.dropFirst(16).prefix(4).reduce(0) { $0 << 8 | Int($1) }
-            #expect(width == 360)
-            Attachment.record(png, named: file.lastPathComponent)
-        }
     }
 }
 

@@ -3,16 +3,16 @@ import ReadingStore
 
 /// Why a bulletin post was refused; the page tells the person in their language.
 public enum BulletinRefusal: String, Sendable, Hashable, Error, CaseIterable {
+    /// The text is longer than 280 characters or the place longer than 80.
+    case tooLong
     /// The text is empty (after trimming).
     case empty
-    /// The text or the place is longer than allowed.
-    case tooLong
-    /// Control characters, direction overrides, unknown kind or category, or a field that is not a field.
-    case invalid
-    /// The form is too old, from before a restart, or not from this box.
-    case badToken
     /// This phone has posted too much for now.
     case rateLimited
+    /// The form is too old, from before a restart, or not from this box.
+    case badToken
+    /// Control characters, direction overrides, unknown kind or category, or a field that is not a field.
+    case invalid
 
     /// The HTTP status the refusal is answered with.
     public var httpStatus: Int {
@@ -34,10 +34,6 @@ public struct BulletinSubmission: Sendable, Hashable {
     public var language: String?
     public var token: String
 
-    /// Longest text, in characters (a text message's worth: enough to say what is needed, where, how urgent).
-    public static let maximumTextLength = 280
-    /// Longest place description, in characters.
-    public static let maximumPlaceLength = 80
 
     /// Checks the decoded form fields (`kind`, `category`, `text`, `place`, `lang`, `token`).
     public init(fields: [String: String]) throws(BulletinRefusal) {
@@ -59,7 +55,7 @@ public struct BulletinSubmission: Sendable, Hashable {
         let place = (fields["place"] ?? "").precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
         // A check-in may be just "I am safe"; a request or an offer must say something.
         if text.isEmpty && kind != .safe { throw .empty }
-        guard text.count <= Self.maximumTextLength, place.count <= Self.maximumPlaceLength else { throw .tooLong }
+        guard text.count <= BulletinFormContext.maxTextLength, place.count <= BulletinFormContext.maxPlaceLength else { throw .tooLong }
         guard Self.isPlain(text, allowingNewlines: true), Self.isPlain(place, allowingNewlines: false) else { throw .invalid }
         self.text = text
         self.place = place

@@ -1,17 +1,3 @@
-/// Why the box refused a bulletin post; the codes the `POST /bulletin` handler passes back to the page.
-public enum BulletinRefusal: String, Sendable, Hashable, CaseIterable {
-    /// The text is longer than 280 characters or the place longer than 80.
-    case tooLong
-    /// The text is empty or only spaces.
-    case empty
-    /// This phone posted too often; try again in a few minutes.
-    case rateLimited
-    /// The form's token is missing, expired or wrong (an old page, or a post from elsewhere).
-    case badToken
-    /// Anything else wrong with the form (unknown kind or category).
-    case invalid
-}
-
 /// What happened to the reader's last post, shown as a notice at the top of the page.
 public enum BulletinOutcome: Sendable, Hashable {
     case posted

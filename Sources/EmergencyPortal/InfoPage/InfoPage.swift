@@ -122,7 +122,10 @@ struct InfoPageRenderer {
 
     private func footer() -> String {
         let url = self.portalURL.htmlEscaped
-        return "<footer><p>\(self.strings.openInBrowser.htmlEscaped) <a href=\"\(url)\">\(url)</a></p></footer>"
+        // A plain form: the phone's next connectivity probe gets the "online" answer and the sheet can close.
+        let acknowledge = "<form method=\"post\" action=\"/acknowledge?lang=\(self.language.code)\"><button>"
+            + "\(self.strings.stayConnected.htmlEscaped)</button></form>"
+        return "<footer>\(acknowledge)<p>\(self.strings.openInBrowser.htmlEscaped) <a href=\"\(url)\">\(url)</a></p></footer>"
     }
 
     /// A section with a heading, or the heading and "none right now" when it is empty. Screen readers reach the

@@ -7,6 +7,7 @@ extension PortalStrings {
         languageMenu: "Language",
         asOf: { "As of \($0)" },
         openInBrowser: "Open in your browser:",
+        stayConnected: "Got it, stay connected",
         emergencyCall: "If a life is in danger: call 112 (if phones work) or go to the nearest help point.",
         crisisHeading: "Emergency mode",
         crisisText: "This Kiezbox has its own power and works without the internet. Here you find help, warnings and news from your neighbours.",

@@ -7,6 +7,7 @@ extension PortalStrings {
         languageMenu: "Sprache",
         asOf: { "Stand: \($0)" },
         openInBrowser: "Im Browser öffnen:",
+        stayConnected: "Verstanden, ich bleibe im WLAN",
         emergencyCall: "Bei Lebensgefahr: 112 anrufen (wenn das Telefon geht) oder zur nächsten Hilfestelle gehen.",
         crisisHeading: "Notbetrieb",
         crisisText: "Diese Kiezbox hat eigenen Strom und funktioniert ohne Internet. Hier finden Sie Hilfe, Warnungen und Nachrichten aus der Nachbarschaft.",

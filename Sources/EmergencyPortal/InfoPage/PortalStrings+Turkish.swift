@@ -7,6 +7,7 @@ extension PortalStrings {
         languageMenu: "Dil",
         asOf: { "Güncelleme: \($0)" },
         openInBrowser: "Tarayıcıda açın:",
+        stayConnected: "Anladım, bağlı kal",
         emergencyCall: "Hayati tehlike varsa: 112'yi arayın (telefon çalışıyorsa) ya da en yakın yardım noktasına gidin.",
         crisisHeading: "Acil durum modu",
         crisisText: "Bu Kiezbox'un kendi elektriği var ve internetsiz çalışır. Burada yardım, uyarılar ve komşulardan haberler bulursunuz.",

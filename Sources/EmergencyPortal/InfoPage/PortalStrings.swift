@@ -17,6 +17,8 @@ public struct PortalStrings: Sendable {
     public let asOf: @Sendable (_ time: String) -> String
     /// Before the portal's plain address, for readers in a phone's captive-portal sheet.
     public let openInBrowser: String
+    /// The button that tells the box this phone has seen the page: its sign-in sheet stops coming back.
+    public let stayConnected: String
     /// What to do in a life-threatening emergency.
     public let emergencyCall: String
 
