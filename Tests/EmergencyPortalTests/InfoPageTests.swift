@@ -123,11 +123,11 @@ struct InfoPageTests {
         #expect(banner.first?.stringValue?.contains(strings.emergencyCall) == true)
         let normal = Self.page(InfoPageFixtures.normal(), language)
         #expect(!normal.contains("role=\"alert\""))
-        #expect(normal.contains(strings.normalText.htmlEscaped))
-        #expect(normal.contains(strings.emergencyCall.htmlEscaped))
+        #expect(normal.contains(strings.normalText.markupEscaped))
+        #expect(normal.contains(strings.emergencyCall.markupEscaped))
         var maintenance = InfoPageFixtures.normal()
         maintenance.mode = .maintenance
-        #expect(Self.page(maintenance, language).contains(strings.maintenanceText.htmlEscaped))
+        #expect(Self.page(maintenance, language).contains(strings.maintenanceText.markupEscaped))
     }
 
     @Test("The outcome of the last post is shown in the reader's language")

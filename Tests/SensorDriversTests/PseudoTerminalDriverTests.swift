@@ -8,6 +8,8 @@ import Testing
 @Suite("Drivers over real pseudo-terminals")
 struct PseudoTerminalDriverTests {
     /// Opens the port first (raw mode), then starts the device behind the master.
+    /// Drivers here wait up to 2 s for a reply: a hang guard, not a schedule, so that a busy machine (a parallel
+    /// build, CI) never turns a slow pty into a retried command that the expected command lists do not have.
     @discardableResult
     private func withDevice<T>(
         _ device: any SimulatedSerialDevice,
@@ -46,7 +48,7 @@ struct PseudoTerminalDriverTests {
         let values = try await self.withDevice(
             sensor, baudRate: SDS011.baudRate, timeScale: 0, noise: [0xAA, 0x13, 0xAB, 0xAA]
         ) { port, pause in
-            let driver = SDS011(port: port, configuration: .init(samples: 3, replyTimeout: .milliseconds(250)), pause: pause)
+            let driver = SDS011(port: port, configuration: .init(samples: 3, replyTimeout: .seconds(2)), pause: pause)
             let values = try await driver.measure()
             #expect(driver.checksumErrorCount == 1)
             return values
@@ -68,7 +70,7 @@ struct PseudoTerminalDriverTests {
         sensor.setConcentrations(pm1: 6, pm2_5: 11, pm10: 15)
         sensor.setWarmUp(duration: .seconds(30), factor: 5)
         let values = try await self.withDevice(sensor, baudRate: PMS5003.baudRate, noise: [0x42, 0x4D, 0x00, 0x42]) { port, pause in
-            let driver = PMS5003(port: port, configuration: .init(samples: 2, replyTimeout: .milliseconds(250)), pause: pause)
+            let driver = PMS5003(port: port, configuration: .init(samples: 2, replyTimeout: .seconds(2)), pause: pause)
             // Corrupt the first passive read's answer once the warm-up frames have gone by.
             let first = try await driver.measure()
             sensor.corruptNextMeasurements(1)
@@ -88,7 +90,7 @@ struct PseudoTerminalDriverTests {
         sensor.setMode(.sleeping)
         sensor.setConcentrations(pm1: 2.5, pm2_5: 4.75, pm4: 5.5, pm10: 6.25)
         let values = try await self.withDevice(sensor, baudRate: SPS30UART.baudRate, noise: [0x7E, 0x7D]) { port, pause in
-            let driver = SPS30UART(port: port, configuration: .init(replyTimeout: .milliseconds(200)), pause: pause)
+            let driver = SPS30UART(port: port, configuration: .init(replyTimeout: .seconds(2)), pause: pause)
             return try await driver.measure()
         }
         #expect(values.map(\.value) == [2.5, 4.75, 5.5, 6.25])

@@ -34,9 +34,7 @@ public struct FormTokens: Sendable {
         let issued = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let age = now.timeIntervalSince1970 - Double(issued)
         guard age >= -60, age <= self.lifetime else { return false }
-        let expected = self.mac(client: client, issued: issued)
-        // Constant-time comparison: the difference of every byte is accumulated.
-        return zip(expected, bytes[8...]).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        return AuthorityTokens.constantTimeEqual(self.mac(client: client, issued: issued), Array(bytes[8...]))
     }
 
     private func mac(client: String, issued: UInt64) -> [UInt8] {

@@ -13,13 +13,13 @@ extension InfoPageRenderer {
                 self.strings.issuedBy(announcement.issuer),
                 self.format.age(of: announcement.issuedAt),
                 self.strings.validUntil(self.format.clockTime(announcement.expiresAt)),
-            ].map(\.htmlEscaped).joined(separator: " · ")
+            ].map(\.markupEscaped).joined(separator: " · ")
             items += "<article\(urgent ? " class=\"x\"" : "")>"
             if let headline {
-                items += "<h3\(self.langAttribute(headline.language))>\(headline.text.htmlEscaped)</h3>"
+                items += "<h3\(self.langAttribute(headline.language))>\(headline.text.markupEscaped)</h3>"
             }
             if let body {
-                items += "<p class=\"t\"\(self.langAttribute(body.language))>\(body.text.htmlEscaped)</p>"
+                items += "<p class=\"t\"\(self.langAttribute(body.language))>\(body.text.markupEscaped)</p>"
             }
             items += "<p class=\"m\">\(meta)</p></article>"
         }
@@ -28,7 +28,7 @@ extension InfoPageRenderer {
 
     /// ` lang="xx"` when a text is not in the page's language, so screen readers switch voice.
     private func langAttribute(_ code: String) -> String {
-        code == self.language.code ? "" : " lang=\"\(code.htmlEscaped)\" dir=\"auto\""
+        code == self.language.code ? "" : " lang=\"\(code.markupEscaped)\" dir=\"auto\""
     }
 
     /// The text in `language`, else German, else English, else the first by language code (stable across

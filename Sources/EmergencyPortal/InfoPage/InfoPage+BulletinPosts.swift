@@ -3,14 +3,14 @@ import ReadingStore
 extension InfoPageRenderer {
     /// The posts shown, a link to all when some are left out, and the end of the bulletin section.
     func postList(_ posts: [BulletinPost], total: Int) -> String {
-        var html = "<h3 id=\"posts\">\(self.strings.postsHeading.htmlEscaped)</h3>"
+        var html = "<h3 id=\"posts\">\(self.strings.postsHeading.markupEscaped)</h3>"
         if posts.isEmpty && total == 0 {
-            html += "<p class=\"m\">\(self.strings.noneRightNow.htmlEscaped)</p>"
+            html += "<p class=\"m\">\(self.strings.noneRightNow.markupEscaped)</p>"
         } else if !posts.isEmpty {
             html += "<ul>" + posts.map(self.postItem).joined() + "</ul>"
         }
         if posts.count < total {
-            html += "<p><a href=\"?lang=\(self.language.code)&amp;all=1#posts\">\(self.strings.showAllPosts(total).htmlEscaped)</a></p>"
+            html += "<p><a href=\"?lang=\(self.language.code)&amp;all=1#posts\">\(self.strings.showAllPosts(total).markupEscaped)</a></p>"
         }
         return html + "</section>"
     }
@@ -35,10 +35,10 @@ extension InfoPageRenderer {
         if let category = post.category, post.kind != .safe {
             label += " · " + self.strings.category(category)
         }
-        var html = "<li><b>\(label.htmlEscaped)</b> <span class=\"m\">\(self.format.age(of: post.createdAt).htmlEscaped)</span>"
-        html += "<p class=\"t\" dir=\"auto\">\(post.text.htmlEscaped)</p>"
+        var html = "<li><b>\(label.markupEscaped)</b> <span class=\"m\">\(self.format.age(of: post.createdAt).markupEscaped)</span>"
+        html += "<p class=\"t\" dir=\"auto\">\(post.text.markupEscaped)</p>"
         if !post.place.isEmpty {
-            html += "<p class=\"m\" dir=\"auto\">\(post.place.htmlEscaped)</p>"
+            html += "<p class=\"m\" dir=\"auto\">\(post.place.markupEscaped)</p>"
         }
         return html + "</li>"
     }

@@ -17,15 +17,15 @@ extension InfoPageRenderer {
         }
         var items = ""
         for entry in sorted {
-            items += "<li><b>\(entry.point.name.htmlEscaped)</b>"
+            items += "<li><b>\(entry.point.name.markupEscaped)</b>"
             if let metres = entry.metres {
-                items += " <span class=\"m\">\(self.strings.distanceAway(self.format.distance(metres: metres)).htmlEscaped)</span>"
+                items += " <span class=\"m\">\(self.strings.distanceAway(self.format.distance(metres: metres)).markupEscaped)</span>"
             }
             if !entry.point.address.isEmpty {
-                items += "<br/>\(entry.point.address.htmlEscaped)"
+                items += "<br/>\(entry.point.address.markupEscaped)"
             }
             if !entry.point.offers.isEmpty {
-                items += "<br/><span class=\"m\">\(entry.point.offers.joined(separator: ", ").htmlEscaped)</span>"
+                items += "<br/><span class=\"m\">\(entry.point.offers.joined(separator: ", ").markupEscaped)</span>"
             }
             items += "</li>"
         }

@@ -17,8 +17,8 @@ extension InfoPageRenderer {
                 facts.append(self.strings.distanceAway(self.format.distance(metres: here.distance(to: there))))
             }
             items += """
-                <li><b>\(box.identity.name.htmlEscaped)</b>: \(facts.joined(separator: ", ").htmlEscaped) \
-                <span class="m">\(self.strings.lastHeard(self.format.age(of: box.lastSeen)).htmlEscaped)</span></li>
+                <li><b>\(box.identity.name.markupEscaped)</b>: \(facts.joined(separator: ", ").markupEscaped) \
+                <span class="m">\(self.strings.lastHeard(self.format.age(of: box.lastSeen)).markupEscaped)</span></li>
                 """
         }
         return self.section(id: "boxes", heading: self.strings.neighboursHeading, content: "<ul>\(items)</ul>")

@@ -6,7 +6,7 @@ extension InfoPageRenderer {
         let power = self.snapshot.power
         var lines: [String] = []
         if let mains = power.mainsPresent {
-            lines.append((mains ? self.strings.mainsPresent : self.strings.mainsAbsent).htmlEscaped)
+            lines.append((mains ? self.strings.mainsPresent : self.strings.mainsAbsent).markupEscaped)
         }
         var battery: [String] = []
         if let percent = power.batteryPercent {
@@ -17,10 +17,10 @@ extension InfoPageRenderer {
             battery.append(battery.isEmpty ? text : "(\(text))")
         }
         if !battery.isEmpty {
-            lines.append("\(self.strings.battery.htmlEscaped): \(battery.joined(separator: " "))")
+            lines.append("\(self.strings.battery.markupEscaped): \(battery.joined(separator: " "))")
         }
         if let watts = power.watts {
-            lines.append("\(self.strings.drawing.htmlEscaped): \(self.format.measurement(watts, fractionDigits: 1, unit: "W"))")
+            lines.append("\(self.strings.drawing.markupEscaped): \(self.format.measurement(watts, fractionDigits: 1, unit: "W"))")
         }
         guard !lines.isEmpty else { return "" }
         return self.section(id: "power", heading: self.strings.powerHeading, content: "<p>\(lines.joined(separator: "<br/>"))</p>")

@@ -25,10 +25,10 @@ extension InfoPageRenderer {
             alerts.append("\(self.strings.airQuality): \(self.strings.airQualityBand(air)). \(advice)")
         }
         for alert in alerts {
-            content += "<p class=\"n e\">\(alert.htmlEscaped)</p>"
+            content += "<p class=\"n e\">\(alert.markupEscaped)</p>"
         }
         if let air = warnings.airQuality, !air.needsAdvice {
-            content += "<p>\(self.strings.airQuality.htmlEscaped): \(self.strings.airQualityBand(air).htmlEscaped)</p>"
+            content += "<p>\(self.strings.airQuality.markupEscaped): \(self.strings.airQualityBand(air).markupEscaped)</p>"
         }
 
         let shown = self.snapshot.latest.map(\.reading).filter { Self.shownQuantities.contains($0.quantity) }
@@ -47,13 +47,13 @@ extension InfoPageRenderer {
             let name = self.strings.quantity(reading.quantity) + (twice ? " (\(reading.sensorID))" : "")
             let value = self.format.measurement(reading.value, fractionDigits: Self.fractionDigits(reading.quantity), unit: reading.unit.symbol)
             let doubt = reading.quality == .implausible ? " (?)" : ""
-            let age = agePerRow ? " <span class=\"m\">\(self.format.age(of: reading.measuredAt).htmlEscaped)</span>" : ""
-            rows += "<tr><th>\(name.htmlEscaped)</th><td>\(value.htmlEscaped)\(doubt)\(age)</td></tr>"
+            let age = agePerRow ? " <span class=\"m\">\(self.format.age(of: reading.measuredAt).markupEscaped)</span>" : ""
+            rows += "<tr><th>\(name.markupEscaped)</th><td>\(value.markupEscaped)\(doubt)\(age)</td></tr>"
         }
         if !rows.isEmpty {
             content += "<table>\(rows)</table>"
             if !agePerRow, let first = sorted.first {
-                content += "<p class=\"m\">\(self.strings.measured(self.format.age(of: first.measuredAt)).htmlEscaped)</p>"
+                content += "<p class=\"m\">\(self.strings.measured(self.format.age(of: first.measuredAt)).markupEscaped)</p>"
             }
         }
         return self.section(id: "weather", heading: self.strings.readingsHeading, content: content)

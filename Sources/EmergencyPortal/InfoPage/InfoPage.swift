@@ -70,7 +70,7 @@ struct InfoPageRenderer {
     }
 
     private func documentStart() -> String {
-        let title = "\(self.snapshot.identity.name) – \(self.strings.titleSuffix)".htmlEscaped
+        let title = "\(self.snapshot.identity.name) – \(self.strings.titleSuffix)".markupEscaped
         let direction = self.language.isRightToLeft ? "rtl" : "ltr"
         return """
             <!DOCTYPE html><html lang="\(self.language.code)" dir="\(direction)"><head><meta charset="utf-8"/>\
@@ -87,9 +87,9 @@ struct InfoPageRenderer {
             links += "<a href=\"?lang=\(language.code)\" lang=\"\(language.code)\"\(current)>\(language.nativeName)</a>"
         }
         return """
-            <header><nav aria-label="\(self.strings.languageMenu.htmlEscaped)">\(links)</nav>\
-            <h1>\(self.snapshot.identity.name.htmlEscaped)</h1>\
-            <p class="m">\(self.strings.asOf(self.format.clockTime(self.snapshot.now)).htmlEscaped)</p></header>
+            <header><nav aria-label="\(self.strings.languageMenu.markupEscaped)">\(links)</nav>\
+            <h1>\(self.snapshot.identity.name.markupEscaped)</h1>\
+            <p class="m">\(self.strings.asOf(self.format.clockTime(self.snapshot.now)).markupEscaped)</p></header>
             """
     }
 
@@ -98,13 +98,13 @@ struct InfoPageRenderer {
         switch self.snapshot.mode {
         case .crisis:
             return """
-                <section class="b" role="alert" id="crisis"><h2>\(self.strings.crisisHeading.htmlEscaped)</h2>\
-                <p>\(self.strings.crisisText.htmlEscaped)</p><p><b>\(self.strings.emergencyCall.htmlEscaped)</b></p></section>
+                <section class="b" role="alert" id="crisis"><h2>\(self.strings.crisisHeading.markupEscaped)</h2>\
+                <p>\(self.strings.crisisText.markupEscaped)</p><p><b>\(self.strings.emergencyCall.markupEscaped)</b></p></section>
                 """
         case .normal:
-            return "<p class=\"n\" id=\"mode\">\(self.strings.normalText.htmlEscaped)</p>"
+            return "<p class=\"n\" id=\"mode\">\(self.strings.normalText.markupEscaped)</p>"
         case .maintenance:
-            return "<p class=\"n e\" id=\"mode\">\(self.strings.maintenanceText.htmlEscaped)</p>"
+            return "<p class=\"n e\" id=\"mode\">\(self.strings.maintenanceText.markupEscaped)</p>"
         }
     }
 
@@ -114,24 +114,24 @@ struct InfoPageRenderer {
         case nil:
             return ""
         case .posted:
-            return "<p class=\"n\" role=\"status\" id=\"outcome\">\(self.strings.posted.htmlEscaped)</p>"
+            return "<p class=\"n\" role=\"status\" id=\"outcome\">\(self.strings.posted.markupEscaped)</p>"
         case .refused(let reason):
-            return "<p class=\"n e\" role=\"alert\" id=\"outcome\">\(self.strings.refusal(reason).htmlEscaped)</p>"
+            return "<p class=\"n e\" role=\"alert\" id=\"outcome\">\(self.strings.refusal(reason).markupEscaped)</p>"
         }
     }
 
     private func footer() -> String {
-        let url = self.portalURL.htmlEscaped
+        let url = self.portalURL.markupEscaped
         // A plain form: the phone's next connectivity probe gets the "online" answer and the sheet can close.
         let acknowledge = "<form method=\"post\" action=\"/acknowledge?lang=\(self.language.code)\"><button>"
-            + "\(self.strings.stayConnected.htmlEscaped)</button></form>"
-        return "<footer>\(acknowledge)<p>\(self.strings.openInBrowser.htmlEscaped) <a href=\"\(url)\">\(url)</a></p></footer>"
+            + "\(self.strings.stayConnected.markupEscaped)</button></form>"
+        return "<footer>\(acknowledge)<p>\(self.strings.openInBrowser.markupEscaped) <a href=\"\(url)\">\(url)</a></p></footer>"
     }
 
     /// A section with a heading, or the heading and "none right now" when it is empty. Screen readers reach the
     /// sections by their headings.
     func section(id: String, heading: String, content: String) -> String {
-        let body = content.isEmpty ? "<p class=\"m\">\(self.strings.noneRightNow.htmlEscaped)</p>" : content
-        return "<section id=\"\(id)\"><h2>\(heading.htmlEscaped)</h2>\(body)</section>"
+        let body = content.isEmpty ? "<p class=\"m\">\(self.strings.noneRightNow.markupEscaped)</p>" : content
+        return "<section id=\"\(id)\"><h2>\(heading.markupEscaped)</h2>\(body)</section>"
     }
 }

@@ -237,7 +237,7 @@ public enum CAPFeed {
     }
 
     private static func element(_ name: String, _ text: String) -> String {
-        "<\(name)>\(CAPText.escaped(text))</\(name)>\n"
+        "<\(name)>\(text.markupEscaped)</\(name)>\n"
     }
 
     private static func wrap(_ name: String, _ content: String) -> String {

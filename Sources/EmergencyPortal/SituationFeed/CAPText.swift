@@ -31,28 +31,6 @@ enum CAPText {
         return mapped.isEmpty ? "-" : mapped
     }
 
-    /// Text as XML character data or attribute value: the five reserved characters escaped, and the characters
-    /// XML 1.0 cannot carry at all (C0 controls other than tab, newline and carriage return; U+FFFE, U+FFFF)
-    /// dropped, since no escape makes them legal.
-    static func escaped(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&apos;"
-            case "\t", "\n", "\r": result.unicodeScalars.append(scalar)
-            default:
-                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
-    }
-
     /// A CAP `language` (an `xs:language`, RFC 3066) for an announcement's language key. Bare codes get the
     /// region a Berlin reader means ("de" → "de-DE", "en" → "en-US", CAP's default); `de_DE` is repaired to
     /// `de-DE`; a key that is no language tag at all becomes "und" (undetermined) rather than an invalid alert.

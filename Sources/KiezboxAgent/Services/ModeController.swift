@@ -60,14 +60,17 @@ struct ModeController<C: KiezboxClock>: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             var tracker = MainsTracker()
+            // Where the last run left off: a restart during a blackout stays in crisis.
             var current = (try? self.store.mode()) ?? .normal
+            var recorded = false
             while !Task.isCancelled {
                 let now = self.clock.currentDate()
                 let inputs = self.inputs(at: now, tracker: &tracker)
                 let (mode, reason) = self.policy.decide(current: current, inputs)
                 do {
-                    if mode != current || (try? self.store.mode()) != mode {
+                    if mode != current || !recorded {
                         try await self.store.setMode(mode)
+                        recorded = true
                         if mode != current {
                             self.logger.notice("mode changed", metadata: ["from": "\(current)", "to": "\(mode)", "reason": "\(reason)"])
                             self.hooks.run(leaving: current, entering: mode, logger: self.logger)

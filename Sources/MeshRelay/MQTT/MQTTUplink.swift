@@ -399,28 +399,10 @@ public final class MQTTUplink: Uplink {
     /// reconnect, so retained statuses arrive again then. The stream finishes when the uplink stops; it keeps
     /// the newest 256 statuses for a slow consumer.
     public func subscribe(toDistrict district: String) throws(MQTTUplinkError) -> AsyncStream<StatusMessage> {
-        let filter = try MQTTTopics.statusFilter(prefix: self.topics.prefix, district: district)
-        let (stream, continuation) = AsyncStream.makeStream(of: StatusMessage.self, bufferingPolicy: .bufferingNewest(256))
-        let token = self.state.withLock { state -> UInt64? in
-            guard state.phase == .idle || state.phase == .running else { return nil }
-            let token = state.token()
-            state.neighbourStreams[token] = (district, continuation)
-            return token
-        }
-        guard let token else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.neighbourStreams.removeValue(forKey: token) }
-        }
-        do {
-            try self.client.subscribe(filter, qos: .atLeastOnce)
-        } catch {
-            continuation.finish()
-            throw .client(error)
-        }
-        return stream
+        try self.openStream(
+            filter: try MQTTTopics.statusFilter(prefix: self.topics.prefix, district: district), district: district,
+            streams: \.neighbourStreams
+        )
     }
 
     // MARK: - Announcements
@@ -469,20 +451,36 @@ public final class MQTTUplink: Uplink {
     /// again after every reconnect. The stream finishes when the uplink stops; it keeps the newest 256 payloads
     /// for a slow consumer.
     public func subscribe(toAnnouncementsIn district: String) throws(MQTTUplinkError) -> AsyncStream<[UInt8]> {
-        let filter = try MQTTTopics.announcementsFilter(prefix: self.topics.prefix, district: district)
-        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(256))
+        try self.openStream(
+            filter: try MQTTTopics.announcementsFilter(prefix: self.topics.prefix, district: district), district: district,
+            streams: \.announcementStreams
+        )
+    }
+
+    /// A stream of what arrives on `filter`, registered in `streams` (where the event consumer finds it) and
+    /// subscribed with QoS 1; it finishes when the uplink stops, and keeps the newest 256 elements for a slow
+    /// consumer.
+    private func openStream<Element: Sendable>(
+        filter: String, district: String,
+        streams: WritableKeyPath<State, [UInt64: (district: String, continuation: AsyncStream<Element>.Continuation)]>
+    ) throws(MQTTUplinkError) -> AsyncStream<Element> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingNewest(256))
         let token = self.state.withLock { state -> UInt64? in
             guard state.phase == .idle || state.phase == .running else { return nil }
             let token = state.token()
-            state.announcementStreams[token] = (district, continuation)
+            state[keyPath: streams][token] = (district, continuation)
             return token
         }
         guard let token else {
             continuation.finish()
             return stream
         }
+        // Tokens are unique across both kinds of stream: remove it from both (a key path is not Sendable).
         continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.announcementStreams.removeValue(forKey: token) }
+            self?.state.withLock { state in
+                state.neighbourStreams.removeValue(forKey: token)
+                state.announcementStreams.removeValue(forKey: token)
+            }
         }
         do {
             try self.client.subscribe(filter, qos: .atLeastOnce)
