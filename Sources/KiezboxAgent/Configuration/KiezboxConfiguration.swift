@@ -63,6 +63,7 @@ struct KiezboxConfiguration: Sendable {
     var sensors: [SensorConfiguration]
     var uplinks = UplinkConfiguration()
     var portal = PortalConfiguration()
+    var wifi = EmergencyWiFiSettings()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -158,7 +159,7 @@ struct KiezboxConfiguration: Sendable {
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys)
+        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys + ["wifi"])
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -210,7 +211,8 @@ struct KiezboxConfiguration: Sendable {
         }
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: try UplinkConfiguration.parse(root), portal: try PortalConfiguration.parse(root)
+            sensors: sensors, uplinks: try UplinkConfiguration.parse(root), portal: try PortalConfiguration.parse(root),
+            wifi: try EmergencyWiFiSettings.parse(root)
         )
     }
 
