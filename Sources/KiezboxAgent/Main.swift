@@ -13,7 +13,7 @@ struct Kiezbox: AsyncParsableCommand {
             """,
         subcommands: [
             RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self,
-            ModeCommand.self, KeysCommand.self, AnnounceCommand.self, TokenCommand.self,
+            ModeCommand.self, KeysCommand.self, AnnounceCommand.self, TokenCommand.self, WiFiCommand.self,
         ]
     )
 }

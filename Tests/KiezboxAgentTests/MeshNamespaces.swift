@@ -45,7 +45,8 @@ final class MeshNamespaces: @unchecked Sendable {
 
     var bridge: String { self.prefix + "br" }
     func namespace(_ box: String) -> String { self.prefix + box }
-    private func inside(_ box: String) -> String { self.prefix + box + "i" }
+    /// The box's end of its link, inside its namespace.
+    func inside(_ box: String) -> String { self.prefix + box + "i" }
     private func outside(_ box: String) -> String { self.prefix + box + "o" }
 
     /// The box's address on the mesh.

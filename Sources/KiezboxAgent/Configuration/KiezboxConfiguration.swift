@@ -64,6 +64,7 @@ struct KiezboxConfiguration: Sendable {
     var uplinks = UplinkConfiguration()
     var portal = PortalConfiguration()
     var mode = ModeConfiguration()
+    var wifi = EmergencyWiFiSettings()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -159,7 +160,7 @@ struct KiezboxConfiguration: Sendable {
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys + ["mode"])
+        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys + ["mode", "wifi"])
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -211,7 +212,8 @@ struct KiezboxConfiguration: Sendable {
         }
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: try UplinkConfiguration.parse(root), portal: try PortalConfiguration.parse(root), mode: try ModeConfiguration.parse(root)
+            sensors: sensors, uplinks: try UplinkConfiguration.parse(root), portal: try PortalConfiguration.parse(root),
+            mode: try ModeConfiguration.parse(root), wifi: try EmergencyWiFiSettings.parse(root)
         )
     }
 

@@ -1,0 +1,44 @@
+/// The emergency Wi-Fi's firewall, in a table of its own so loading and deleting it touches no other rule:
+/// port 80 and DNS go to the box, HTTPS and DNS over TLS fail at once, nothing is routed.
+enum NftablesRuleset {
+    /// The table `nft delete table inet kiezbox_wifi` removes when the crisis ends.
+    static let tableName = "kiezbox_wifi"
+
+    /// - Parameter portalPort: the port the daemon's portal listens on; port 80 from phones is sent there.
+    static func render(_ wifi: EmergencyWiFiSettings, portalPort: Int) -> String {
+        let interface = "\"\(wifi.interface)\""
+        return """
+            #!/usr/sbin/nft -f
+            # Emergency Wi-Fi of a Kiezbox: written by `kiezbox wifi config`, edit [wifi] in kiezbox.toml instead.
+            # Loading replaces only this table (created first so that the delete cannot fail); other rules stay.
+            table inet \(tableName)
+            delete table inet \(tableName)
+
+            table inet \(tableName) {
+            \t# HTTPS (443, and QUIC on udp/443) and DNS over TLS/QUIC (853) are refused with a reset before routing,
+            \t# whatever the address: probes and apps fail at once instead of timing out, and no HTTPS connection
+            \t# is ever intercepted (a certificate warning helps nobody). Phones fall back to plain DNS and HTTP.
+            \tchain fail_fast {
+            \t\ttype filter hook prerouting priority dstnat - 10; policy accept;
+            \t\tiifname \(interface) tcp dport { 443, 853 } reject with tcp reset
+            \t\tiifname \(interface) udp dport { 443, 853 } reject with icmpx port-unreachable
+            \t}
+
+            \t# Plain HTTP to any address reaches the portal; DNS to any server (hard-coded 8.8.8.8) reaches dnsmasq.
+            \tchain captive_dnat {
+            \t\ttype nat hook prerouting priority dstnat; policy accept;
+            \t\tiifname \(interface) tcp dport 80 dnat ip to \(wifi.address):\(portalPort)
+            \t\tiifname \(interface) meta l4proto { tcp, udp } th dport 53 dnat ip to \(wifi.address):53
+            \t}
+
+            \t# Offline the box routes nothing to or from the Wi-Fi.
+            \tchain no_forwarding {
+            \t\ttype filter hook forward priority filter; policy accept;
+            \t\tiifname \(interface) drop
+            \t\toifname \(interface) drop
+            \t}
+            }
+
+            """
+    }
+}
