@@ -10,10 +10,14 @@ import ReadingStore
 public struct PortalRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The box's address the phone reached: a Host that names it is the portal; any other address is not (the
+    /// firewall sends every port-80 request to the box, whatever address the phone asked for).
+    public let localAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.localAddress = source.channel.localAddress
     }
 
     /// Form posts and API calls are small; anything larger is refused before it is read.
@@ -283,7 +287,7 @@ struct CaptiveMiddleware: RouterMiddleware {
         let path = request.uri.path
         let now = self.server.now()
         let acknowledged = self.server.clients.seen(context.client, at: now)
-        if !self.isPortalHost(host) {
+        if !self.isPortalHost(host, boxAddress: context.localAddress?.ipAddress) {
             let probe = ConnectivityProbe.classify(host: host, path: path)
             let response: Response
             if let probe, acknowledged, self.server.settings.acknowledgedClientsSeeOnline, probe != .windowsRedirect {
@@ -307,9 +311,15 @@ struct CaptiveMiddleware: RouterMiddleware {
         return response
     }
 
-    /// The portal's own name, `localhost`, or an address literal (the box's own address) are the portal.
-    func isPortalHost(_ host: String) -> Bool {
-        host.isEmpty || host == self.server.settings.hostname || host == "localhost" || Self.isAddressLiteral(host)
+    /// The portal's own name, `localhost`, or the address of the box the phone reached are the portal; any other
+    /// name or address is somewhere the phone wanted to go.
+    func isPortalHost(_ host: String, boxAddress: String?) -> Bool {
+        if host.isEmpty || host == self.server.settings.hostname || host == "localhost" { return true }
+        guard let boxAddress, let asked = try? SocketAddress(ipAddress: host, port: 0),
+            let reached = try? SocketAddress(ipAddress: boxAddress, port: 0)
+        else { return false }
+        // Compared as addresses, so "::ffff:10.42.0.1" and "0:0::1" match what they mean.
+        return asked.ipAddress == reached.ipAddress
     }
 
     /// The host part of an authority ("kiez.box:8080" → "kiez.box", "[fd00::1]:80" → "fd00::1"), lowercased.
@@ -322,9 +332,6 @@ struct CaptiveMiddleware: RouterMiddleware {
         return host.hasSuffix(".") ? String(host.dropLast()) : host
     }
 
-    static func isAddressLiteral(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: host, port: 0)) != nil
-    }
 }
 
 /// `application/x-www-form-urlencoded` bodies (WHATWG URL standard, "application/x-www-form-urlencoded parsing"),

@@ -108,10 +108,15 @@ struct CaptivePortalTests {
             _ = try await phone.post("/acknowledge", host: "kiez.box", contentType: "application/x-www-form-urlencoded", body: [])
             #expect(try await phone.get("/redirect", host: "www.msftconnecttest.com").status == 302)
             #expect(try await phone.get("/", host: "example.org").status == 302)
-            // The portal's own name, its address and localhost are the portal itself.
+            // The portal's own name, the box's address the phone reached and localhost are the portal itself.
             #expect(try await phone.get("/", host: "kiez.box").status == 200)
             #expect(try await phone.get("/", host: "KIEZ.BOX:80").status == 200)
-            #expect(try await phone.get("/", host: "10.42.0.1").status == 200)
+            #expect(try await phone.get("/", host: "127.0.0.1:\(portal.port)").status == 200)
+            // Any other address is where the phone wanted to go (the firewall sends all port-80 traffic here).
+            for host in ["142.250.1.1", "[2001:db8::1]:80", "10.42.0.99"] {
+                #expect(try await portal.phone(8).get("/generate_204", host: host).status == 302, "\(host)")
+                #expect(try await portal.phone(8).get("/", host: host).status == 302, "\(host)")
+            }
         }
     }
 

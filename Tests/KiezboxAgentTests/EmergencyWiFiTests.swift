@@ -324,6 +324,12 @@ struct EmergencyWiFiNamespaceTests {
         #expect(windows.summary == "302 10.42.0.1:80", "\(windows.all)")
         #expect(windows.header("location") == Self.portalURL, "\(windows.all)")
 
+        // A probe to an address, not a name (apps with hard-coded addresses): the firewall hands it to the portal
+        // too, which redirects it rather than taking the foreign address for its own.
+        let byAddress = try await rig.curl(["http://142.250.185.78/generate_204"])
+        #expect(byAddress.summary == "302 142.250.185.78:80", "\(byAddress.all)")
+        #expect(byAddress.header("location") == Self.portalURL, "\(byAddress.all)")
+
         // Where the redirect leads: the info page, on port 80 as well.
         let page = try await rig.curl([Self.portalURL])
         #expect(page.summary == "200 10.42.0.1:80", "\(page.all)")

@@ -109,10 +109,10 @@ struct LinuxSerialPortTests {
         }
         let clock = ContinuousClock()
         let start = clock.now
-        let bytes = try await port.read(maxCount: 16, timeout: .seconds(10))
+        let bytes = try await port.read(maxCount: 16, timeout: .seconds(60))
         #expect(bytes == [0x42])
-        // Well before the 10 s timeout, with room for a loaded machine: it did not wait for the timeout.
-        #expect(start.duration(to: clock.now) < .seconds(5))
+        // Well before the 60 s timeout, with room for a very loaded machine: it did not wait for the timeout.
+        #expect(start.duration(to: clock.now) < .seconds(30))
         await writer.value
     }
 

@@ -104,7 +104,8 @@ struct PseudoTerminalDriverTests {
         receiver.setPosition(latitude: 52.520_008, longitude: 13.404_954, altitude: 34)
         receiver.corruptNextSentences(6)
         let values = try await self.withDevice(receiver, baudRate: NMEAGPS.baudRate, timeScale: 20, noise: Array("\u{00}$GP\r\n".utf8)) { port, _ in
-            let driver = NMEAGPS(port: port)
+            // Silence means 3 s on a box; here a hang guard, so that a busy machine never reads as a silent GPS.
+            let driver = NMEAGPS(port: port, configuration: .init(silenceTimeout: .seconds(30)))
             let values = try await driver.measure()
             #expect(driver.checksumErrorCount >= 1)
             return values
