@@ -8,7 +8,8 @@
 # What is measured, per server: requests per second and the 99th-percentile latency over DURATION seconds at 64
 # connections (a phone storm after a blackout: every phone's captive-portal sheet opens the page at once), and
 # the page's bytes on the wire (response headers + body, as curl counts them). For the daemon also its resident
-# memory: idle before the load, peak while serving (sampled from /proc/PID/status, and VmHWM afterwards).
+# memory: idle before the load, peak while serving (sampled from /proc/PID/status, and VmHWM afterwards), and
+# its CPU time per request (steadier than req/s when the machine is busy with other work).
 #
 # Why nginx: a static file from nginx (sendfile, no logging, no compression) is about as cheap as an HTTP
 # answer gets on this machine, so "portal req/s ÷ nginx req/s" says what the portal's per-request work (language
@@ -218,6 +219,12 @@ start_sampler() {
 }
 stop_sampler() { stop "$SAMPLER"; SAMPLER=""; }
 
+# The daemon's CPU time so far (user + system), in clock ticks: CPU per request is steadier than req/s on a
+# machine shared with other work.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$DAEMON/stat"; }
+TICKS_PER_SECOND="$(getconf CLK_TCK)"
+PORTAL_TICKS=0
+
 # load NAME URL SECONDS [HEADER]: one wrk run; its output goes to $WORK/NAME.wrk.
 load() {
     local name="$1" url="$2" seconds="$3" header="${4:-}"
@@ -248,7 +255,9 @@ for round in $(seq 1 "$ROUNDS"); do
     for server in $order; do
         if [ "$server" = portal ]; then
             start_sampler
+            ticks="$(cpu_ticks)"
             load "portal-$round" "$PORTAL_URL" "$DURATION" "$HOST_HEADER"
+            PORTAL_TICKS=$((PORTAL_TICKS + $(cpu_ticks) - ticks))
             stop_sampler
         else
             load "nginx-$round" "$NGINX_URL" "$DURATION"
@@ -269,6 +278,8 @@ PORTAL_P99="$(for r in $(seq 1 "$ROUNDS"); do p99_ms "portal-$r"; done | max)"
 NGINX_P99="$(for r in $(seq 1 "$ROUNDS"); do p99_ms "nginx-$r"; done | max)"
 PORTAL_ERRORS="$(for r in $(seq 1 "$ROUNDS"); do errors "portal-$r"; done | awk '{ s += $1 } END { print s + 0 }')"
 NGINX_ERRORS="$(for r in $(seq 1 "$ROUNDS"); do errors "nginx-$r"; done | awk '{ s += $1 } END { print s + 0 }')"
+PORTAL_REQUESTS="$(for r in $(seq 1 "$ROUNDS"); do awk '/ requests in / { print $1 }' "$WORK/portal-$r.wrk"; done | awk '{ s += $1 } END { print s + 0 }')"
+CPU_PER_REQUEST="$(awk -v t="$PORTAL_TICKS" -v hz="$TICKS_PER_SECOND" -v n="$PORTAL_REQUESTS" 'BEGIN { printf "%.0f", (n > 0) ? t / hz * 1e6 / n : 0 }')"
 RATIO="$(awk -v p="$PORTAL_RPS" -v n="$NGINX_RPS" 'BEGIN { printf "%.2f", (n > 0) ? p / n : 0 }')"
 MET="$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.5) ? "met" : "NOT met" }')"
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f MiB", kb / 1024 }'; }
@@ -282,6 +293,7 @@ printf '  %-28s %12s %12s\n' "bytes on the wire" "$((PORTAL_HEADER_BYTES + PORTA
 printf '  %-28s %12s %12s\n' "  headers + body" "$PORTAL_HEADER_BYTES + $PORTAL_BODY_BYTES" "$NGINX_HEADER_BYTES + $NGINX_BODY_BYTES"
 printf '  %-28s %12s %12s\n' "errors (non-2xx, socket)" "$PORTAL_ERRORS" "$NGINX_ERRORS"
 echo "  ratio portal/nginx: ${RATIO}x (target at least 0.5x: $MET)"
+echo "  daemon CPU per request: ${CPU_PER_REQUEST} µs (user + system, over $PORTAL_REQUESTS requests)"
 echo "  daemon resident memory: idle $(mib "$IDLE_RSS"), peak while serving $(mib "$PEAK_RSS") (sampled every 0.2 s)," \
     "high-water mark $(mib "$HWM"), after the load $(mib "$AFTER_RSS")"
 if [ "$PORTAL_ERRORS" -gt 0 ] || [ "$NGINX_ERRORS" -gt 0 ]; then
