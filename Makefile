@@ -21,15 +21,18 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference.
+## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference;
+## the portal's info page under wrk against nginx serving the same page.
 bench:
 	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release --product StoreBench
 	$(SWIFT) build -c release --product SQLiteReference
 	$(SWIFT) build -c release --product RelayBench
 	$(SWIFT) build -c release --product MosquittoReference
+	$(SWIFT) build -c release --product kiezbox
 	$$($(SWIFT) build -c release --show-bin-path)/StoreBench
 	Benchmarks/relay-bench.sh
+	Benchmarks/portal-bench.sh
 
 ## One self-contained binary for the image and the .deb (links the Swift runtime statically).
 release-static: deps
