@@ -153,10 +153,16 @@ post 127.0.0.5 safe "" "Я в безопасности, Ткаченко, Skalit
     --headline de="Stromausfall in Kreuzberg-Ost" --headline en="Power cut in east Kreuzberg" \
     --body de="Voraussichtlich bis morgen 18 Uhr. Trinkwasser und Erste Hilfe am Katastrophenschutz-Leuchtturm Wrangelstraße 1. Notruf 112 funktioniert über den Leuchtturm." \
     --body en="Expected to last until 6 pm tomorrow. Drinking water and first aid at the lighthouse, Wrangelstraße 1. Emergency calls (112) work from the lighthouse." \
-    --expires 1d > "$WORK/announcement.json" 2> "$WORK/announce-sign.log"
+    --expires 1d --crisis > "$WORK/announcement.json" 2> "$WORK/announce-sign.log"
 status="$(curl -s -o "$WORK/announce.out" -w '%{http_code}' --max-time 5 -H "$HOST_HEADER" \
     -H "Authorization: Bearer $AUTHORITY_TOKEN" --data-binary @"$WORK/announcement.json" "${PORTAL_URL}api/v1/announcements")"
 [ "$status" = 201 ] || fail "the announcement was answered $status: $(cat "$WORK/announce.out")"
+# The announcement declares a crisis: within the mode controller's 10 s the page carries the crisis banner.
+for _ in $(seq 1 150); do
+    curl -s --max-time 2 -H "$HOST_HEADER" "$PORTAL_URL" | grep -q 'id="crisis"' && break
+    sleep 0.2
+done
+curl -s --max-time 2 -H "$HOST_HEADER" "$PORTAL_URL" | grep -q 'id="crisis"' || fail "the box did not go into crisis mode"
 
 # --- The same page for nginx, as a static file.
 
