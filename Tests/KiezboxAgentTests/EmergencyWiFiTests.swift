@@ -271,12 +271,12 @@ struct EmergencyWiFiNamespaceTests {
         // 4. dnsmasq and the daemon, inside the box.
         let dnsmasq = try rig.start(in: box, ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--conf-file=\(directory)/dnsmasq.conf"])
         try await waitUntil("dnsmasq to serve DHCP", timeout: .seconds(30)) {
-            guard isRunning(dnsmasq.process.processIdentifier) else { throw TimeoutError(what: "dnsmasq, which exited: \(dnsmasq.stderr)") }
+            guard isRunning(dnsmasq.pid) else { throw TimeoutError(what: "dnsmasq, which exited: \(dnsmasq.stderr)") }
             return dnsmasq.stderr.contains("DHCP, IP range")
         }
         let daemon = try rig.start(in: box, [kiezboxBinary, "run", "--config", configPath, "--data-dir", directory + "/data"])
         try await waitUntil("the portal to listen", timeout: .seconds(60)) {
-            guard isRunning(daemon.process.processIdentifier) else { throw TimeoutError(what: "kiezbox, which exited: \(daemon.stderr)") }
+            guard isRunning(daemon.pid) else { throw TimeoutError(what: "kiezbox, which exited: \(daemon.stderr)") }
             return daemon.stderr.contains("emergency portal listening")
         }
 
@@ -354,8 +354,8 @@ struct EmergencyWiFiNamespaceTests {
             #expect(refused.all.contains("Connection refused"), "\(url): \(refused.all)")
         }
 
-        #expect(isRunning(dnsmasq.process.processIdentifier), "dnsmasq: \(dnsmasq.stderr)")
-        #expect(isRunning(daemon.process.processIdentifier), "kiezbox: \(daemon.stderr)")
+        #expect(isRunning(dnsmasq.pid), "dnsmasq: \(dnsmasq.stderr)")
+        #expect(isRunning(daemon.pid), "kiezbox: \(daemon.stderr)")
     }
 
     static func keyValues(_ text: String) -> [String: String] {
@@ -401,7 +401,7 @@ final class WiFiRig: @unchecked Sendable {
     // @unchecked: used by one test at a time; `tearDown` runs once at its end.
     let mesh: MeshNamespaces
     let directory: String
-    private var processes: [KiezboxProcess] = []
+    private var processes: [SpawnedDaemon] = []
 
     init() throws {
         self.directory = try temporaryDirectory("kiezbox-wifi")
@@ -422,8 +422,8 @@ final class WiFiRig: @unchecked Sendable {
     }
 
     /// Starts a long-running program in a namespace; it is killed at tear-down.
-    func start(in namespace: String, _ arguments: [String]) throws -> KiezboxProcess {
-        let process = try KiezboxProcess(["netns", "exec", namespace] + arguments, in: self.directory, executable: "/usr/sbin/ip")
+    func start(in namespace: String, _ arguments: [String]) throws -> SpawnedDaemon {
+        let process = try SpawnedDaemon(["/usr/sbin/ip", "netns", "exec", namespace] + arguments, in: self.directory)
         self.processes.append(process)
         return process
     }
@@ -449,13 +449,63 @@ final class WiFiRig: @unchecked Sendable {
     func tearDown() {
         for process in self.processes {
             process.signal(SIGKILL)
-            // Not waitUntilExit: see runProgram; SIGKILL ends the child at once, ECHILD if Foundation reaped it.
-            _ = reapedStatus(process.process.processIdentifier, blocking: true)
+            _ = reapedStatus(process.pid, blocking: true)
         }
         try? FileManager.default.removeItem(atPath: self.phoneNetnsDirectory)
         self.mesh.tearDown()
         try? FileManager.default.removeItem(atPath: self.directory)
     }
+}
+
+/// A daemon started with `posix_spawn`, out of Foundation's sight, and reaped by the test with `waitpid`.
+///
+/// Foundation's `Process` learns that a child exited when a socket the child inherited closes, and then waits for
+/// it with a blocking `waitpid` on its one watcher thread. dnsmasq closes every inherited descriptor at start, so
+/// that thread would block until dnsmasq ends, and no other child of the whole test process (chromium, qemu,
+/// `kiezbox`) would be seen to exit meanwhile: the full suite hung on it. Daemons are therefore spawned here.
+final class SpawnedDaemon {
+    let pid: pid_t
+    let stderrPath: String
+
+    init(_ arguments: [String], in directory: String) throws {
+        self.stderrPath = directory + "/stderr-\(UUID().uuidString).log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, self.stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // The test process blocks SIGTERM and SIGINT (swift-service-lifecycle does in the daemon; a test runner
+        // may too): the daemon starts with an empty mask and default handlers.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, arguments[0], &actions, &attributes, &argv, environ)
+        guard result == 0 else {
+            throw SpawnError(description: "cannot start \(arguments[0]): \(String(cString: strerror(result)))")
+        }
+        self.pid = pid
+    }
+
+    var stderr: String { (try? String(contentsOfFile: self.stderrPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ number: Int32) { kill(self.pid, number) }
+}
+
+struct SpawnError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A finished program: exit status and what it printed.
