@@ -92,8 +92,9 @@ struct LinuxSerialPortTests {
         let elapsed = start.duration(to: clock.now)
         #expect(bytes.isEmpty)
         #expect(elapsed >= .milliseconds(60))
-        // Only a guard against hanging: how long past the timeout depends on the machine's load.
-        #expect(elapsed < .seconds(5))
+        // Only a guard against hanging: how long past the timeout depends on the machine's load (the whole suite
+        // runs in parallel on two cores, CPU-bound fuzzers included).
+        #expect(elapsed < .seconds(60))
         #expect(try await port.read(maxCount: 0, timeout: .seconds(5)).isEmpty)
     }
 
@@ -124,12 +125,12 @@ struct LinuxSerialPortTests {
         defer { port.close() }
         let clock = ContinuousClock()
         let start = clock.now
-        let reader = Task { try await port.read(maxCount: 16, timeout: .seconds(30)) }
+        let reader = Task { try await port.read(maxCount: 16, timeout: .seconds(300)) }
         try await Task.sleep(for: .milliseconds(20))
         reader.cancel()
         #expect(try await reader.value.isEmpty)
-        // Well before the 30 s timeout: cancellation ended the wait.
-        #expect(start.duration(to: clock.now) < .seconds(15))
+        // Well before the 300 s timeout: cancellation ended the wait (the bound is a hang guard for a busy machine).
+        #expect(start.duration(to: clock.now) < .seconds(120))
     }
 
     @Test("a hung-up line (the master closed, like an unplugged adapter) is .closed")

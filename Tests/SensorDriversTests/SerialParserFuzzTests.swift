@@ -38,8 +38,8 @@ struct SerialParserFuzzTests {
         let mutations = SerialFuzzMutation.allCases
         for index in 0..<Self.inputCount {
             // A long synchronous loop would hold a cooperative thread for seconds and starve the real-time tests
-            // (pseudo-terminals, sockets) running beside it; yielding every thousand inputs keeps them on time.
-            if index % 1000 == 0 { await Task.yield() }
+            // (pseudo-terminals, sockets) running beside it; yielding every 200 inputs keeps them on time.
+            if index % 200 == 0 { await Task.yield() }
             let frame = pool[random.below(pool.count)]
             let other = pool[random.below(pool.count)]
             let mutation = mutations[random.below(mutations.count)]
@@ -262,7 +262,7 @@ struct SerialParserFuzzTests {
         var found: [[UInt8]] = []
         var stream: [UInt8] = []
         for index in 0..<20_000 {
-            if index % 500 == 0 { await Task.yield() }
+            if index % 25 == 0 { await Task.yield() }
             // Noise that cannot start a frame, then a valid frame.
             for _ in 0..<random.below(12) {
                 var byte = random.byte()
