@@ -53,10 +53,3 @@ public struct PortalSettings: Sendable, Hashable {
         return self.port == 80 ? "http://\(self.hostname)/" : "http://\(self.hostname):\(self.port)/"
     }
 }
-
-extension Duration {
-    var timeInterval: TimeInterval {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

@@ -1,3 +1,4 @@
+import Crypto
 import EmergencyPortal
 import Foundation
 import KiezboxCore
@@ -78,6 +79,15 @@ struct PortalConfigurationTests {
         #expect(configuration.portal.announcementKeys.map(\.keyID) == ["ba-xhain"])
         #expect(configuration.mode.policy.crisisAfterMainsLoss == 300)
         #expect(configuration.mode.hooks.onCrisis.first == "/usr/bin/systemctl")
+    }
+
+    @Test("the [[authority]] table kiezbox keys prints pastes as it is, whatever the authority's name")
+    func printedAuthorityTable() throws {
+        let file = SigningKeyFile(keyID: "ba-mitte", privateKey: Curve25519.Signing.PrivateKey())
+        let name = "Bezirksamt \"Mitte\" \\ Lagedienst"
+        let configuration = try self.parse(file.authorityTable(name: name))
+        #expect(configuration.portal.authorities.map(\.name) == [name])
+        #expect(configuration.portal.announcementKeys.map(\.keyID) == ["ba-mitte"])
     }
 
     @Test("mistakes are refused with their line and key", arguments: [

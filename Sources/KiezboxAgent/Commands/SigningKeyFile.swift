@@ -71,7 +71,7 @@ struct SigningKeyFile {
     func authorityTable(name: String?) -> String {
         """
         [[authority]]
-        name = "\(name ?? "Name of your authority, as residents should see it")"
+        name = \(tomlBasicString(name ?? "Name of your authority, as residents should see it"))
         key_id = "\(self.keyID)"
         public_key = "\(self.privateKey.publicKey.rawRepresentation.base64EncodedString())"
 

@@ -1,3 +1,5 @@
+import KiezboxCore
+
 /// `[mode]`: when the box goes into crisis mode by itself, and what it runs when it does.
 struct ModeConfiguration: Sendable, Hashable {
     var policy = ModePolicy()
@@ -21,12 +23,5 @@ struct ModeConfiguration: Sendable, Hashable {
             if key == "on_crisis" { configuration.hooks.onCrisis = command } else { configuration.hooks.onNormal = command }
         }
         return configuration
-    }
-}
-
-extension Duration {
-    var timeInterval: Double {
-        let (seconds, attoseconds) = self.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

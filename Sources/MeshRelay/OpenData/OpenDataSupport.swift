@@ -1,4 +1,5 @@
 import Foundation
+import KiezboxCore
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -46,11 +47,6 @@ enum OpenDataTime {
     /// RFC 3339 / ISO 8601 UTC with milliseconds: "2026-09-21T12:30:00.000Z".
     static func rfc3339(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
-
-    static func seconds(_ duration: Duration) -> TimeInterval {
-        let parts = duration.components
-        return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
     }
 }
 
@@ -114,7 +110,7 @@ final class OpenDataHTTPClient: Sendable {
 
     init(timeout: Duration) {
         let configuration = URLSessionConfiguration.ephemeral
-        let seconds = max(1, OpenDataTime.seconds(timeout))
+        let seconds = max(1, timeout.timeInterval)
         configuration.timeoutIntervalForRequest = seconds
         configuration.timeoutIntervalForResource = seconds * 2
         configuration.httpShouldSetCookies = false

@@ -261,7 +261,7 @@ public final class OpenSenseMapUplink: Uplink {
     public func deliver(_ batch: [StoredReading]) async throws -> Set<Int64> {
         let config = self.configuration
         let now = self.clock.currentDate()
-        let latest = now.addingTimeInterval(OpenDataTime.seconds(config.maximumClockLead))
+        let latest = now.addingTimeInterval(config.maximumClockLead.timeInterval)
         let location = config.location.map { position in
             [position.longitude, position.latitude] + (position.altitude.map { [$0] } ?? [])
         }

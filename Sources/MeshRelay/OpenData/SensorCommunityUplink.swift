@@ -296,8 +296,8 @@ public final class SensorCommunityUplink: Uplink {
     public func deliver(_ batch: [StoredReading]) async throws -> Set<Int64> {
         let config = self.configuration
         let now = self.clock.currentDate()
-        let oldest = now.addingTimeInterval(-OpenDataTime.seconds(config.liveWindow))
-        let latest = now.addingTimeInterval(OpenDataTime.seconds(config.maximumClockLead))
+        let oldest = now.addingTimeInterval(-config.liveWindow.timeInterval)
+        let latest = now.addingTimeInterval(config.maximumClockLead.timeInterval)
         var done = Set<Int64>()
         var skipped = Statistics()
         var samples: [Sample] = []
@@ -387,7 +387,7 @@ public final class SensorCommunityUplink: Uplink {
     /// Which samples get a request, oldest first. With a minimum interval only the newest sample of each sensor
     /// is a candidate, and only when the interval since the last one sent has passed; the others are done.
     private func choose(_ samples: [Sample], skipped: inout Statistics, done: inout Set<Int64>) -> [Sample] {
-        let interval = OpenDataTime.seconds(self.configuration.minimumInterval)
+        let interval = self.configuration.minimumInterval.timeInterval
         guard interval > 0 else {
             return samples.sorted { $0.measuredAt < $1.measuredAt }
         }
