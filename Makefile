@@ -3,7 +3,7 @@ SWIFT ?= swift
 # A release build is what a box runs; tests use the debug build (separate folders under .build).
 RELEASE_FLAGS ?= -c release
 
-.PHONY: deps build run test bench release-static clean
+.PHONY: deps build run test bench release-static deb clean
 
 deps:
 	@scripts/install-deps.sh
@@ -36,7 +36,13 @@ bench:
 
 ## One self-contained binary for the image and the .deb (links the Swift runtime statically).
 release-static: deps
+	@scripts/install-deps.sh deb
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static --product kiezbox
+
+## kiezbox_<version>_<arch>.deb for this machine's architecture (amd64 here, arm64 on a Raspberry Pi), linted.
+deb: release-static
+	scripts/build-deb.sh --binary $$($(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)/kiezbox
+	lintian --tag-display-limit 0 kiezbox_*_$$(dpkg --print-architecture).deb
 
 clean:
 	rm -rf .build .build-static

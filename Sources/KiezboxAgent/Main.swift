@@ -11,6 +11,7 @@ struct Kiezbox: AsyncParsableCommand {
             in ./kiezbox-data, so it works out of the box. `kiezbox status` and `kiezbox readings` read the same \
             data while the daemon runs.
             """,
+        version: Kiezbox.version,
         subcommands: [
             RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self,
             ModeCommand.self, KeysCommand.self, AnnounceCommand.self, TokenCommand.self, WiFiCommand.self,

@@ -18,6 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=gpio-sim.sh
+. "$here/gpio-sim.sh"
 
 # Bump when the way the cache entry is built changes, so old entries are rebuilt.
 readonly RECIPE=1
@@ -93,52 +95,22 @@ unpack_elf_kernel() {
 	[[ $(head -c 4 "$elf" | od -An -c | tr -d ' ') == '177ELF' ]]
 }
 
-# The irq_sim fix: irq_sim.c is built-in code that calls irq_to_desc(), which modules may not use.
-# generic_handle_domain_irq() (exported) looks the interrupt up in the domain and runs its flow handler,
-# which is what the two replaced lines did. Its exports are dropped: the copy is private to gpio-sim.ko.
-patch_irq_sim() {
-	local file=$1
-	sed -i \
-		-e '/^static void irq_sim_handle_irq(/,/^}/{' \
-		-e '  /^[[:space:]]*int irqnum;$/d' \
-		-e '  /irqnum = irq_find_mapping(work_ctx->domain, offset);/d' \
-		-e '  s/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_domain_irq(work_ctx->domain, offset);/' \
-		-e '}' \
-		-e '/^EXPORT_SYMBOL_GPL(.*);$/d' \
-		"$file"
-	grep -q 'generic_handle_domain_irq(work_ctx->domain, offset);' "$file" && ! grep -q 'irq_to_desc' "$file"
-}
-
 build_gpio_sim() {
-	local abi=$1 version=$2 work=$3 source_package source_tar
+	local abi=$1 version=$2 work=$3 source_package
 	source_package=linux-source-$(cut -d. -f1,2 <<<"$abi")
 	install_packages "linux-headers-$abi" make gcc
 	[[ -d /lib/modules/$abi/build ]] || kvm_cannot_start "linux-headers-$abi installed no /lib/modules/$abi/build"
 
 	download_package "$work" "$source_package=$version"
-	mkdir -p "$work/gpio-sim"
-	source_tar=./usr/src/$source_package.tar.xz
-	# --occurrence stops tar once the three files are out, instead of decompressing the whole tree; the
-	# writers upstream then see a closed pipe, so the pipeline's status says nothing: the files do.
-	dpkg-deb --fsys-tarfile "$work/${source_package}_"*.deb 2>/dev/null | tar -xO "$source_tar" 2>/dev/null |
-		tar -xJ --occurrence=1 --strip-components=1 -C "$work/gpio-sim" \
-			"$source_package/drivers/gpio/gpio-sim.c" \
-			"$source_package/drivers/gpio/gpiolib.h" \
-			"$source_package/kernel/irq/irq_sim.c" 2>/dev/null || true
 	local tree=$work/gpio-sim
-	[[ -f $tree/drivers/gpio/gpio-sim.c && -f $tree/drivers/gpio/gpiolib.h && -f $tree/kernel/irq/irq_sim.c ]] ||
+	gpio_sim_extract_sources "$(echo "$work/${source_package}_"*.deb)" "$source_package" "$tree" ||
 		kvm_cannot_start "$source_package $version lacks gpio-sim.c, gpiolib.h or irq_sim.c"
 	rm -f "$work/${source_package}_"*.deb
 	kvm_log "kernel $abi: headers installed, gpio-sim sources extracted ($(kvm_since "$started") s)"
 
 	local module=$work/gpio-sim-module
-	mkdir -p "$module"
-	# One module of two objects; the module is named gpio-sim, so the driver's object needs another name.
-	cp "$tree/drivers/gpio/gpio-sim.c" "$module/gpio-sim-driver.c"
-	cp "$tree/drivers/gpio/gpiolib.h" "$tree/kernel/irq/irq_sim.c" "$module/"
-	patch_irq_sim "$module/irq_sim.c" ||
+	gpio_sim_assemble_module "$tree" "$module" ||
 		kvm_cannot_start "irq_sim.c of $version no longer matches the irq_to_desc fix (scripts/kernel-vm/README.md)"
-	printf 'obj-m := gpio-sim.o\ngpio-sim-y := gpio-sim-driver.o irq_sim.o\n' >"$module/Kbuild"
 	make -s -C "/lib/modules/$abi/build" M="$module" modules >"$work/gpio-sim-build.log" 2>&1 ||
 		kvm_cannot_start "building gpio-sim.ko failed: $(grep -m 3 -E 'error|ERROR' "$work/gpio-sim-build.log" | tr '\n' ' ')"
 	strip --strip-debug "$module/gpio-sim.ko"
