@@ -161,6 +161,32 @@ struct FirstBootTests {
         #expect(error.contains("127.0.0.1"), "\(error)")
     }
 
+    @Test("no [wifi] table, but the box has Wi-Fi files: they follow the new [portal], or the file is refused")
+    func existingWiFiFilesFollowThePortal() async throws {
+        let box = try Box()
+        defer { box.tearDown() }
+        try FileManager.default.createDirectory(atPath: box.etc + "/wifi", withIntermediateDirectories: true)
+        for file in ["hostapd.conf", "dnsmasq.conf", "nftables.conf", "wifi.env"] {
+            try "# from the configuration before\n".write(toFile: box.etc + "/wifi/" + file, atomically: true, encoding: .utf8)
+        }
+        let withoutWiFi = Self.validConfiguration.components(separatedBy: "[wifi]")[0]
+        let moved = withoutWiFi.replacingOccurrences(of: "port = 8080", with: "port = 9090")
+        try moved.write(toFile: box.firmware + "/kiezbox.toml", atomically: true, encoding: .utf8)
+
+        let run = try await box.firstBoot()
+        #expect(run.status == 0, "\(run.all)")
+        #expect(box.read(box.etc + "/wifi/nftables.conf")?.contains(":9090") == true, "\(box.read(box.etc + "/wifi/nftables.conf") ?? "")")
+
+        // A portal phones cannot reach: refused, and the box keeps what it had.
+        let unreachable = withoutWiFi.replacingOccurrences(of: "listen = \"0.0.0.0\"", with: "listen = \"127.0.0.1\"")
+        try unreachable.write(toFile: box.firmware + "/kiezbox.toml", atomically: true, encoding: .utf8)
+        let refused = try await box.firstBoot()
+        #expect(refused.status == 1, "\(refused.all)")
+        #expect(box.read(box.etc + "/kiezbox.toml") == moved)
+        let error = try #require(box.read(box.firmware + "/kiezbox.toml.error"), "\(refused.all)")
+        #expect(error.contains("emergency Wi-Fi set up"), "\(error)")
+    }
+
     @Test("no kiezbox.toml: nothing happens")
     func noFileDoesNothing() async throws {
         let box = try Box()
