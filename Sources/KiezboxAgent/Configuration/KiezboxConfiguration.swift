@@ -1,3 +1,4 @@
+import EmergencyPortal
 import Foundation
 import KiezboxCore
 import Logging
