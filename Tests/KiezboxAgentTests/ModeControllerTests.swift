@@ -116,12 +116,21 @@ struct ModeControllerTests {
         return (try String(contentsOfFile: path, encoding: .utf8), inode)
     }
 
-    @Test("the mode file: written on start, replaced in one step on every change, left alone while the mode holds")
-    func modeFileFollowsTheMode() async throws {
+    /// Runs the controller with its mode file at `relativePath` in a temporary directory.
+    func withModeFile(
+        at relativePath: String, _ body: (ReadingStore, ManualClock, _ directory: String, _ path: String) async throws -> Void
+    ) async throws {
         let directory = try temporaryDirectory("kiezbox-mode-file")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/mode"
+        let path = directory + "/" + relativePath
         try await self.withController(stateFile: ModeStateFile(path: path)) { store, clock, _ in
+            try await body(store, clock, directory, path)
+        }
+    }
+
+    @Test("the mode file: written on start, replaced in one step on every change, left alone while the mode holds")
+    func modeFileFollowsTheMode() async throws {
+        try await self.withModeFile(at: "mode") { store, clock, directory, path in
             // The first round ran before the controller first slept.
             let started = try self.modeFile(path)
             #expect(started.contents == "normal\n")
@@ -152,10 +161,7 @@ struct ModeControllerTests {
 
     @Test("a mode file that cannot be written yet is written as soon as it can be")
     func modeFileRetried() async throws {
-        let directory = try temporaryDirectory("kiezbox-mode-file")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let path = directory + "/run/mode"
-        try await self.withController(stateFile: ModeStateFile(path: path)) { store, clock, _ in
+        try await self.withModeFile(at: "run/mode") { store, clock, directory, path in
             #expect(!FileManager.default.fileExists(atPath: path))
             try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: false)
             try await self.mains(true, for: 10, store: store, clock: clock)
