@@ -93,11 +93,11 @@ public final class PortalServer: Sendable {
         router.post("/bulletin") { request, context in try await self.postBulletin(request, context: context) }
         router.post("/acknowledge") { request, context in self.acknowledge(request, context: context) }
         router.get("/api/captive") { request, context in self.captiveAPI(context: context) }
-        router.get("/api/v1/situation.geojson") { request, _ in
-            self.feed(request, mediaType: SituationFeed.mediaType) { snapshot, access in SituationFeed.geoJSON(snapshot, access: access) }
+        router.get("/api/v1/situation.geojson") { request, context in
+            self.feed(request, context: context, mediaType: SituationFeed.mediaType) { snapshot, access in SituationFeed.geoJSON(snapshot, access: access) }
         }
-        router.get("/api/v1/alerts.cap") { request, _ in
-            self.feed(request, mediaType: CAPFeed.mediaType) { snapshot, access in
+        router.get("/api/v1/alerts.cap") { request, context in
+            self.feed(request, context: context, mediaType: CAPFeed.mediaType) { snapshot, access in
                 CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity))
             }
         }
@@ -202,8 +202,10 @@ public final class PortalServer: Sendable {
 
     /// The situation feeds: everything for an authority's bearer token, aggregates for anyone else. A token that is
     /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less.
-    func feed(_ request: Request, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
+    func feed(_ request: Request, context: PortalRequestContext, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
         let header = request.headers[.authorization]
+        // Refused before the token is looked at: a phone learns nothing about which tokens exist.
+        if header != nil, self.authoritySideClosed(to: context) { return Self.authoritySideRefusal }
         let access = self.authorities.authorize(authorizationHeader: header)
         if header != nil, access == .public {
             var response = Self.response(401, "text/plain; charset=utf-8", text: "unknown or malformed bearer token\n")
@@ -220,6 +222,7 @@ public final class PortalServer: Sendable {
     /// An authority posts a signed announcement (the envelope `kiezbox announce sign` prints). The bearer token
     /// says who may post; the signature says who wrote it: both are checked.
     func postAnnouncement(_ request: Request, context: PortalRequestContext) async throws -> Response {
+        if self.authoritySideClosed(to: context) { return Self.authoritySideRefusal }
         guard case .authority(let name) = self.authorities.authorize(authorizationHeader: request.headers[.authorization]) else {
             var response = Self.response(401, "text/plain; charset=utf-8", text: "an authority's bearer token is required\n")
             response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\""
@@ -253,6 +256,23 @@ public final class PortalServer: Sendable {
             self.logger.warning("announcement refused", metadata: ["reason": "\(reason)", "posted_by": "\(name)"])
             return Self.response(reason == .tooLarge ? 413 : 422, "text/plain; charset=utf-8", text: "refused (\(reason)): \(detail)\n")
         }
+    }
+
+    /// Whether the request reached the box at its emergency Wi-Fi address, where the authority side is not served
+    /// (unless `[wifi] authority_api`): an open Wi-Fi is no place to try authority tokens or post announcements.
+    func authoritySideClosed(to context: PortalRequestContext) -> Bool {
+        guard !self.settings.authorityAPIOnWiFi, let wifiAddress = self.settings.wifiAddress,
+            let reached = context.localAddress?.ipAddress
+        else { return false }
+        return canonicalIPAddress(reached) == canonicalIPAddress(wifiAddress)
+    }
+
+    static var authoritySideRefusal: Response {
+        Self.response(
+            403, "text/plain; charset=utf-8",
+            text: "announcements and the authorities' feed are not on the emergency Wi-Fi; use the box's other network "
+                + "(the mesh, Ethernet), or set [wifi] authority_api = true in kiezbox.toml\n"
+        )
     }
 
     // MARK: - Responses
@@ -315,11 +335,8 @@ struct CaptiveMiddleware: RouterMiddleware {
     /// name or address is somewhere the phone wanted to go.
     func isPortalHost(_ host: String, boxAddress: String?) -> Bool {
         if host.isEmpty || host == self.server.settings.hostname || host == "localhost" { return true }
-        guard let boxAddress, let asked = try? SocketAddress(ipAddress: host, port: 0),
-            let reached = try? SocketAddress(ipAddress: boxAddress, port: 0)
-        else { return false }
-        // Compared as addresses, so "::ffff:10.42.0.1" and "0:0::1" match what they mean.
-        return asked.ipAddress == reached.ipAddress
+        guard let boxAddress, let asked = canonicalIPAddress(host) else { return false }
+        return asked == canonicalIPAddress(boxAddress)
     }
 
     /// The host part of an authority ("kiez.box:8080" → "kiez.box", "[fd00::1]:80" → "fd00::1"), lowercased.
@@ -332,6 +349,15 @@ struct CaptiveMiddleware: RouterMiddleware {
         return host.hasSuffix(".") ? String(host.dropLast()) : host
     }
 
+}
+
+/// An IP address as text that is equal for equal addresses ("0:0::1" is "::1"), with an IPv4 client of a dual-stack
+/// socket ("::ffff:10.42.0.1") as the IPv4 address it is; `nil` for anything that is not an address.
+func canonicalIPAddress(_ text: String) -> String? {
+    guard let address = try? SocketAddress(ipAddress: text, port: 0), let canonical = address.ipAddress else { return nil }
+    let mappedPrefix = "::ffff:"
+    if canonical.lowercased().hasPrefix(mappedPrefix), canonical.contains(".") { return String(canonical.dropFirst(mappedPrefix.count)) }
+    return canonical
 }
 
 /// `application/x-www-form-urlencoded` bodies (WHATWG URL standard, "application/x-www-form-urlencoded parsing"),

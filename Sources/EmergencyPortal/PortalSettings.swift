@@ -26,14 +26,23 @@ public struct PortalSettings: Sendable, Hashable {
     public var helpPoints: [HelpPoint]
     /// The battery the power monitor measures, for the "power left" estimate.
     public var battery: BatteryChemistry
+    /// The box's address on the emergency Wi-Fi ("10.42.0.1"). A request that reached the box there came from a
+    /// phone: the authority side (posting announcements, the feed with residents' own words) is refused to it
+    /// unless ``authorityAPIOnWiFi``. `nil`: the box has no such address.
+    public var wifiAddress: String?
+    /// Whether the authority side is served on ``wifiAddress`` too (`[wifi] authority_api`).
+    public var authorityAPIOnWiFi: Bool
 
     public init(
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,
         acknowledgedClientsSeeOnline: Bool = true, acknowledgementLifetime: Duration = .seconds(12 * 3600),
         postLifetime: Duration = .seconds(24 * 3600), postBurst: Int = 3, postsPerHour: Int = 6,
-        publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V
+        publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V,
+        wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false
     ) {
         self.battery = battery
+        self.wifiAddress = wifiAddress
+        self.authorityAPIOnWiFi = authorityAPIOnWiFi
         self.hostname = hostname
         self.bindAddress = bindAddress
         self.port = port

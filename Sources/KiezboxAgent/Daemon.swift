@@ -76,7 +76,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         services.append(ModeController(
             store: store, desk: desk, clock: self.clock, policy: self.configuration.mode.policy, hooks: self.configuration.mode.hooks,
-            logger: self.logger
+            logger: self.logger, stateFile: self.configuration.mode.stateFile
         ))
         if self.configuration.portal.enabled {
             let clock = self.clock

@@ -84,6 +84,7 @@ struct EmergencyWiFiConfigurationTests {
             ("dhcp_range = [\"10.42.0.10\"]", "wifi.dhcp_range", "first and last address"),
             ("lease = \"30s\"", "wifi.lease", "at least 2m"),
             ("chanel = 6", "wifi.chanel", "did you mean 'channel'?"),
+            ("authority_api = \"yes\"", "wifi.authority_api", "expected true or false"),
         ]
     )
     func mistakes(line: String, key: String, message: String) throws {
@@ -91,6 +92,17 @@ struct EmergencyWiFiConfigurationTests {
         #expect(error.key == key)
         #expect(error.line == 5, "\(error)")  // three lines of [box], then [wifi], then the line
         #expect(error.message.contains(message), "\(error)")
+    }
+
+    @Test("the portal knows the Wi-Fi address and refuses the authority side there unless [wifi] authority_api = true")
+    func authorityAPIWiring() throws {
+        let defaults = try self.parse("").portal.settings
+        #expect(defaults.wifiAddress == "10.42.0.1")
+        #expect(defaults.authorityAPIOnWiFi == false)
+        let configured = try self.parse("[wifi]\naddress = \"192.168.77.1/25\"\ndhcp_range = [\"192.168.77.20\", \"192.168.77.120\"]\nauthority_api = true\n")
+        #expect(configured.wifi.authorityAPI)
+        #expect(configured.portal.settings.wifiAddress == "192.168.77.1")
+        #expect(configured.portal.settings.authorityAPIOnWiFi)
     }
 
     @Test("the files carry the settings: open network, option 114, catch-all DNS with no-AAAA, DNAT to the portal port")
@@ -122,6 +134,9 @@ struct EmergencyWiFiConfigurationTests {
         #expect(nftables.contains("iifname \"wlan0\" tcp dport 80 dnat ip to 10.42.0.1:8080"))
         #expect(nftables.contains("iifname \"wlan0\" meta l4proto { tcp, udp } th dport 53 dnat ip to 10.42.0.1:53"))
         #expect(nftables.contains("iifname \"wlan0\" tcp dport { 443, 853 } reject with tcp reset"))
+        #expect(nftables.contains("type filter hook input priority filter; policy accept;"))
+        #expect(nftables.contains("iifname \"wlan0\" jump from_phones"))
+        #expect(nftables.contains("ip daddr 10.42.0.1 tcp dport 8080 accept"))
         #expect(!nftables.contains("flush ruleset"), "the Wi-Fi's rules must leave every other table alone")
         #expect(rendered["wifi.env"]?.contains("KIEZBOX_WIFI_ADDRESS=10.42.0.1/24") == true)
     }
@@ -352,6 +367,46 @@ struct EmergencyWiFiNamespaceTests {
             let refused = try await rig.curl(["-v", url])
             #expect(refused.status == 7, "\(url) should fail to connect (curl 7), not time out (28): \(refused.all)")
             #expect(refused.all.contains("Connection refused"), "\(url): \(refused.all)")
+        }
+
+        // 10. Nothing else on the box: a stand-in sshd (22) and MQTT broker (1883) listen on every address, and
+        // the phone is refused at once (not left to time out) while the box itself still reaches them.
+        try FileManager.default.createDirectory(atPath: directory + "/www", withIntermediateDirectories: true)
+        try "a local service\n".write(toFile: directory + "/www/index.html", atomically: true, encoding: .utf8)
+        let localServices = [22, 1883]
+        for port in localServices {
+            _ = try rig.start(in: box, ["/usr/bin/busybox", "httpd", "-f", "-p", "\(port)", "-h", directory + "/www"])
+        }
+        for port in localServices {
+            let deadline = ContinuousClock.now + .seconds(30)
+            var local = try await rig.box(["/usr/bin/curl", "-sS", "--max-time", "5", "http://127.0.0.1:\(port)/"])
+            while local.output != "a local service\n", ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                local = try await rig.box(["/usr/bin/curl", "-sS", "--max-time", "5", "http://127.0.0.1:\(port)/"])
+            }
+            try #require(local.output == "a local service\n", "the box itself reaches its service on port \(port): \(local.all)")
+            let refused = try await rig.curl(["-v", "http://10.42.0.1:\(port)/"])
+            #expect(refused.status == 7, "port \(port) should be refused at once (curl 7), not time out (28): \(refused.all)")
+            #expect(refused.all.contains("No route to host"), "port \(port): \(refused.all)")
+        }
+        // DHCP, DNS and the portal (steps 5 to 9) already went through the input chain, loaded in step 3; so does ping.
+        let ping = try await rig.phone(["/usr/bin/busybox", "ping", "-c", "1", "-W", "5", "10.42.0.1"])
+        #expect(ping.status == 0, "the box answers ping: \(ping.all)")
+
+        // 11. The authority side of the portal is not served to the Wi-Fi ([wifi] authority_api is off).
+        let announcement = try await rig.curl(
+            ["-X", "POST", "-H", "Authorization: Bearer not-checked", "--data-binary", "{}", "http://kiez.box/api/v1/announcements"]
+        )
+        #expect(announcement.summary == "403 10.42.0.1:80", "\(announcement.all)")
+        #expect(announcement.body.contains("not on the emergency Wi-Fi"), "\(announcement.all)")
+
+        // The control: without the input chain the phone does reach the stand-ins, so the refusals above were the
+        // firewall's doing.
+        let unload = try await rig.box(["/usr/sbin/nft", "delete", "chain", "inet", NftablesRuleset.tableName, "wifi_input"])
+        try #require(unload.status == 0, "\(unload.all)")
+        for port in localServices {
+            let reached = try await rig.curl(["http://10.42.0.1:\(port)/"])
+            #expect(reached.summary == "200 10.42.0.1:\(port)", "without the input chain: \(reached.all)")
         }
 
         #expect(isRunning(dnsmasq.pid), "dnsmasq: \(dnsmasq.stderr)")

@@ -30,7 +30,7 @@ struct ModeControllerTests {
 
     /// Runs the controller on a manual clock with a store the test writes mains readings into.
     func withController(
-        desk: ((ReadingStore) -> AnnouncementDesk)? = nil,
+        desk: ((ReadingStore) -> AnnouncementDesk)? = nil, stateFile: ModeStateFile? = nil,
         _ body: (ReadingStore, ManualClock, AnnouncementDesk?) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-mode-\(UUID().uuidString)").path
@@ -40,7 +40,7 @@ struct ModeControllerTests {
         let announcementDesk = desk?(store)
         let controller = ModeController(
             store: store, desk: announcementDesk, clock: clock, policy: ModePolicy(crisisAfterMainsLoss: 120, normalAfterMainsReturn: 600),
-            hooks: ModeHooks(), logger: Logger(label: "test")
+            hooks: ModeHooks(), logger: Logger(label: "test"), stateFile: stateFile
         )
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -106,6 +106,75 @@ struct ModeControllerTests {
             await clock.waitForSleepers(1)
             try await self.mains(true, for: 610, store: store, clock: clock)
             #expect(try store.mode() == .normal)
+        }
+    }
+
+    /// What the mode file holds, and the file's inode (a new one on every replacement).
+    func modeFile(_ path: String) throws -> (contents: String, inode: UInt64) {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        let inode = try #require(attributes[.systemFileNumber] as? NSNumber).uint64Value
+        return (try String(contentsOfFile: path, encoding: .utf8), inode)
+    }
+
+    /// Runs the controller with its mode file at `relativePath` in a temporary directory.
+    func withModeFile(
+        at relativePath: String, _ body: (ReadingStore, ManualClock, _ directory: String, _ path: String) async throws -> Void
+    ) async throws {
+        let directory = try temporaryDirectory("kiezbox-mode-file")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/" + relativePath
+        try await self.withController(stateFile: ModeStateFile(path: path)) { store, clock, _ in
+            try await body(store, clock, directory, path)
+        }
+    }
+
+    @Test("the mode file: written on start, replaced in one step on every change, left alone while the mode holds")
+    func modeFileFollowsTheMode() async throws {
+        try await self.withModeFile(at: "mode") { store, clock, directory, path in
+            // The first round ran before the controller first slept.
+            let started = try self.modeFile(path)
+            #expect(started.contents == "normal\n")
+            let permissions = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+            #expect(permissions?.intValue == 0o644)
+
+            // Unchanged mode, no new file: kiezbox-mode.path fires only on real changes.
+            let reader = try #require(FileHandle(forReadingAtPath: path))
+            defer { try? reader.close() }
+            try await self.mains(true, for: 60, store: store, clock: clock)
+            #expect(try self.modeFile(path) == started)
+
+            try await self.mains(false, for: 140, store: store, clock: clock)
+            let crisis = try self.modeFile(path)
+            #expect(crisis.contents == "crisis\n")
+            // A new file renamed over the old one: a reader that opened the old one still reads it whole.
+            #expect(crisis.inode != started.inode)
+            #expect(String(decoding: try reader.readToEnd() ?? Data(), as: UTF8.self) == "normal\n")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["mode"], "no temporary file is left")
+
+            try await self.mains(true, for: 610, store: store, clock: clock)
+            #expect(try self.modeFile(path).contents == "normal\n")
+            try await store.setModeOverride(.maintenance)
+            try await self.mains(true, for: 10, store: store, clock: clock)
+            #expect(try self.modeFile(path).contents == "maintenance\n")
+        }
+    }
+
+    @Test("a mode file that cannot be written yet is written as soon as it can be")
+    func modeFileRetried() async throws {
+        try await self.withModeFile(at: "run/mode") { store, clock, directory, path in
+            #expect(!FileManager.default.fileExists(atPath: path))
+            try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: false)
+            try await self.mains(true, for: 10, store: store, clock: clock)
+            #expect(try self.modeFile(path).contents == "normal\n")
+        }
+    }
+
+    @Test("writing the mode file into a missing directory says which file and why")
+    func modeFileError() {
+        #expect {
+            try ModeStateFile(path: "/nonexistent-kiezbox/mode").write(.crisis)
+        } throws: { error in
+            "\(error)".contains("/nonexistent-kiezbox/.mode.tmp") && "\(error)".contains("No such file or directory")
         }
     }
 }

@@ -60,7 +60,8 @@ struct PortalConfigurationTests {
 
             [mode]
             crisis_after = "5m"
-            on_crisis = ["/usr/bin/systemctl", "start", "kiezbox-emergency-wifi.target"]
+            state_file = "/run/kiezbox/mode"
+            on_crisis = ["/usr/local/bin/notify-neighbours", "crisis"]
             """
         )
         let portal = configuration.portal.settings
@@ -78,7 +79,8 @@ struct PortalConfigurationTests {
         #expect(configuration.portal.authorityTokens.authorize(authorizationHeader: "Bearer secret-token") == .authority(name: "Bezirksamt"))
         #expect(configuration.portal.announcementKeys.map(\.keyID) == ["ba-xhain"])
         #expect(configuration.mode.policy.crisisAfterMainsLoss == 300)
-        #expect(configuration.mode.hooks.onCrisis.first == "/usr/bin/systemctl")
+        #expect(configuration.mode.hooks.onCrisis == ["/usr/local/bin/notify-neighbours", "crisis"])
+        #expect(configuration.mode.stateFile == ModeStateFile(path: "/run/kiezbox/mode"))
     }
 
     @Test("the [[authority]] table kiezbox keys prints pastes as it is, whatever the authority's name")
@@ -102,10 +104,22 @@ struct PortalConfigurationTests {
         ("[[authority]]\nname = \"x\"", 4, "authority[1].token_sha256"),
         ("[[authority]]\nname = \"x\"\nkey_id = \"k\"\npublic_key = \"bm90IGEga2V5\"", 7, "authority[1].public_key"),
         ("[mode]\non_crisis = [\"systemctl\", \"start\"]", 5, "mode.on_crisis"),
+        ("[mode]\ncrisis_after = \"3m\"\nstate_file = \"run/kiezbox/mode\"", 6, "mode.state_file"),
+        ("[mode]\nstate_file = \"/run/kiezbox/\"", 5, "mode.state_file"),
+        ("[mode]\nstate_file = 1", 5, "mode.state_file"),
     ])
     func mistakes(_ source: String, line: Int, key: String) throws {
         let error = try #require(self.error(source))
         #expect(error.key == key)
         #expect(error.line == line, "\(error)")
+    }
+
+    @Test("[mode] state_file must be an absolute path; the message names the file the packaged units watch")
+    func relativeStateFile() throws {
+        let error = try #require(self.error("[mode]\nstate_file = \"kiezbox/mode\""))
+        #expect(error.line == 5, "\(error)")
+        #expect(error.message.contains("'kiezbox/mode' is not an absolute file path"), "\(error)")
+        #expect(error.message.contains("/run/kiezbox/mode"), "\(error)")
+        #expect(try self.parse("").mode.stateFile == nil, "no mode file unless configured")
     }
 }

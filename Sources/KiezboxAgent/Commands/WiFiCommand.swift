@@ -40,6 +40,7 @@ struct WiFiCommand: ParsableCommand {
             print("  box       \(wifi.address)/\(wifi.prefixLength); phones get \(wifi.dhcpFirst)–\(wifi.dhcpLast) for \(format(wifi.leaseTime))")
             print("  portal    \(files.portal.portalURL) (port 80 is forwarded to \(files.portal.port))")
             print("  API       \(files.captiveAPIURL) (DHCP option 114)")
+            print("  authority " + (wifi.authorityAPI ? "announcements and the authorities' feed also over the Wi-Fi ([wifi] authority_api)" : "announcements and the authorities' feed refused over the Wi-Fi"))
             if files.portal.publicURL == nil && files.portal.port != 80 {
                 print("note: phones are sent to \(files.portal.portalURL); the firewall forwards port 80 to the portal, so")
                 print("      [portal] public_url = \"http://\(files.portal.hostname)/\" gives them the address without the port.")

@@ -1,3 +1,4 @@
+import EmergencyPortal
 import Foundation
 import KiezboxCore
 import Logging
@@ -210,10 +211,16 @@ struct KiezboxConfiguration: Sendable {
             }
             sensors.append(sensor)
         }
+        let uplinks = try UplinkConfiguration.parse(root)
+        var portal = try PortalConfiguration.parse(root)
+        let mode = try ModeConfiguration.parse(root)
+        let wifi = try EmergencyWiFiSettings.parse(root)
+        // The portal tells phones on the Wi-Fi by the box address they reached (`[wifi] address`, also by default).
+        portal.settings.wifiAddress = wifi.address.description
+        portal.settings.authorityAPIOnWiFi = wifi.authorityAPI
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: try UplinkConfiguration.parse(root), portal: try PortalConfiguration.parse(root),
-            mode: try ModeConfiguration.parse(root), wifi: try EmergencyWiFiSettings.parse(root)
+            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi
         )
     }
 

@@ -9,7 +9,7 @@ extension EmergencyWiFiSettings {
     static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> EmergencyWiFiSettings {
         var wifi = EmergencyWiFiSettings()
         guard let table = try root.table(Self.key) else { return wifi }
-        try table.rejectUnknownKeys(["interface", "ssid", "country", "channel", "address", "dhcp_range", "lease"])
+        try table.rejectUnknownKeys(["interface", "ssid", "country", "channel", "address", "dhcp_range", "lease", "authority_api"])
 
         if let interface = try table.string("interface") {
             guard Self.isValidInterfaceName(interface) else {
@@ -84,6 +84,7 @@ extension EmergencyWiFiSettings {
         if wifi.leaseTime.components.attoseconds != 0 {
             throw table.error("lease", "DHCP leases are whole seconds")
         }
+        wifi.authorityAPI = try table.bool("authority_api") ?? wifi.authorityAPI
         return wifi
     }
 }

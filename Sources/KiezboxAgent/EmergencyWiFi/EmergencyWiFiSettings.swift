@@ -17,6 +17,9 @@ struct EmergencyWiFiSettings: Sendable, Hashable {
     var dhcpLast = IPv4Address(0x0A2A_00FA)  // 10.42.0.250
     /// How long a phone keeps its address without renewing it.
     var leaseTime: Duration = .seconds(3600)
+    /// Whether the portal's authority side (posting announcements, the authorities' feed) is served to requests
+    /// that arrive at ``address``. Off: everyone can join the open Wi-Fi; authorities use the mesh or Ethernet.
+    var authorityAPI = false
 
     /// Longest SSID 802.11 allows, in bytes.
     static let maximumSSIDBytes = 32

@@ -1,5 +1,6 @@
 /// The emergency Wi-Fi's firewall, in a table of its own so loading and deleting it touches no other rule:
-/// port 80 and DNS go to the box, HTTPS and DNS over TLS fail at once, nothing is routed.
+/// port 80 and DNS go to the box, HTTPS and DNS over TLS fail at once, nothing is routed, and phones reach
+/// only DHCP, DNS, the portal and ping on the box itself: no sshd, no broker, no other local service.
 enum NftablesRuleset {
     /// The table `nft delete table inet kiezbox_wifi` removes when the crisis ends.
     static let tableName = "kiezbox_wifi"
@@ -36,6 +37,29 @@ enum NftablesRuleset {
             \t\ttype filter hook forward priority filter; policy accept;
             \t\tiifname \(interface) drop
             \t\toifname \(interface) drop
+            \t}
+
+            \t# What phones may reach on the box itself. Only traffic that came in on the Wi-Fi is judged; every
+            \t# other interface (the mesh, Ethernet, loopback) is left to the box's own rules.
+            \tchain wifi_input {
+            \t\ttype filter hook input priority filter; policy accept;
+            \t\tiifname \(interface) jump from_phones
+            \t}
+
+            \tchain from_phones {
+            \t\tct state established,related accept
+            \t\tct state invalid drop
+            \t\t# DHCP: a phone without an address yet broadcasts from 0.0.0.0.
+            \t\tudp sport 68 udp dport 67 accept
+            \t\t# DNS and the portal (after the DNAT above) only at the box's Wi-Fi address: reached through another
+            \t\t# of the box's addresses, the portal would not know the request came from the Wi-Fi.
+            \t\tip daddr \(wifi.address) meta l4proto { tcp, udp } th dport 53 accept
+            \t\tip daddr \(wifi.address) tcp dport \(portalPort) accept
+            \t\tip daddr \(wifi.address) icmp type echo-request accept
+            \t\t# Anything else (sshd, a broker, IPv6: the Wi-Fi is IPv4 only) is refused at once instead of left
+            \t\t# to time out; broadcasts and multicasts are dropped without an answer.
+            \t\tmeta pkttype unicast reject with icmpx admin-prohibited
+            \t\tdrop
             \t}
             }
 

@@ -44,8 +44,9 @@ struct ModePolicy: Sendable, Hashable {
 }
 
 /// Decides the box's mode every ``interval`` and records it in the store, where the portal, `kiezbox status`
-/// and the MQTT status read it. On entering and leaving crisis it runs the configured commands (by default
-/// none; a box starts its emergency Wi-Fi with `systemctl start kiezbox-emergency-wifi.target`).
+/// and the MQTT status read it, and in the mode file (``stateFile``), which root's kiezbox-mode.path turns into
+/// starting or stopping the emergency Wi-Fi. On entering and leaving crisis it runs the residents' own
+/// commands (`[mode] on_crisis`, `on_normal`; by default none).
 struct ModeController<C: KiezboxClock>: Service {
     let store: ReadingStore
     let desk: AnnouncementDesk?
@@ -53,6 +54,8 @@ struct ModeController<C: KiezboxClock>: Service {
     let policy: ModePolicy
     let hooks: ModeHooks
     let logger: Logger
+    /// Written on start and on every change; `nil`: no mode file.
+    var stateFile: ModeStateFile? = nil
     var interval: Duration = .seconds(10)
     /// A mains reading older than this says nothing about now (the input is not being read).
     var mainsStaleAfter: TimeInterval = 300
@@ -63,10 +66,12 @@ struct ModeController<C: KiezboxClock>: Service {
             // Where the last run left off: a restart during a blackout stays in crisis.
             var current = (try? self.store.mode()) ?? .normal
             var recorded = false
+            var stateFileStatus = StateFileStatus()
             while !Task.isCancelled {
                 let now = self.clock.currentDate()
                 let inputs = self.inputs(at: now, tracker: &tracker)
                 let (mode, reason) = self.policy.decide(current: current, inputs)
+                self.updateStateFile(mode, status: &stateFileStatus)
                 do {
                     if mode != current || !recorded {
                         try await self.store.setMode(mode)
@@ -82,6 +87,27 @@ struct ModeController<C: KiezboxClock>: Service {
                 }
                 do { try await self.clock.sleep(for: self.interval) } catch { return }
             }
+        }
+    }
+
+    /// What the mode file says, and the last failure to write it (logged once, not every round).
+    struct StateFileStatus {
+        var written: Mode?
+        var failure: String?
+    }
+
+    /// Writes `mode` to the mode file unless it already says so. A failure (no /run/kiezbox yet) is retried on
+    /// the next round: the Wi-Fi depends on the file being right.
+    private func updateStateFile(_ mode: Mode, status: inout StateFileStatus) {
+        guard let file = self.stateFile, status.written != mode else { return }
+        do {
+            try file.write(mode)
+            status = StateFileStatus(written: mode, failure: nil)
+        } catch {
+            if status.failure != error.description {
+                self.logger.error("could not write the mode file; the emergency Wi-Fi does not follow the mode", metadata: ["error": "\(error)"])
+            }
+            status.failure = error.description
         }
     }
 

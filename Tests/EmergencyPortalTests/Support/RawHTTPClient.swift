@@ -24,6 +24,9 @@ struct RawHTTPClient {
     let port: Int
     /// The client's own address; every 127.0.0.0/8 address is loopback on Linux.
     var source = "127.0.0.1"
+    /// The server's address the client connects to: another loopback address stands in for another of the box's
+    /// networks (the emergency Wi-Fi).
+    var destination = "127.0.0.1"
 
     /// Sends `request` as is and reads the answer, on a thread of its own: blocking socket calls must stay off the
     /// Swift concurrency pool, which the server's request handlers run on.
@@ -49,7 +52,7 @@ struct RawHTTPClient {
         var remote = sockaddr_in()
         remote.sin_family = sa_family_t(AF_INET)
         remote.sin_port = in_port_t(UInt16(self.port).bigEndian)
-        inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr)
+        inet_pton(AF_INET, self.destination, &remote.sin_addr)
         let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard bound == 0 else { throw Failure(description: "bind \(self.source): \(String(cString: strerror(errno)))") }
         let connected = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
