@@ -28,8 +28,8 @@ if ! on_chroot <<CHROOT
 apt-get install -y "${staging}/$(basename "${package}")"
 CHROOT
 then
-	echo "error: apt could not install ${package} in the image. A package built on another release than the image's" >&2
-	echo "       (e.g. on bookworm for a trixie image: libgpiod 1.6 against 2.x) cannot; build both for the same release." >&2
+	echo "error: apt could not install ${package} in the image (apt's reason is above): a library it depends on" >&2
+	echo "       is missing from the image's release, or the package is not for arm64." >&2
 	exit 1
 fi
 rm -rf "${ROOTFS_DIR}${staging}"
