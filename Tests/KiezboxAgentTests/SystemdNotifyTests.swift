@@ -217,7 +217,7 @@ struct SystemdNotifyServiceTests {
                 try await group.waitForAll()
             }
         }
-        let messages = listener.messages
+        let messages = try await listener.waitFor("STOPPING=1") { $0 == "STOPPING=1" }
         #expect(messages.first?.hasPrefix("READY=1\nSTATUS=normal · sensors ") == true)
         #expect(messages.last == "STOPPING=1")
         // The rain round began at t = 60 s; with a 30 s margin it is hung from t = 90 s on. Pings at 0, 15, …, 90 s.
@@ -257,7 +257,7 @@ struct SystemdNotifyServiceTests {
             }
         }
         store.release()
-        #expect(listener.messages == [
+        #expect(try await listener.waitFor("STOPPING=1") { $0 == "STOPPING=1" } == [
             "READY=1\nSTATUS=normal · sensors 1/1 ok · backlog 7 · portal off",
             "WATCHDOG=1", "WATCHDOG=1", "WATCHDOG=1",
             "STATUS=normal · sensors 1/1 ok · backlog 7 · portal off · store not answering",

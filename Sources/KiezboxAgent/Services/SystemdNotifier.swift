@@ -51,6 +51,9 @@ struct SystemdNotifierError: Error, CustomStringConvertible {
 /// Tells systemd how the daemon is doing over the notify protocol, without libsystemd: one datagram of
 /// newline-separated `KEY=VALUE` assignments per message on an AF_UNIX socket (sd_notify(3)).
 struct SystemdNotifier: Sendable {
+    /// How long a message may wait for room in systemd's queue.
+    static let sendTimeout = Duration.seconds(1)
+
     let socket: NotifySocketAddress
     /// How long systemd waits for a `WATCHDOG=1` before it kills the daemon (`WatchdogSec=`); `nil` when no
     /// watchdog is set for this process.
@@ -77,13 +80,16 @@ struct SystemdNotifier: Sendable {
 
     /// Sends `assignments` (e.g. `["READY=1", "STATUS=…"]`) as one message.
     ///
-    /// Never blocks: when systemd's queue is full the message is refused with an error rather than stalling a
-    /// thread of the concurrency pool.
+    /// When systemd's queue is full (a few datagrams), waits for it at most ``sendTimeout``, then gives up with an
+    /// error rather than stall a thread of the concurrency pool.
     func send(_ assignments: [String]) throws(SystemdNotifierError) {
         let message = assignments.joined(separator: "\n")
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw self.failure("socket") }
         defer { close(descriptor) }
+        let seconds = Self.sendTimeout.components.seconds
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(Self.sendTimeout.components.attoseconds / 1_000_000_000_000))
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = self.socket.addressBytes
@@ -94,7 +100,7 @@ struct SystemdNotifier: Sendable {
         }
         guard connected == 0 else { throw self.failure("connect") }
         let sent = message.utf8CString.withUnsafeBufferPointer { buffer in
-            Glibc.send(descriptor, buffer.baseAddress, buffer.count - 1, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+            Glibc.send(descriptor, buffer.baseAddress, buffer.count - 1, Int32(MSG_NOSIGNAL))
         }
         guard sent == message.utf8.count else { throw self.failure("send") }
     }
