@@ -36,6 +36,18 @@ enum NotifySocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Calls `body` with the `sockaddr_un` of this address and its exact length (for `connect`, `bind`).
+    func withSocketAddress<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> T) rethrows -> T {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = self.addressBytes
+        withUnsafeMutableBytes(of: &address.sun_path) { path in path.copyBytes(from: bytes) }
+        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count)
+        return try withUnsafePointer(to: &address) {
+            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, length) }
+        }
+    }
+
     var description: String {
         switch self {
         case .path(let path): path
@@ -90,14 +102,7 @@ struct SystemdNotifier: Sendable {
         let seconds = Self.sendTimeout.components.seconds
         var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(Self.sendTimeout.components.attoseconds / 1_000_000_000_000))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = self.socket.addressBytes
-        withUnsafeMutableBytes(of: &address.sun_path) { path in path.copyBytes(from: bytes) }
-        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, length) }
-        }
+        let connected = self.socket.withSocketAddress { connect(descriptor, $0, $1) }
         guard connected == 0 else { throw self.failure("connect") }
         let sent = message.utf8CString.withUnsafeBufferPointer { buffer in
             Glibc.send(descriptor, buffer.baseAddress, buffer.count - 1, Int32(MSG_NOSIGNAL))

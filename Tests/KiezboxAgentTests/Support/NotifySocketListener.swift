@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 
+@testable import KiezboxAgent
+
 /// A test's stand-in for systemd's notify socket: an AF_UNIX datagram socket, bound to a path or an abstract
 /// name, whose messages a thread of its own collects (the kernel queues only a few datagrams per socket).
 final class NotifySocketListener: Sendable {
@@ -22,12 +24,8 @@ final class NotifySocketListener: Sendable {
         self.directory = directory
         self.descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard self.descriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes: [UInt8] = path.map { Array($0.utf8) + [0] } ?? [0] + Array(name.utf8)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let length = socklen_t(MemoryLayout.offset(of: \sockaddr_un.sun_path)! + bytes.count)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(self.descriptor, $0, length) } }
+        let descriptor = self.descriptor
+        let bound = try NotifySocketAddress(self.address).withSocketAddress { bind(descriptor, $0, $1) }
         guard bound == 0 else {
             close(self.descriptor)
             throw POSIXError(.init(rawValue: errno) ?? .EIO)
