@@ -6,6 +6,8 @@ public struct PortalSettings: Sendable, Hashable {
     /// address. Not a real top-level domain, so it never leaks into the internet.
     public var hostname: String
     /// Address and port the HTTP server listens on. Port 80 on a box (probes are plain HTTP on port 80).
+    /// Every interface by default: a box must answer the phones on its Wi-Fi. The embedded demo configuration
+    /// says 127.0.0.1, so a developer's laptop does not serve the portal to its network.
     public var bindAddress: String
     public var port: Int
     /// What an acknowledged phone's connectivity probes get: `true` — the exact "online" answer, so the phone

@@ -19,6 +19,8 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
     let fixturePath: String?
     let clock: C
     let logger: Logger
+    /// Where `NOTIFY_SOCKET` and `WATCHDOG_USEC` come from (systemd sets them for a `Type=notify` unit).
+    var environment = ProcessInfo.processInfo.environment
 
     func run() async throws {
         let lock = try DataDirectoryLock(directory: self.configuration.dataDirectory)
@@ -43,8 +45,9 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         // After the flush service: the group stops services in reverse order, so the sampler stops first and
         // its last readings are in the final commit.
+        let heartbeat = SamplerHeartbeat<C.Instant>()
         services.append(
-            Sampler(sensors: sensors, clock: self.clock, logger: self.logger) { readings in try await store.record(readings) }
+            Sampler(sensors: sensors, clock: self.clock, logger: self.logger, heartbeat: heartbeat) { readings in try await store.record(readings) }
         )
         let watched = zip(self.configuration.sensors, sensors).filter { $0.0.chip.watches }.map(\.1)
         if !watched.isEmpty {
@@ -78,13 +81,22 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             store: store, desk: desk, clock: self.clock, policy: self.configuration.mode.policy, hooks: self.configuration.mode.hooks,
             logger: self.logger, stateFile: self.configuration.mode.stateFile
         ))
-        if self.configuration.portal.enabled {
+        let portalListening = self.configuration.portal.enabled ? PortalListening(port: self.configuration.portal.settings.port) : nil
+        if let portalListening {
             let clock = self.clock
             let portal = PortalServer(
                 settings: self.configuration.portal.settings, identity: self.configuration.identity, store: store,
                 authorities: self.configuration.portal.authorityTokens, desk: desk, now: { clock.currentDate() }, logger: self.logger
             )
-            services.append(PortalService(server: portal, store: store, clock: self.clock, logger: self.logger))
+            services.append(PortalService(server: portal, store: store, clock: self.clock, logger: self.logger, listening: portalListening))
+        }
+        // Last: the first service to hear of a shutdown, so STOPPING=1 goes out before the others stop.
+        if let notifier = self.systemdNotifier() {
+            services.append(SystemdNotifyService(
+                notifier: notifier, clock: self.clock, heartbeat: heartbeat,
+                startup: [heartbeat.started] + [portalListening?.firstAttempt].compactMap { $0 }, portal: portalListening,
+                storeRoundTrip: { try await StoreFacts.roundTrip(to: store) }, logger: self.logger
+            ))
         }
         let group = ServiceGroup(
             configuration: .init(
@@ -103,6 +115,17 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         try await group.run()
         try? store.close()
         self.logger.info("kiezbox stopped")
+    }
+
+    /// The systemd notifier when the daemon runs under a `Type=notify` unit; a `NOTIFY_SOCKET` it cannot use is
+    /// logged (systemd then gives up on the start) rather than stopping the box.
+    private func systemdNotifier() -> SystemdNotifier? {
+        do {
+            return try SystemdNotifier(environment: self.environment)
+        } catch {
+            self.logger.error("cannot notify systemd: \(error)")
+            return nil
+        }
     }
 }
 

@@ -514,25 +514,7 @@ public final class ReadingStore: Sendable {
                 try? JSONDecoder().decode(BoxIdentity.self, from: Data($0.utf8))
             }
             let bounds = try Row.fetchOne(db, sql: "SELECT count(*), min(measured_at), max(measured_at) FROM reading")
-            let uplinkRows = try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total FROM uplink ORDER BY name")
-            var uplinks: [UplinkProgress] = []
-            for row in uplinkRows {
-                let name: String = row["name"]
-                let through: Int64 = row["delivered_through"]
-                let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
-                let acknowledgedAbove =
-                    try Int64.fetchOne(
-                        db,
-                        sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
-                        arguments: [name]
-                    ) ?? 0
-                uplinks.append(
-                    UplinkProgress(
-                        name: name, deliveredThrough: through, deliveredTotal: row["delivered_total"],
-                        undelivered: above - acknowledgedAbove
-                    )
-                )
-            }
+            let uplinks = try Self.uplinkProgress(db)
             return StoreStatistics(
                 instanceID: self.instanceID,
                 identity: identity,
@@ -551,6 +533,34 @@ public final class ReadingStore: Sendable {
                 neighbours: neighbours
             )
         }
+    }
+
+    /// Each registered uplink's progress: its cursor and how many committed readings it has still to deliver.
+    public func uplinkProgress() throws -> [UplinkProgress] {
+        try self.pool.read { db in try Self.uplinkProgress(db) }
+    }
+
+    private static func uplinkProgress(_ db: Database) throws -> [UplinkProgress] {
+        try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total FROM uplink ORDER BY name").map { row in
+            let name: String = row["name"]
+            let through: Int64 = row["delivered_through"]
+            let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
+            let acknowledgedAbove =
+                try Int64.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
+                    arguments: [name]
+                ) ?? 0
+            return UplinkProgress(
+                name: name, deliveredThrough: through, deliveredTotal: row["delivered_total"], undelivered: above - acknowledgedAbove
+            )
+        }
+    }
+
+    /// Waits for the writer connection and runs a no-op on it, writing nothing: returns as soon as no write is in
+    /// progress, and not while one is stuck (a dead SD card). A health check's round trip.
+    public func probeWriter() async throws {
+        try await self.pool.writeWithoutTransaction { db in try db.execute(sql: "SELECT 1") }
     }
 
     /// Closes the database (the last connection to close checkpoints the write-ahead log into the file).

@@ -175,3 +175,22 @@ struct CAPFeedTests {
         #expect(zResult.output.contains("pattern"), "\(zResult.output)")
     }
 }
+
+@Suite("The CAP schema script's output")
+struct CAPSchemaScriptTests {
+    @Test("the schema path is read from stdout: a warning on stderr after it (pip on the first fetch) is no path")
+    func warningOnStandardError() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-cap-script-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let schema = directory.appendingPathComponent("CAP-v1.2.xsd").path
+        try Data("<xs:schema/>".utf8).write(to: URL(fileURLWithPath: schema))
+        let script = directory.appendingPathComponent("cap-schema.sh").path
+        try """
+            echo "$0: fetching" >&2
+            echo "\(schema)"
+            echo "WARNING: Running pip as the 'root' user can result in broken permissions" >&2
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        #expect(try XMLLint.capSchema(script: script) == schema)
+    }
+}

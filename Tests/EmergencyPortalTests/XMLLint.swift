@@ -9,21 +9,28 @@ enum XMLLint {
 
     struct Result {
         var status: Int32
-        var output: String
+        var stdout: String
+        var stderr: String
+        /// Standard output, then standard error (where xmllint reports).
+        var output: String { self.stdout + self.stderr }
     }
 
     static let executable = "/usr/bin/xmllint"
 
+    static let capSchemaScript = FeedFixtures.repositoryRoot.appendingPathComponent("scripts/cap-schema.sh").path
+
     /// The schema's path; fails the test with the script's own message when it cannot be had.
-    static func capSchema() throws -> String {
-        let script = FeedFixtures.repositoryRoot.appendingPathComponent("scripts/cap-schema.sh").path
+    ///
+    /// The path is the last line of the script's standard output only: pip's warnings on the first fetch go to
+    /// standard error and are not a path.
+    static func capSchema(script: String = capSchemaScript) throws -> String {
         let result = try run("/bin/bash", [script])
         guard result.status == 0 else {
-            throw Failure(description: "scripts/cap-schema.sh failed (\(result.status)): \(result.output)")
+            throw Failure(description: "\(script) failed (\(result.status)): \(result.output)")
         }
-        let path = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        let path = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
         guard FileManager.default.fileExists(atPath: path) else {
-            throw Failure(description: "scripts/cap-schema.sh printed no schema path: \(result.output)")
+            throw Failure(description: "\(script) printed no schema path: \(result.output)")
         }
         return path
     }
@@ -57,8 +64,7 @@ enum XMLLint {
         return try body(url.path)
     }
 
-    /// Runs a tool to completion, its stdout then its stderr (where xmllint reports) as output. Both go to files,
-    /// so neither can fill a pipe and stall the tool.
+    /// Runs a tool to completion. Its stdout and stderr go to files, so neither can fill a pipe and stall the tool.
     private static func run(_ executable: String, _ arguments: [String]) throws -> Result {
         let directory = FileManager.default.temporaryDirectory
         let outURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).out")
@@ -78,6 +84,8 @@ enum XMLLint {
         process.waitUntilExit()
         let out = try Data(contentsOf: outURL)
         let err = try Data(contentsOf: errURL)
-        return Result(status: process.terminationStatus, output: String(decoding: out + err, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self)
+        )
     }
 }

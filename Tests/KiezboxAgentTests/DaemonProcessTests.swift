@@ -20,13 +20,15 @@ final class KiezboxProcess {
     let process = Process()
     let stderrPath: String
 
-    /// Runs the `kiezbox` binary, or `executable` (e.g. `ip netns exec … kiezbox …`) with `arguments`.
-    init(_ arguments: [String], in directory: String, executable: String = kiezboxBinary) throws {
+    /// Runs the `kiezbox` binary, or `executable` (e.g. `ip netns exec … kiezbox …`) with `arguments`, and
+    /// `environment` added to the test's own.
+    init(_ arguments: [String], in directory: String, executable: String = kiezboxBinary, environment: [String: String] = [:]) throws {
         self.stderrPath = directory + "/stderr-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: self.stderrPath, contents: nil)
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         self.process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: self.stderrPath))
         self.process.standardOutput = FileHandle.nullDevice
         try self.process.run()

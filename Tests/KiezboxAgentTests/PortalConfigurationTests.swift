@@ -83,6 +83,16 @@ struct PortalConfigurationTests {
         #expect(configuration.mode.stateFile == ModeStateFile(path: "/run/kiezbox/mode"))
     }
 
+    @Test("the demo (embedded default) listens on loopback only; a configured box on every interface unless listen says otherwise")
+    func listenAddress() throws {
+        let demo = try KiezboxConfiguration.parse(KiezboxConfiguration.embeddedDefault, file: "<embedded default>")
+        #expect(demo.portal.settings.bindAddress == "127.0.0.1")
+        // A box on port 80 must answer the phones on its Wi-Fi.
+        #expect(try self.parse("").portal.settings.bindAddress == "0.0.0.0")
+        #expect(try self.parse("[portal]\nport = 80").portal.settings.bindAddress == "0.0.0.0")
+        #expect(try self.parse("[portal]\nlisten = \"10.42.0.1\"").portal.settings.bindAddress == "10.42.0.1")
+    }
+
     @Test("the [[authority]] table kiezbox keys prints pastes as it is, whatever the authority's name")
     func printedAuthorityTable() throws {
         let file = SigningKeyFile(keyID: "ba-mitte", privateKey: Curve25519.Signing.PrivateKey())

@@ -145,6 +145,7 @@ struct KiezboxConfiguration: Sendable {
 
         # The emergency portal (docs/portal.md): info page, bulletin, situation feed, /metrics.
         [portal]
+        listen = "127.0.0.1"           # this computer only; a box: "0.0.0.0" (the default), so phones reach it
         port = 8080                    # a box: 80, or 8080 with the firewall forwarding port 80 (public_url)
         hostname = "kiez.box"          # the emergency Wi-Fi's DNS answers every name with the box's address
 

@@ -41,21 +41,26 @@ struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
     let clock: C
     let backoff: RetryBackoff
     let logger: Logger
+    /// Where each sensor loop reports its rounds, for the watchdog.
+    let heartbeat: SamplerHeartbeat<C.Instant>
     /// Where readings go (the store's `record`).
     let sink: @Sendable ([Reading]) async throws -> Void
 
     init(
         sensors: [ScheduledSensor], clock: C, backoff: RetryBackoff = .init(), logger: Logger,
-        sink: @escaping @Sendable ([Reading]) async throws -> Void
+        heartbeat: SamplerHeartbeat<C.Instant> = .init(), sink: @escaping @Sendable ([Reading]) async throws -> Void
     ) {
         self.sensors = sensors
         self.clock = clock
         self.backoff = backoff
         self.logger = logger
+        self.heartbeat = heartbeat
         self.sink = sink
     }
 
     func run() async throws {
+        let now = self.clock.now
+        self.heartbeat.start(self.sensors.map { (id: $0.id, firstRound: $0.firstReadingAfterInterval ? now.advanced(by: $0.interval) : now) })
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 for sensor in self.sensors {
@@ -71,6 +76,7 @@ struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
         logger[metadataKey: "sensor"] = "\(sensor.id)"
         var nextDeadline = self.clock.now
         var failures = 0
+        var outcome = SamplerHeartbeat<C.Instant>.Outcome.starting
         if sensor.firstReadingAfterInterval {
             nextDeadline = nextDeadline.advanced(by: sensor.interval)
             do { try await self.clock.sleep(until: nextDeadline, tolerance: nil) } catch { return }
@@ -82,6 +88,7 @@ struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
                     logger.notice("sensor answers again", metadata: ["after_failures": "\(failures)"])
                 }
                 failures = 0
+                outcome = .ok
                 let measuredAt = self.clock.currentDate()
                 let readings = values.map { value in
                     Reading(
@@ -107,6 +114,7 @@ struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
             } catch {
                 if Task.isCancelled { break }
                 failures += 1
+                outcome = .failing
                 let delay = self.backoff.delay(afterFailures: failures)
                 let level: Logger.Level = failures == 1 || failures % 10 == 0 ? .warning : .debug
                 logger.log(
@@ -118,6 +126,7 @@ struct Sampler<C: KiezboxClock>: Service where C.Instant: Sendable {
                 )
                 nextDeadline = self.clock.now.advanced(by: delay)
             }
+            self.heartbeat.beat(sensor.id, outcome: outcome, nextRound: nextDeadline)
             do {
                 try await self.clock.sleep(until: nextDeadline, tolerance: nil)
             } catch {
