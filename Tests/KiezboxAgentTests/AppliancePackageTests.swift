@@ -84,7 +84,7 @@ struct AppliancePackageTests {
         let control = try Self.controlFiles(of: try Self.builtPackage())
         let unitsDirectory = Self.repositoryRoot.appending(path: "systemd").path
         let installable = try FileManager.default.contentsOfDirectory(atPath: unitsDirectory).filter { unit in
-            ((try? String(contentsOfFile: "\(unitsDirectory)/\(unit)", encoding: .utf8)) ?? "").contains("[Install]")
+            ((try? String(contentsOfFile: "\(unitsDirectory)/\(unit)", encoding: .utf8)) ?? "").split(separator: "\n").contains("[Install]")
         }
         #expect(installable.contains("kiezbox.service"))
         for script in ["postinst", "prerm", "postrm"] {
