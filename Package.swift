@@ -31,9 +31,10 @@ let package = Package(
         // 1. Shared values, no I/O.
         .target(name: "KiezboxCore", swiftSettings: strictSettings),
 
-        // 2. C libraries. libi2c-dev ships no pkg-config file: the module map's `link "i2c"` links it.
+        // 2. C libraries. libi2c-dev ships no pkg-config file: the module map's `link "i2c"` links it. CLinuxGPIO is
+        //    header-only: the kernel's GPIO character-device uAPI v2 from linux-libc-dev, no library at run time.
         .systemLibrary(name: "CI2C", providers: [.apt(["libi2c-dev"])]),
-        .systemLibrary(name: "CGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
+        .systemLibrary(name: "CLinuxGPIO", providers: [.apt(["linux-libc-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
 
         // 3. Buses and chips.
@@ -42,7 +43,7 @@ let package = Package(
             dependencies: [
                 "KiezboxCore",
                 .target(name: "CI2C", condition: .when(platforms: [.linux])),
-                .target(name: "CGPIOD", condition: .when(platforms: [.linux])),
+                .target(name: "CLinuxGPIO", condition: .when(platforms: [.linux])),
             ],
             swiftSettings: strictSettings
         ),

@@ -10,7 +10,7 @@ set -euo pipefail
 packages=(
   pkg-config
   libsqlite3-dev sqlite3          # the reading store (GRDB links the system SQLite)
-  libgpiod-dev gpiod              # GPIO (libgpiod 1.6 API on bookworm)
+  linux-libc-dev gpiod            # GPIO: the kernel's uAPI header (no libgpiod); gpiodetect/gpioinfo for residents
   libi2c-dev i2c-tools            # I²C (i2c-dev + libi2c)
   libmosquitto-dev mosquitto      # MQTT uplink, and the broker the tests start on loopback
   mosquitto-clients openssl       # test subscribers, and the test CA for TLS

@@ -3,10 +3,15 @@ import Glibc
 import SensorDrivers
 import Synchronization
 
-/// ``LinuxGPIOChip`` on gpio-sim: opening, bias, inputs, both-edge events from the event thread, outputs, and
-/// how kernel errors arrive as typed errors. Each check uses lines of its own.
+/// ``LinuxGPIOChip`` on gpio-sim: opening, bias, inputs, both-edge events from the event thread, the kernel's
+/// debounce, outputs, and how kernel errors arrive as typed errors. Each check uses lines of its own, except the
+/// two debounce checks, which take lines 4 and 1 after earlier checks have freed them.
 enum GPIOChipChecks {
     static let consumer = "kernel-interface-checks"
+    /// Debounce and edge timestamps come from kernel timers, which run in whole ticks: Debian's kernels tick at
+    /// 250 Hz (4 ms), so a debounce period can end up to a tick before the period has passed in nanoseconds.
+    /// Allowing 10 ms also covers 100 Hz kernels.
+    static let kernelTick = Duration.milliseconds(10)
 
     static let all: [Check] = [
         Check("gpio: open by label, name, path and number; an absent label is noSuchChip") {
@@ -23,13 +28,32 @@ enum GPIOChipChecks {
             try await expectError("the Raspberry Pi header", GPIOError.self, where: { $0.code == .noSuchChip }) {
                 try LinuxGPIOChip.openRaspberryPiHeader()
             }
-        },
-        Check("gpio: input bias flags reach the kernel (gpio-sim applies a bias as its pull)") {
-            let chip = try SimulatedHardware.gpioSimChip()
-            for (bias, expected) in [(GPIOBias.pullUp, true), (.pullDown, false), (.pullUp, true)] {
-                let input = try chip.requestInput(line: 0, bias: bias, consumer: consumer)
-                try expectEqual(try await input.read(), expected, "line 0 with \(bias.rawValue)")
+            let firstFound = try LinuxGPIOChip.open(anyLabelOf: ["pinctrl-rp1", SimulatedHardware.gpioSimLabel])
+            try expectEqual(firstFound.label, SimulatedHardware.gpioSimLabel, "the first label present")
+            try await expectError("/dev/null", GPIOError.self, where: { $0.code == .noSuchChip }) {
+                try LinuxGPIOChip("/dev/null")
             }
+        },
+        Check("gpio: each bias reaches the kernel: the line info shows it, gpio-sim applies pull-up and pull-down") {
+            let chip = try SimulatedHardware.gpioSimChip()
+            let pin = SimulatedHardware.SimulatedLine(chipName: chip.name, offset: 0)
+            // gpio-sim cannot disable its pull (-ENOTSUPP, which gpiolib ignores), and "as is" asks for nothing:
+            // both leave the pull the line had, here pull-down.
+            let sequence: [(GPIOBias, pull: String)] = [
+                (.pullUp, "pull-up"), (.pullDown, "pull-down"), (.disabled, "pull-down"), (.asIs, "pull-down"),
+                (.pullUp, "pull-up"),
+            ]
+            for (bias, pull) in sequence {
+                let input = try chip.requestInput(line: 0, bias: bias, consumer: consumer)
+                let info = try chip.lineInfo(line: 0)
+                try expectEqual(info.bias, bias, "line info bias after requesting \(bias.rawValue)")
+                try expect(info.isUsed && !info.isOutput && info.consumer == consumer, "line info of an input: \(info)")
+                try expectEqual(info.debounce, .zero, "line info debounce")
+                try expectEqual(try pin.appliedPull(), pull, "gpio-sim's pull with \(bias.rawValue)")
+                try expectEqual(try await input.read(), pull == "pull-up", "line 0 with \(bias.rawValue)")
+            }
+            let free = try chip.lineInfo(line: 0)
+            try expect(!free.isUsed && free.consumer.isEmpty, "line info after release: \(free)")
         },
         Check("gpio: an input follows the simulated pull") {
             let chip = try SimulatedHardware.gpioSimChip()
@@ -40,7 +64,7 @@ enum GPIOChipChecks {
                 try expectEqual(try await input.read(), up, "line 1 after pull-\(up ? "up" : "down")")
             }
         },
-        Check("gpio: rising on pull-up, falling on pull-down, with increasing kernel timestamps") {
+        Check("gpio: rising on pull-up, falling on pull-down, stamped on CLOCK_MONOTONIC between stimulus and receipt") {
             let chip = try SimulatedHardware.gpioSimChip()
             let pin = SimulatedHardware.SimulatedLine(chipName: chip.name, offset: 2)
             try pin.pull(up: false)
@@ -101,6 +125,57 @@ enum GPIOChipChecks {
             let again = try chip.requestEdgeEvents(line: 4, bias: .asIs, consumer: consumer)
             again.release()
         },
+        Check("gpio: kernel debounce drops a pulse shorter than the period; a held level is reported once it held") {
+            let period = Duration.milliseconds(250)
+            let chip = try SimulatedHardware.gpioSimChip()
+            let pin = SimulatedHardware.SimulatedLine(chipName: chip.name, offset: 4)
+            try pin.pull(up: true)
+            let events = try chip.requestEdgeEvents(line: 4, bias: .asIs, debounce: period, consumer: consumer)
+            defer { events.release() }
+            let info = try chip.lineInfo(line: 4)
+            try expectEqual(info.debounce, period, "line info debounce")
+            try expectEqual(info.edgeDetection, [.rising, .falling], "line info edge detection")
+            let collector = EdgeCollector(events.edges)
+
+            // Two sysfs writes back to back: far shorter than the period, unless the VM stalls between them.
+            let pulseStart = SimulatedHardware.monotonicNow()
+            try pin.pull(up: false)
+            try pin.pull(up: true)
+            let pulse = SimulatedHardware.monotonicNow() - pulseStart
+            try expect(pulse < period / 2, "inconclusive: the pulse took \(pulse), the VM stalled; run again")
+
+            let heldLow = SimulatedHardware.monotonicNow()
+            try pin.pull(up: false)
+            _ = try await collector.waitFor(count: 1)
+            try expectEqual(try await events.read(), false, "debounced level once reported")
+            let heldHigh = SimulatedHardware.monotonicNow()
+            try pin.pull(up: true)
+            // Events arrive in order: once an edge after the last stimulus is in, every earlier one is.
+            let edges = try await collector.waitFor { $0.contains { $0.timestamp > heldHigh } }
+            try expectEqual(edges.map(\.kind), [.falling, .rising], "edges (the pulse must not appear)")
+            for (edge, stimulus) in zip(edges, [heldLow, heldHigh]) {
+                try expect(
+                    edge.timestamp >= stimulus + period - kernelTick,
+                    "\(edge.kind) edge stamped \(edge.timestamp - stimulus) after its stimulus, before the period ended"
+                )
+            }
+            try expect(edges[1].timestamp <= SimulatedHardware.monotonicNow(), "edge stamped in the future: \(edges)")
+        },
+        Check("gpio: a debounced input reads the debounced level; the line info shows the period") {
+            let chip = try SimulatedHardware.gpioSimChip()
+            let pin = SimulatedHardware.SimulatedLine(chipName: chip.name, offset: 1)
+            try pin.pull(up: false)
+            let input = try chip.requestInput(line: 1, bias: .asIs, debounce: .milliseconds(30), consumer: consumer)
+            try expectEqual(try chip.lineInfo(line: 1).debounce, .milliseconds(30), "line info debounce")
+            try expectEqual(try await input.read(), false, "level at the request")
+            try pin.pull(up: true)
+            // Hang guard only: the kernel reports the new level once it has held for 30 ms.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try await input.read() == false {
+                try expect(ContinuousClock.now < deadline, "the debounced level never followed the pull-up")
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        },
         Check("gpio: an output drives the simulated line") {
             let chip = try SimulatedHardware.gpioSimChip()
             let pin = SimulatedHardware.SimulatedLine(chipName: chip.name, offset: 5)
@@ -114,11 +189,20 @@ enum GPIOChipChecks {
         Check("gpio: a held line is busy; an offset past the end is noSuchLine") {
             let chip = try SimulatedHardware.gpioSimChip()
             let held = try chip.requestOutput(line: 6, initial: false, consumer: consumer)
+            let info = try chip.lineInfo(line: 6)
+            try expect(info.isUsed && info.isOutput && info.consumer == consumer, "line info of the output: \(info)")
             try await expectError("line 6 again", GPIOError.self, where: { $0.code == .busy && $0.line == 6 }) {
                 try chip.requestInput(line: 6, bias: .asIs, consumer: consumer)
             }
+            // Through another open of the chip, as another program would.
+            try await expectError("line 6 for edges", GPIOError.self, where: { $0.code == .busy && $0.line == 6 }) {
+                try SimulatedHardware.gpioSimChip().requestEdgeEvents(line: 6, bias: .asIs, consumer: consumer)
+            }
             try await expectError("line 8 of 8", GPIOError.self, where: { $0.code == .noSuchLine && $0.line == 8 }) {
                 try chip.requestInput(line: 8, bias: .asIs, consumer: consumer)
+            }
+            try await expectError("line info of line 8", GPIOError.self, where: { $0.code == .noSuchLine }) {
+                try chip.lineInfo(line: 8)
             }
             withExtendedLifetime(held) {}
         },
@@ -150,7 +234,16 @@ final class EdgeCollector: Sendable {
 
     /// The edges so far, once there are at least `count`; fails after `limit` with what did arrive.
     func waitFor(count: Int, within limit: Duration = .seconds(5)) async throws -> [GPIOEdge] {
-        try await self.poll(within: limit, "\(count) edges") { state in state.edges.count >= count ? state.edges : nil }
+        try await self.waitFor(within: limit, "\(count) edges") { $0.count >= count }
+    }
+
+    /// The edges so far, once `ready` holds for them; fails after `limit` (a hang guard) with what did arrive.
+    func waitFor(
+        within limit: Duration = .seconds(5),
+        _ what: String = "the expected edges",
+        _ ready: @escaping ([GPIOEdge]) -> Bool
+    ) async throws -> [GPIOEdge] {
+        try await self.poll(within: limit, what) { state in ready(state.edges) ? state.edges : nil }
     }
 
     /// Returns once the stream has finished without an error.

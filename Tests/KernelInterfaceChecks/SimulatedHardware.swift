@@ -42,6 +42,12 @@ enum SimulatedHardware {
             try writeFile("\(self.directory)/pull", up ? "pull-up" : "pull-down")
         }
 
+        /// The pull gpio-sim applies to the line, "pull-up" or "pull-down": set by ``pull(up:)`` and by the bias
+        /// a request asks for.
+        func appliedPull() throws(CheckFailure) -> String {
+            try readFile("\(self.directory)/pull")
+        }
+
         /// The level the line is at, as gpio-sim sees it (what an output drives).
         func level() throws(CheckFailure) -> Bool {
             let value = try readFile("\(self.directory)/value")

@@ -75,9 +75,16 @@ struct LinuxGPIOChipHostTests {
         #expect(GPIOError.Code(requestErrno: EIO) == .io(errno: EIO))
     }
 
-    @Test("kernel timestamps become durations since boot")
-    func timestampConversion() {
-        #expect(Duration(kernelTimestamp: timespec(tv_sec: 12, tv_nsec: 345_000_000)) == .milliseconds(12_345))
+    @Test("uAPI event ids and kernel timestamps convert; opening and request errnos map to typed codes")
+    func uapiConversions() {
+        #expect(Duration(kernelTimestampNanoseconds: 12_345_000_000) == .milliseconds(12_345))
+        #expect(GPIOEdge.Kind(lineEventID: 1) == .rising)
+        #expect(GPIOEdge.Kind(lineEventID: 2) == .falling)
+        #expect(GPIOEdge.Kind(lineEventID: 3) == nil)
+        #expect(GPIOError.Code(openErrno: ENOENT) == .noSuchChip)
+        #expect(GPIOError.Code(openErrno: ENOTTY) == .noSuchChip)
+        #expect(GPIOError.Code(openErrno: EACCES) == .permissionDenied)
+        #expect(GPIOError.Code(requestErrno: ENODEV) == .noSuchChip)
     }
 }
 

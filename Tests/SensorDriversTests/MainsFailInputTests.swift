@@ -4,13 +4,20 @@ import Testing
 
 private let mainsLine: UInt32 = 5
 
-/// An input on a simulated chip whose timestamps and debounce timer both run on one ManualClock.
+/// An input on a simulated chip whose timestamps and debounce timer both run on one ManualClock. Without the
+/// kernel's debounce by default, so that the chip adds no timer of its own; the test of the kernel's debounce asks
+/// for it.
 private struct Rig {
     let clock = ManualClock()
     let chip: SimulatedGPIOChip
     let input: MainsFailInput
 
-    init(lineHigh: Bool = true, polarity: MainsFailInput.Polarity = .presentWhenHigh, debounce: Duration = .seconds(1)) {
+    init(
+        lineHigh: Bool = true,
+        polarity: MainsFailInput.Polarity = .presentWhenHigh,
+        debounce: Duration = .seconds(1),
+        kernelDebounce: Duration = .zero
+    ) {
         let clock = self.clock
         let chip = SimulatedGPIOChip(name: "sim:gpiochip0", lineCount: 8, clock: clock)
         chip.setInput(line: mainsLine, high: lineHigh)
@@ -20,6 +27,7 @@ private struct Rig {
             line: mainsLine,
             polarity: polarity,
             debounce: debounce,
+            kernelDebounce: kernelDebounce,
             pause: { try await clock.sleep(for: $0) },
             now: { chip.timestampNow }
         )
@@ -114,6 +122,36 @@ struct MainsFailInputTests {
         rig.clock.advance(by: .seconds(22))
         #expect(await changes.next() == MainsFailInput.Change(mainsPresent: false, timestamp: settled))
         #expect(rig.input.glitchCount == 3)
+        try await stop(watch)
+    }
+
+    @Test("with the kernel's debounce a spike shorter than it never reaches the driver; a loss is stamped when it ended")
+    func kernelDebounce() async throws {
+        let rig = Rig(kernelDebounce: MainsFailInput.defaultKernelDebounce)
+        var changes = rig.input.changes().makeAsyncIterator()
+        let watch = await rig.startWatching()
+        _ = await changes.next()
+        #expect(rig.chip.debounce(line: mainsLine) == .milliseconds(20))
+
+        // A 5 ms spike: the chip's debounce timer is the one sleeper, and runs out on the restored level.
+        rig.clock.advance(by: .seconds(10))
+        rig.chip.setInput(line: mainsLine, high: false)
+        await rig.clock.waitForSleepers(1)
+        rig.clock.advance(by: .milliseconds(5))
+        rig.chip.setInput(line: mainsLine, high: true)
+        await rig.clock.waitForSleepers(1)
+        rig.clock.advance(by: .milliseconds(20))
+
+        // A loss that holds: the kernel reports it 20 ms later, then the driver's own second confirms it.
+        rig.clock.advance(by: .seconds(5))
+        rig.chip.setInput(line: mainsLine, high: false)
+        await rig.clock.waitForSleepers(1)
+        rig.clock.advance(by: .milliseconds(20))
+        await rig.clock.waitForSleepers(1)
+        #expect(rig.input.mainsPresent == true)
+        rig.clock.advance(by: .seconds(1))
+        #expect(await changes.next() == MainsFailInput.Change(mainsPresent: false, timestamp: .milliseconds(15_045)))
+        #expect(rig.input.glitchCount == 0)
         try await stop(watch)
     }
 

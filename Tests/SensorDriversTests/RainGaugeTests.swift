@@ -9,13 +9,16 @@ private func isClose(_ value: Double, _ expected: Double, tolerance: Double = 1e
     abs(value - expected) <= tolerance
 }
 
-/// A gauge on a simulated chip with the manual time base, watched by a task the rig owns.
+/// A gauge on a simulated chip with the manual time base, watched by a task the rig owns. Without the kernel's
+/// debounce by default, so that every bounce reaches the driver's own quiet-window rule; the tests of the kernel's
+/// debounce ask for it.
 private struct Rig {
     let chip = SimulatedGPIOChip(name: "sim:gpiochip0", lineCount: 8)
     let gauge: RainGauge
 
     init(
         debounce: Duration = RainGauge.defaultDebounce,
+        kernelDebounce: Duration = .zero,
         intensityWindow: Duration = RainGauge.defaultIntensityWindow,
         millimetresPerTip: Double = RainGauge.defaultMillimetresPerTip,
         tipEdge: GPIOEdge.Kind = .falling,
@@ -27,6 +30,7 @@ private struct Rig {
             line: gaugeLine,
             millimetresPerTip: millimetresPerTip,
             debounce: debounce,
+            kernelDebounce: kernelDebounce,
             intensityWindow: intensityWindow,
             tipEdge: tipEdge,
             bias: bias,
@@ -111,6 +115,28 @@ struct RainGaugeTests {
         rig.tip(at: .seconds(10), bounces: 3)
         await rig.settle()
         #expect(rig.gauge.tipCount == 7)
+        try await stop(watch)
+    }
+
+    @Test("with the kernel's debounce the bounce never reaches the driver, and every tip still counts")
+    func kernelDebounce() async throws {
+        let rig = Rig(kernelDebounce: RainGauge.defaultKernelDebounce)
+        let watch = await rig.startWatching()
+        #expect(rig.chip.debounce(line: gaugeLine) == .milliseconds(5))
+        // 3 bounces 1 ms apart on closing and on opening, as in the test above.
+        for second in [10, 20] { rig.tip(at: .seconds(second), bounces: 3) }
+        rig.chip.advanceTime(by: .seconds(1))  // past the kernel's period after the last bounce
+        await rig.settle()
+        #expect(rig.gauge.tipCount == 2)
+        #expect(rig.gauge.ignoredEdgeCount == 0)
+        try await stop(watch)
+    }
+
+    @Test("a configured debounce shorter than the kernel's default caps the kernel's too")
+    func kernelDebounceCapped() async throws {
+        let rig = Rig(debounce: .milliseconds(2), kernelDebounce: RainGauge.defaultKernelDebounce)
+        let watch = await rig.startWatching()
+        #expect(rig.chip.debounce(line: gaugeLine) == .milliseconds(2))
         try await stop(watch)
     }
 

@@ -159,4 +159,84 @@ struct SimulatedGPIOChipTests {
         try await cancelled.value
         other.release()
     }
+
+    // MARK: Debounce, as the kernel does it
+
+    @Test("debounce: a pulse shorter than the period gives no edge; a held level is reported once, when the period ended")
+    func debounceEdges() async throws {
+        let chip = SimulatedGPIOChip(lineCount: 8)
+        let events = try chip.requestEdgeEvents(line: 2, bias: .pullUp, debounce: .milliseconds(10), consumer: "test")
+        #expect(chip.debounce(line: 2) == .milliseconds(10))
+
+        chip.setInput(line: 2, high: false, at: .seconds(1))
+        chip.setInput(line: 2, high: true, at: .seconds(1) + .milliseconds(4))
+        chip.advanceTime(by: .seconds(1))  // the period ran out on the level reported before: no edge
+
+        let settled = chip.bounce(line: 2, to: false, at: .seconds(3), bounces: 3, interval: .milliseconds(2))
+        #expect(chip.inputLevel(line: 2) == false)
+        #expect(try await events.read() == true)  // every bounce restarted the period
+        chip.advanceTime(by: .milliseconds(9))
+        #expect(try await events.read() == true)
+        chip.advanceTime(by: .milliseconds(1))
+        #expect(try await events.read() == false)
+
+        var iterator = events.edges.makeAsyncIterator()
+        #expect(try await iterator.next() == GPIOEdge(.falling, at: settled + .milliseconds(10)))
+        events.release()
+        #expect(try await iterator.next() == nil)
+    }
+
+    @Test("debounce on an input: reads return the debounced level; a change on another line also moves time on")
+    func debounceInput() async throws {
+        let chip = SimulatedGPIOChip(lineCount: 8)
+        let input = try chip.requestInput(line: 0, bias: .pullDown, debounce: .milliseconds(5), consumer: "test")
+        chip.setInput(line: 0, high: true, at: .seconds(1))
+        #expect(try await input.read() == false)
+        chip.setInput(line: 1, high: true, at: .seconds(2))
+        #expect(try await input.read() == true)
+        #expect(chip.debounce(line: 1) == nil)
+    }
+
+    @Test("on a chip with a clock the period ends by a timer on that clock; releasing the line stops the timer")
+    func debounceOnClock() async throws {
+        let clock = ManualClock()
+        let chip = SimulatedGPIOChip(lineCount: 8, clock: clock)
+        let events = try chip.requestEdgeEvents(line: 3, bias: .pullDown, debounce: .milliseconds(20), consumer: "test")
+        clock.advance(by: .seconds(1))
+        chip.setInput(line: 3, high: true)
+        await clock.waitForSleepers(1)
+        clock.advance(by: .milliseconds(20))
+        var iterator = events.edges.makeAsyncIterator()
+        #expect(try await iterator.next() == GPIOEdge(.rising, at: .milliseconds(1020)))
+
+        chip.setInput(line: 3, high: false)
+        await clock.waitForSleepers(1)
+        events.release()
+        #expect(clock.sleeperCount == 0)
+        #expect(try await iterator.next() == nil)
+    }
+
+    @Test("on a chip with a real-time time base the period ends in real time")
+    func debounceInRealTime() async throws {
+        let chip = SimulatedGPIOChip(lineCount: 8, timeBase: monotonicNow)
+        let events = try chip.requestEdgeEvents(line: 0, bias: .pullDown, debounce: .milliseconds(1), consumer: "test")
+        let before = monotonicNow()
+        chip.setInput(line: 0, high: true)
+        var iterator = events.edges.makeAsyncIterator()
+        let edge = try #require(try await iterator.next())
+        #expect(edge.kind == .rising)
+        #expect(edge.timestamp >= before + .milliseconds(1))
+        events.release()
+    }
+
+    @Test(
+        "debounce periods are whole microseconds, rounded up, capped at the kernel's 32 bits",
+        arguments: [
+            (Duration.zero, UInt32(0)), (.seconds(-1), 0), (.nanoseconds(1), 1), (.nanoseconds(1500), 2),
+            (.milliseconds(25), 25_000), (.seconds(4294), 4_294_000_000), (.seconds(5000), UInt32.max),
+        ]
+    )
+    func debounceMicroseconds(duration: Duration, microseconds: UInt32) {
+        #expect(duration.gpioDebounceMicroseconds == microseconds)
+    }
 }

@@ -83,11 +83,52 @@ public protocol GPIOEdgeEvents: Sendable {
     func release()
 }
 
-/// A GPIO chip: a Linux `/dev/gpiochipN` (libgpiod) or a simulated one.
+/// A GPIO chip: a Linux `/dev/gpiochipN` (the kernel's character-device uAPI v2) or a simulated one.
+///
+/// **Debounce.** Inputs and edge events can be debounced the way the Linux kernel does it (the uAPI's
+/// `GPIO_V2_LINE_ATTR_ID_DEBOUNCE`): every level change restarts a timer of `debounce`, and only when the line has
+/// then held a level for the whole period is that level reported, as one edge if it differs from the level
+/// reported before. So a pulse or bounce shorter than the period gives no edge at all, and an edge is stamped when
+/// the period ended (the last change plus `debounce`, which the kernel rounds up to its timer tick), not when the
+/// line first moved. Reads return the debounced level. `.zero` turns debounce off; periods are rounded up to whole
+/// microseconds and capped at `UInt32.max` µs (about 71 minutes), the kernel's limits.
 public protocol GPIOChip: Sendable {
     var name: String { get }
     var lineCount: Int { get }
-    func requestInput(line: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOInput
+    /// Requests `line` as an input with `bias`, debounced by `debounce` (`.zero` for none).
+    func requestInput(line: UInt32, bias: GPIOBias, debounce: Duration, consumer: String) throws(GPIOError) -> any GPIOInput
+    /// Requests `line` as an output driving `initial` from the start.
     func requestOutput(line: UInt32, initial: Bool, consumer: String) throws(GPIOError) -> any GPIOOutput
-    func requestEdgeEvents(line: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOEdgeEvents
+    /// Requests both edges of `line` with `bias`, debounced by `debounce` (`.zero` for none).
+    func requestEdgeEvents(
+        line: UInt32,
+        bias: GPIOBias,
+        debounce: Duration,
+        consumer: String
+    ) throws(GPIOError) -> any GPIOEdgeEvents
+}
+
+extension GPIOChip {
+    /// Requests `line` as an input with `bias`, without debounce.
+    public func requestInput(line: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOInput {
+        try self.requestInput(line: line, bias: bias, debounce: .zero, consumer: consumer)
+    }
+
+    /// Requests both edges of `line` with `bias`, without debounce.
+    public func requestEdgeEvents(line: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOEdgeEvents {
+        try self.requestEdgeEvents(line: line, bias: bias, debounce: .zero, consumer: consumer)
+    }
+}
+
+extension Duration {
+    /// This duration as a kernel GPIO debounce period: whole microseconds, rounded up so that a period above zero
+    /// never turns debounce off, and capped at the uAPI's 32 bits. Zero or less is zero.
+    public var gpioDebounceMicroseconds: UInt32 {
+        guard self > .zero else { return 0 }
+        let (seconds, attoseconds) = self.components
+        guard seconds < Int64(UInt32.max / 1_000_000) + 1 else { return UInt32.max }
+        let attosecondsPerMicrosecond: Int64 = 1_000_000_000_000
+        let microseconds = seconds * 1_000_000 + (attoseconds + attosecondsPerMicrosecond - 1) / attosecondsPerMicrosecond
+        return UInt32(clamping: microseconds)
+    }
 }

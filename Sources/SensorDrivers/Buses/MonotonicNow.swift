@@ -6,8 +6,8 @@ import Musl
 import Darwin
 #endif
 
-/// Now on `CLOCK_MONOTONIC`: the time base of Linux GPIO edge-event timestamps (the v1 character-device
-/// interface libgpiod 1.6 uses has stamped events with `CLOCK_MONOTONIC` since Linux 5.7).
+/// Now on `CLOCK_MONOTONIC`: the time base of Linux GPIO edge-event timestamps (the character-device uAPI v2
+/// stamps events with `CLOCK_MONOTONIC` unless a request asks for another clock).
 ///
 /// Drivers that compare "now" with edge timestamps (a rain rate over the last minutes) take it as an injectable
 /// `now` closure; this is the default on real hardware, and a ``SimulatedGPIOChip``'s ``SimulatedGPIOChip/timestampNow``

@@ -12,8 +12,15 @@ import Synchronization
 /// (the injected `pause`) when no edge follows. Each confirmed change is stamped with the kernel timestamp of the
 /// edge that started it.
 ///
+/// **Kernel debounce:** the line is also requested with the kernel's debounce (`kernelDebounce`, default 20 ms,
+/// never more than `debounce`), so relay-contact bounce and short spikes picked up on the wire never reach user
+/// space; 20 ms covers a relay's bounce (up to about 10 ms) and one 50 Hz mains period. The kernel stamps each
+/// edge when its period ended, so a change is stamped about 20 ms after the line moved: nothing against a 1 s
+/// decision.
+///
 /// The signal must be steady: an optocoupler driven straight from AC without a smoothing capacitor pulses at
-/// 50 Hz, which this filter sees as "still present" only as long as the pulses keep coming.
+/// 50 Hz, which this filter sees as "still present" only as long as the pulses keep coming, and the kernel's
+/// debounce holds such a line at its last steady level, since it never stays put for 20 ms.
 ///
 /// ``measure()`` reports ``Quantity/mainsPresent`` as 1 or 0 (``ReadingQuality/degraded`` while the watch is not
 /// running, as the state may be stale); ``changes()`` streams the confirmed changes.
@@ -51,6 +58,8 @@ public final class MainsFailInput: WatchingSensorDriver {
 
     /// See the type's documentation for why 1 s.
     public static let defaultDebounce = Duration.seconds(1)
+    /// See the type's documentation for why 20 ms.
+    public static let defaultKernelDebounce = Duration.milliseconds(20)
 
     private struct Pending {
         var lineHigh: Bool
@@ -76,6 +85,7 @@ public final class MainsFailInput: WatchingSensorDriver {
     private let polarity: Polarity
     private let bias: GPIOBias
     private let debounce: Duration
+    private let kernelDebounce: Duration
     private let consumer: String
     private let pause: Pause
     private let now: @Sendable () -> Duration
@@ -89,6 +99,8 @@ public final class MainsFailInput: WatchingSensorDriver {
     ///   - polarity: which level means "mains present".
     ///   - bias: the pull to request: pull-up for an open-collector optocoupler, as-is for a driven signal.
     ///   - debounce: how long a new level must hold before it counts.
+    ///   - kernelDebounce: the debounce the kernel applies to the line before the edges reach the driver; capped
+    ///     at `debounce`, `.zero` for none.
     ///   - consumer: the label `gpioinfo` shows for the line.
     ///   - pause: the timer that confirms a change when no further edge comes; a ``ManualClock``'s sleep in tests.
     ///   - now: now in the edge timestamps' time base, to stamp the state read at the start of a watch:
@@ -99,6 +111,7 @@ public final class MainsFailInput: WatchingSensorDriver {
         polarity: Polarity = .presentWhenHigh,
         bias: GPIOBias = .asIs,
         debounce: Duration = MainsFailInput.defaultDebounce,
+        kernelDebounce: Duration = MainsFailInput.defaultKernelDebounce,
         consumer: String = "kiezbox mains present",
         pause: @escaping Pause = realPause,
         now: @escaping @Sendable () -> Duration = monotonicNow
@@ -108,6 +121,8 @@ public final class MainsFailInput: WatchingSensorDriver {
         self.polarity = polarity
         self.bias = bias
         self.debounce = debounce
+        // The kernel's period never exceeds the driver's: a configured shorter window shortens both.
+        self.kernelDebounce = max(.zero, min(kernelDebounce, debounce))
         self.consumer = consumer
         self.pause = pause
         self.now = now
@@ -160,7 +175,9 @@ public final class MainsFailInput: WatchingSensorDriver {
     ///   ``MainsFailInputError`` when the stream ends without cancellation.
     public func watch() async throws {
         // Requesting before reading means no change between the two is missed.
-        let events = try self.chip.requestEdgeEvents(line: self.line, bias: self.bias, consumer: self.consumer)
+        let events = try self.chip.requestEdgeEvents(
+            line: self.line, bias: self.bias, debounce: self.kernelDebounce, consumer: self.consumer
+        )
         defer { events.release() }
         let lineHigh = try await events.read()
         let readAt = self.now()

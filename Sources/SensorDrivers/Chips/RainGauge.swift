@@ -12,8 +12,15 @@ import Synchronization
 /// when they close and again when they open; a bucket needs a good fraction of a second to swing over, and even
 /// 1000 mm/h is only one tip a second at 0.2794 mm. The default 25 ms therefore rejects bounce with a wide
 /// margin on both sides, including the bounce of the opening contact long after the closing edge (where a
-/// simple hold-off after each counted tip would count it again). libgpiod 1.6 (the kernel's v1 interface) cannot
-/// debounce in the kernel, hence here.
+/// simple hold-off after each counted tip would count it again).
+///
+/// **Kernel debounce:** the line is also requested with the kernel's debounce (`kernelDebounce`, default 5 ms,
+/// never more than `debounce`), which filters the contact bounce before it reaches user space: the daemon is
+/// woken once per contact change instead of once per bounce, and a level the kernel reports has held for 5 ms.
+/// 5 ms is several times a reed contact's bounce and far below how long a tip holds the contact closed (tens of
+/// milliseconds and more), so no tip is lost; the kernel stamps each edge when its period ended, so all edges are
+/// about 5 ms late, which changes neither the count nor the intensity. The quiet-window rule above stays, for a
+/// bounce longer than the kernel's period and for chips whose driver debounces differently.
 ///
 /// ``measure()`` reports
 /// - ``Quantity/rainfall``: mm since the previous measure (tips × `millimetresPerTip`);
@@ -31,6 +38,8 @@ public final class RainGauge: WatchingSensorDriver {
     public static let defaultMillimetresPerTip = 0.2794
     /// See the type's documentation for why 25 ms.
     public static let defaultDebounce = Duration.milliseconds(25)
+    /// See the type's documentation for why 5 ms.
+    public static let defaultKernelDebounce = Duration.milliseconds(5)
     public static let defaultIntensityWindow = Duration.seconds(600)
     /// Above this the reading is flagged implausible.
     public static let plausibleMillimetresPerHour = 1000.0
@@ -54,6 +63,7 @@ public final class RainGauge: WatchingSensorDriver {
     private let line: UInt32
     private let millimetresPerTip: Double
     private let debounce: Duration
+    private let kernelDebounce: Duration
     private let intensityWindow: Duration
     private let tipEdge: GPIOEdge.Kind
     private let bias: GPIOBias
@@ -68,6 +78,8 @@ public final class RainGauge: WatchingSensorDriver {
     ///   - line: the line offset (the BCM number on the Pi's header chip).
     ///   - millimetresPerTip: rain per bucket tip, mm.
     ///   - debounce: how long the line must have been quiet before a tip edge counts.
+    ///   - kernelDebounce: the debounce the kernel applies to the line before the edges reach the driver; capped
+    ///     at `debounce`, `.zero` for none.
     ///   - intensityWindow: the period the rain intensity is averaged over; zero or less means the default.
     ///   - tipEdge: the edge a tip produces: falling for a switch to ground.
     ///   - bias: the pull to request: pull-up for a switch to ground.
@@ -79,6 +91,7 @@ public final class RainGauge: WatchingSensorDriver {
         line: UInt32,
         millimetresPerTip: Double = RainGauge.defaultMillimetresPerTip,
         debounce: Duration = RainGauge.defaultDebounce,
+        kernelDebounce: Duration = RainGauge.defaultKernelDebounce,
         intensityWindow: Duration = RainGauge.defaultIntensityWindow,
         tipEdge: GPIOEdge.Kind = .falling,
         bias: GPIOBias = .pullUp,
@@ -89,6 +102,8 @@ public final class RainGauge: WatchingSensorDriver {
         self.line = line
         self.millimetresPerTip = millimetresPerTip
         self.debounce = debounce
+        // The kernel's period never exceeds the driver's: a configured shorter window shortens both.
+        self.kernelDebounce = max(.zero, min(kernelDebounce, debounce))
         // A zero or negative window (a configuration slip) would divide by zero: fall back to the default.
         self.intensityWindow = intensityWindow > .zero ? intensityWindow : Self.defaultIntensityWindow
         self.tipEdge = tipEdge
@@ -113,7 +128,9 @@ public final class RainGauge: WatchingSensorDriver {
     /// - Throws: ``GPIOError`` when the line cannot be requested (``GPIOError/Code/busy`` when something else holds
     ///   it) or the event stream fails; ``RainGaugeError`` when the stream ends without cancellation.
     public func watch() async throws {
-        let events = try self.chip.requestEdgeEvents(line: self.line, bias: self.bias, consumer: self.consumer)
+        let events = try self.chip.requestEdgeEvents(
+            line: self.line, bias: self.bias, debounce: self.kernelDebounce, consumer: self.consumer
+        )
         defer { events.release() }
         let startedAt = self.now()
         self.state.withLock { state in

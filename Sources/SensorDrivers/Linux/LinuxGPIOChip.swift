@@ -1,18 +1,21 @@
 #if os(Linux)
-import CGPIOD
+import CLinuxGPIO
 import Glibc
 import Synchronization
 
-/// A Linux GPIO chip, `/dev/gpiochipN`, through libgpiod 1.6 (the character-device v1 interface).
+/// A Linux GPIO chip, `/dev/gpiochipN`, through the kernel's GPIO character-device uAPI v2 (Linux 5.10 and later)
+/// with no library in between, so one binary runs on Debian bookworm (6.1) and trixie (6.12) alike.
 ///
 /// Open the Raspberry Pi's header by label rather than by number, because the number has changed between
 /// kernels: ``openRaspberryPiHeader()`` tries the labels of the Pi 5, Pi 4 and older boards.
 ///
-/// Lines requested from the chip keep it open; the chip closes when the last of them and this object are gone.
+/// Every requested line is a file descriptor of its own, which the kernel ties to the chip: a line stays usable
+/// after this object is gone, and is released when its handle goes away (or, for edge events, on
+/// ``LinuxGPIOEdgeEvents/release()``). Debounce, when requested, runs in the kernel (see ``GPIOChip``).
 ///
 /// ```swift
 /// let chip = try LinuxGPIOChip.openRaspberryPiHeader()
-/// let mainsPresent = try chip.requestEdgeEvents(line: 17, bias: .pullUp, consumer: "kiezbox")
+/// let mainsPresent = try chip.requestEdgeEvents(line: 17, bias: .pullUp, debounce: .milliseconds(20), consumer: "kiezbox")
 /// for try await edge in mainsPresent.edges { … }
 /// ```
 public final class LinuxGPIOChip: GPIOChip {
@@ -24,7 +27,8 @@ public final class LinuxGPIOChip: GPIOChip {
     /// The driver's label, "pinctrl-bcm2711".
     public let label: String
     public let lineCount: Int
-    private let handle: GPIOChipHandle
+    /// The chip's character device, open for this object's lifetime; requests and line information go through it.
+    private let descriptor: CInt
 
     /// Opens the chip that `descriptor` names, in any of the forms the gpio tools accept: a path
     /// ("/dev/gpiochip0"), a name ("gpiochip0"), a number ("0") or a label ("pinctrl-bcm2711").
@@ -32,12 +36,23 @@ public final class LinuxGPIOChip: GPIOChip {
     /// - Throws: ``GPIOError/Code/noSuchChip`` when nothing matches, ``GPIOError/Code/permissionDenied`` when the
     ///   user may not open it.
     public convenience init(_ descriptor: String) throws(GPIOError) {
-        try self.init(describedAs: descriptor) { gpiod_chip_open_lookup(descriptor) }
+        if descriptor.contains("/") {
+            self.init(try OpenChip(path: descriptor, describedAs: descriptor))
+        } else if let number = UInt(descriptor) {
+            self.init(try OpenChip(path: "/dev/gpiochip\(number)", describedAs: descriptor))
+        } else if descriptor.hasPrefix("gpiochip"), UInt(descriptor.dropFirst("gpiochip".count)) != nil {
+            self.init(try OpenChip(path: "/dev/\(descriptor)", describedAs: descriptor))
+        } else {
+            self.init(try OpenChip(label: descriptor))
+        }
     }
 
     /// Opens the chip whose driver label is `label` ("pinctrl-bcm2711"), whatever its number.
+    ///
+    /// - Throws: ``GPIOError/Code/noSuchChip`` when no chip has the label, ``GPIOError/Code/permissionDenied``
+    ///   when none has it among the chips the user may open but some could not be opened.
     public convenience init(label: String) throws(GPIOError) {
-        try self.init(describedAs: label) { gpiod_chip_open_by_label(label) }
+        self.init(try OpenChip(label: label))
     }
 
     /// Opens the first chip found with one of `labels`, in their order.
@@ -61,186 +76,342 @@ public final class LinuxGPIOChip: GPIOChip {
         try self.open(anyLabelOf: self.raspberryPiHeaderLabels)
     }
 
-    private init(describedAs description: String, opening opener: () -> OpaquePointer?) throws(GPIOError) {
-        guard let chip = opener() else {
-            let code: GPIOError.Code =
-                switch errno {
-                // ENODEV/ENOTTY: the path exists but is not a GPIO character device.
-                case ENOENT, ENODEV, ENOTTY: .noSuchChip
-                case EACCES, EPERM: .permissionDenied
-                case let other: .io(errno: other)
-                }
-            throw GPIOError(code, chip: description)
-        }
-        self.name = String(cString: gpiod_chip_name(chip))
-        self.label = String(cString: gpiod_chip_label(chip))
-        self.lineCount = Int(gpiod_chip_num_lines(chip))
-        self.handle = GPIOChipHandle(chip)
+    private init(_ chip: OpenChip) {
+        self.descriptor = chip.descriptor
+        self.name = chip.name
+        self.label = chip.label
+        self.lineCount = chip.lineCount
     }
 
-    public func requestInput(line offset: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOInput {
-        let line = try self.request(offset) { line in gpiod_line_request_input_flags(line, consumer, bias.requestFlags) }
-        return LinuxGPIOInput(chip: self.handle, line: line, chipName: self.name, offset: offset)
+    deinit {
+        close(self.descriptor)
+    }
+
+    public func requestInput(
+        line offset: UInt32,
+        bias: GPIOBias,
+        debounce: Duration,
+        consumer: String
+    ) throws(GPIOError) -> any GPIOInput {
+        let flags = UInt64(GPIO_V2_LINE_FLAG_INPUT.rawValue) | bias.lineFlags
+        let request = try self.request(offset, flags: flags, debounce: debounce, consumer: consumer)
+        return LinuxGPIOInput(request)
     }
 
     public func requestOutput(line offset: UInt32, initial: Bool, consumer: String) throws(GPIOError) -> any GPIOOutput {
-        let line = try self.request(offset) { line in gpiod_line_request_output(line, consumer, initial ? 1 : 0) }
-        return LinuxGPIOOutput(chip: self.handle, line: line, chipName: self.name, offset: offset)
+        let flags = UInt64(GPIO_V2_LINE_FLAG_OUTPUT.rawValue)
+        let request = try self.request(offset, flags: flags, outputValue: initial, consumer: consumer)
+        return LinuxGPIOOutput(request)
     }
 
     /// Requests both edges of `line`. A thread of its own waits for them (see ``LinuxGPIOEdgeEvents``).
     public func requestEdgeEvents(
         line offset: UInt32,
         bias: GPIOBias,
+        debounce: Duration,
         consumer: String
     ) throws(GPIOError) -> any GPIOEdgeEvents {
-        let line = try self.request(offset) { line in
-            gpiod_line_request_both_edges_events_flags(line, consumer, bias.requestFlags)
+        let flags = UInt64(GPIO_V2_LINE_FLAG_INPUT.rawValue) | UInt64(GPIO_V2_LINE_FLAG_EDGE_RISING.rawValue)
+            | UInt64(GPIO_V2_LINE_FLAG_EDGE_FALLING.rawValue) | bias.lineFlags
+        let request = try self.request(
+            offset, flags: flags, debounce: debounce, consumer: consumer,
+            eventBufferSize: UInt32(LinuxGPIOEdgeEvents.kernelQueueLength)
+        )
+        return try LinuxGPIOEdgeEvents(request)
+    }
+
+    /// What the kernel reports about line `offset` now: who holds it and how (what `gpioinfo` shows).
+    ///
+    /// - Throws: ``GPIOError/Code/noSuchLine`` for an offset past the chip's last line.
+    public func lineInfo(line offset: UInt32) throws(GPIOError) -> GPIOLineInfo {
+        guard Int(offset) < self.lineCount else { throw GPIOError(.noSuchLine, chip: self.name, line: offset) }
+        var info = gpio_v2_line_info()
+        info.offset = offset
+        let result = kz_gpio_ioctl(self.descriptor, kz_gpio_v2_get_lineinfo_ioctl(), &info)
+        guard result >= 0 else { throw GPIOError(GPIOError.Code(requestErrno: -result), chip: self.name, line: offset) }
+        return GPIOLineInfo(info)
+    }
+
+    /// Requests line `offset` with `flags` (`GPIO_V2_LINE_FLAG_*`) through `GPIO_V2_GET_LINE_IOCTL`.
+    private func request(
+        _ offset: UInt32,
+        flags: UInt64,
+        debounce: Duration = .zero,
+        outputValue: Bool? = nil,
+        consumer: String,
+        eventBufferSize: UInt32 = 0
+    ) throws(GPIOError) -> LineRequest {
+        // The kernel answers EINVAL for an offset past the end, as for any other invalid request.
+        guard Int(offset) < self.lineCount else { throw GPIOError(.noSuchLine, chip: self.name, line: offset) }
+        var request = gpio_v2_line_request()
+        request.offsets.0 = offset
+        request.num_lines = 1
+        request.event_buffer_size = eventBufferSize
+        withUnsafeMutableBytes(of: &request.consumer) { field in
+            // Truncated to the kernel's 31 bytes; the zeroed remainder terminates it.
+            field.copyBytes(from: consumer.utf8.prefix(field.count - 1))
         }
-        return try LinuxGPIOEdgeEvents(chip: self.handle, line: line, chipName: self.name, offset: offset)
-    }
-
-    /// Looks up line `offset` and requests it with `configure` (a libgpiod request returning 0 or -1 and errno).
-    private func request(_ offset: UInt32, _ configure: (OpaquePointer) -> CInt) throws(GPIOError) -> GPIOLinePointer {
-        let outcome: Result<GPIOLinePointer, GPIOError> = self.handle.withChip { chip in
-            // libgpiod answers an offset past the chip's last line with EINVAL.
-            guard let line = gpiod_chip_get_line(chip, offset) else {
-                let code: GPIOError.Code = errno == EINVAL ? .noSuchLine : GPIOError.Code(requestErrno: errno)
-                return .failure(GPIOError(code, chip: self.name, line: offset))
-            }
-            guard configure(line) == 0 else {
-                return .failure(GPIOError(GPIOError.Code(requestErrno: errno), chip: self.name, line: offset))
-            }
-            return .success(GPIOLinePointer(line))
+        request.config.flags = flags
+        var attributes: [gpio_v2_line_config_attribute] = []
+        // Each attribute applies to the lines its mask selects: bit 0, the one line requested.
+        if let outputValue {
+            var attribute = gpio_v2_line_config_attribute()
+            attribute.attr.id = GPIO_V2_LINE_ATTR_ID_OUTPUT_VALUES.rawValue
+            attribute.attr.values = outputValue ? 1 : 0
+            attribute.mask = 1
+            attributes.append(attribute)
         }
-        return try outcome.get()
+        let debounceMicroseconds = debounce.gpioDebounceMicroseconds
+        if debounceMicroseconds > 0 {
+            var attribute = gpio_v2_line_config_attribute()
+            attribute.attr.id = GPIO_V2_LINE_ATTR_ID_DEBOUNCE.rawValue
+            attribute.attr.debounce_period_us = debounceMicroseconds
+            attribute.mask = 1
+            attributes.append(attribute)
+        }
+        withUnsafeMutableBytes(of: &request.config.attrs) { slots in
+            for (index, attribute) in attributes.enumerated() {
+                slots.storeBytes(
+                    of: attribute,
+                    toByteOffset: index * MemoryLayout<gpio_v2_line_config_attribute>.stride,
+                    as: gpio_v2_line_config_attribute.self
+                )
+            }
+        }
+        request.config.num_attrs = UInt32(attributes.count)
+
+        let result = kz_gpio_ioctl(self.descriptor, kz_gpio_v2_get_line_ioctl(), &request)
+        guard result >= 0 else { throw GPIOError(GPIOError.Code(requestErrno: -result), chip: self.name, line: offset) }
+        return LineRequest(descriptor: request.fd, chipName: self.name, offset: offset)
     }
 }
 
-// MARK: - Handles and their threading contracts
+/// What the kernel reports about one line of a ``LinuxGPIOChip`` (`GPIO_V2_GET_LINEINFO_IOCTL`).
+public struct GPIOLineInfo: Sendable, Hashable {
+    /// The line's name from the device tree ("GPIO17"), or "" when it has none.
+    public var name: String
+    /// Who requested the line ("kiezbox rain"), or "" when nobody has.
+    public var consumer: String
+    /// Whether the line is in use: requested, or claimed by a kernel driver.
+    public var isUsed: Bool
+    /// Whether the line is an output (otherwise an input).
+    public var isOutput: Bool
+    /// The bias the line was requested with; ``GPIOBias/asIs`` when none.
+    public var bias: GPIOBias
+    /// The edges the kernel watches for: both for an edge-events request, none otherwise.
+    public var edgeDetection: Set<GPIOEdge.Kind>
+    /// The kernel's debounce period, `.zero` when the line is not debounced.
+    public var debounce: Duration
 
-/// Owns a `gpiod_chip`.
-///
-/// Threading contract: libgpiod 1.6 objects are not thread-safe (the chip creates its line objects lazily, and
-/// requests and releases change a line's state), so every libgpiod call on the chip or on one of its lines runs
-/// inside ``withChip(_:)``, under one lock per chip. The only calls made outside it are the event thread's
-/// `gpiod_line_event_wait` and `gpiod_line_event_read_multiple` on the line that thread owns; they only poll
-/// and read that line's file descriptor (see ``LinuxGPIOEdgeEvents``).
-///
-/// Closing the chip also releases its lines, so every line object holds this handle: the chip closes after the
-/// last line is gone.
-final class GPIOChipHandle: Sendable {
-    private let chip: Mutex<GPIOChipPointer>
-
-    init(_ chip: OpaquePointer) {
-        self.chip = Mutex(GPIOChipPointer(raw: chip))
-    }
-
-    deinit {
-        self.chip.withLock { gpiod_chip_close($0.raw) }
-    }
-
-    /// Runs `body` with the chip, holding the chip's lock. Keep it to non-blocking libgpiod calls.
-    func withChip<T: Sendable>(_ body: (OpaquePointer) -> T) -> T {
-        self.chip.withLock { body($0.raw) }
+    init(_ info: gpio_v2_line_info) {
+        func has(_ flag: gpio_v2_line_flag) -> Bool { info.flags & UInt64(flag.rawValue) != 0 }
+        self.name = String(cCharacters: info.name)
+        self.consumer = String(cCharacters: info.consumer)
+        self.isUsed = has(GPIO_V2_LINE_FLAG_USED)
+        self.isOutput = has(GPIO_V2_LINE_FLAG_OUTPUT)
+        self.bias =
+            if has(GPIO_V2_LINE_FLAG_BIAS_PULL_UP) { .pullUp }
+            else if has(GPIO_V2_LINE_FLAG_BIAS_PULL_DOWN) { .pullDown }
+            else if has(GPIO_V2_LINE_FLAG_BIAS_DISABLED) { .disabled }
+            else { .asIs }
+        self.edgeDetection = Set(
+            [(GPIO_V2_LINE_FLAG_EDGE_RISING, GPIOEdge.Kind.rising), (GPIO_V2_LINE_FLAG_EDGE_FALLING, .falling)]
+                .filter { has($0.0) }.map(\.1)
+        )
+        let count = min(Int(info.num_attrs), Int(GPIO_V2_LINE_NUM_ATTRS_MAX))
+        let debounceMicroseconds = withUnsafeBytes(of: info.attrs) { raw in
+            raw.bindMemory(to: gpio_v2_line_attribute.self).prefix(count)
+                .first { $0.id == GPIO_V2_LINE_ATTR_ID_DEBOUNCE.rawValue }?.debounce_period_us ?? 0
+        }
+        self.debounce = .microseconds(debounceMicroseconds)
     }
 }
 
-/// A `gpiod_chip *`, only dereferenced under its ``GPIOChipHandle``'s lock.
-private struct GPIOChipPointer: @unchecked Sendable {
-    let raw: OpaquePointer
-}
+// MARK: - Opening
 
-/// A requested `gpiod_line *`. It belongs to its chip, which outlives it (every holder also holds the chip's
-/// handle). It is used only under the chip's lock, except by the event thread of a ``LinuxGPIOEdgeEvents``.
-struct GPIOLinePointer: @unchecked Sendable {
-    let raw: OpaquePointer
+/// A chip's character device, opened and identified with `GPIO_GET_CHIPINFO_IOCTL`; closed unless handed to a
+/// ``LinuxGPIOChip``.
+private struct OpenChip {
+    let descriptor: CInt
+    let name: String
+    let label: String
+    let lineCount: Int
 
-    init(_ raw: OpaquePointer) {
-        self.raw = raw
+    /// Opens the chip at `path`; errors name it `description`.
+    init(path: String, describedAs description: String) throws(GPIOError) {
+        let descriptor = open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw GPIOError(GPIOError.Code(openErrno: errno), chip: description) }
+        var info = gpiochip_info()
+        // Anything but a GPIO chip (/dev/null, a regular file) fails this ioctl, most often with ENOTTY.
+        let result = kz_gpio_ioctl(descriptor, kz_gpio_get_chipinfo_ioctl(), &info)
+        guard result >= 0 else {
+            close(descriptor)
+            throw GPIOError(GPIOError.Code(openErrno: -result), chip: description)
+        }
+        self.descriptor = descriptor
+        self.name = String(cCharacters: info.name)
+        self.label = String(cCharacters: info.label)
+        self.lineCount = Int(info.lines)
+    }
+
+    /// Opens the first `/dev/gpiochipN`, lowest N first, whose label is `label`.
+    init(label: String) throws(GPIOError) {
+        var permissionDenied = false
+        for path in Self.chipDevicePaths() {
+            let chip: OpenChip
+            do throws(GPIOError) {
+                chip = try OpenChip(path: path, describedAs: path)
+            } catch {
+                if error.code == .permissionDenied { permissionDenied = true }
+                continue
+            }
+            if chip.label == label {
+                self = chip
+                return
+            }
+            close(chip.descriptor)
+        }
+        // A chip the user may not open might have been the one: say so rather than "no such chip".
+        throw GPIOError(permissionDenied ? .permissionDenied : .noSuchChip, chip: label)
+    }
+
+    /// The `/dev/gpiochipN` device nodes, by number.
+    static func chipDevicePaths() -> [String] {
+        guard let directory = opendir("/dev") else { return [] }
+        defer { closedir(directory) }
+        var numbers: [UInt] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasPrefix("gpiochip"), let number = UInt(name.dropFirst("gpiochip".count)) { numbers.append(number) }
+        }
+        return numbers.sorted().map { "/dev/gpiochip\($0)" }
     }
 }
 
 // MARK: - Requested lines
 
-/// A line requested as an input; released when this object goes away.
-final class LinuxGPIOInput: GPIOInput {
-    private let chip: GPIOChipHandle
-    private let line: GPIOLinePointer
-    private let chipName: String
-    private let offset: UInt32
+/// One line request's file descriptor: its level is read and written with ioctls, its edge events read from it.
+///
+/// Threading contract: the kernel serialises the ioctls and reads on a request, so they need no lock of ours;
+/// the lock only keeps the descriptor from being closed (and its number reused by another open) while a call uses
+/// it. Closing releases the line; calls after that fail with EBADF. The event thread of a
+/// ``LinuxGPIOEdgeEvents`` polls and reads ``ownerDescriptor`` without the lock, because it is the one that closes.
+final class LineRequest: Sendable {
+    let chipName: String
+    let offset: UInt32
+    /// The descriptor, for the one thread that will also close it.
+    let ownerDescriptor: CInt
+    /// The descriptor while open, nil once closed.
+    private let descriptor: Mutex<CInt?>
 
-    init(chip: GPIOChipHandle, line: GPIOLinePointer, chipName: String, offset: UInt32) {
-        (self.chip, self.line, self.chipName, self.offset) = (chip, line, chipName, offset)
+    init(descriptor: CInt, chipName: String, offset: UInt32) {
+        self.ownerDescriptor = descriptor
+        self.descriptor = Mutex(descriptor)
+        self.chipName = chipName
+        self.offset = offset
     }
 
     deinit {
-        self.chip.withChip { _ in gpiod_line_release(self.line.raw) }
+        self.close()
+    }
+
+    /// The line's level (`GPIO_V2_LINE_GET_VALUES_IOCTL`); for a debounced line, the debounced level.
+    func level() throws(GPIOError) -> Bool {
+        var values = gpio_v2_line_values(bits: 0, mask: 1)
+        try self.ioctl(kz_gpio_v2_line_get_values_ioctl(), &values)
+        return values.bits & 1 != 0
+    }
+
+    /// Drives an output line (`GPIO_V2_LINE_SET_VALUES_IOCTL`).
+    func setLevel(_ high: Bool) throws(GPIOError) {
+        var values = gpio_v2_line_values(bits: high ? 1 : 0, mask: 1)
+        try self.ioctl(kz_gpio_v2_line_set_values_ioctl(), &values)
+    }
+
+    /// Releases the line. Later calls return at once.
+    func close() {
+        self.descriptor.withLock { descriptor in
+            if let open = descriptor.take() { _ = Glibc.close(open) }
+        }
+    }
+
+    private func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) throws(GPIOError) {
+        let result: CInt = self.descriptor.withLock { descriptor in
+            guard let descriptor else { return -EBADF }
+            return kz_gpio_ioctl(descriptor, request, argument)
+        }
+        guard result >= 0 else {
+            throw GPIOError(GPIOError.Code(requestErrno: -result), chip: self.chipName, line: self.offset)
+        }
+    }
+}
+
+/// A line requested as an input; released when this object goes away.
+final class LinuxGPIOInput: GPIOInput {
+    private let request: LineRequest
+
+    init(_ request: LineRequest) {
+        self.request = request
     }
 
     func read() async throws(GPIOError) -> Bool {
-        try readLevel(of: self.line, on: self.chip, chipName: self.chipName, offset: self.offset)
+        try self.request.level()
     }
 }
 
 /// A line requested as an output; released when this object goes away.
 final class LinuxGPIOOutput: GPIOOutput {
-    private let chip: GPIOChipHandle
-    private let line: GPIOLinePointer
-    private let chipName: String
-    private let offset: UInt32
+    private let request: LineRequest
 
-    init(chip: GPIOChipHandle, line: GPIOLinePointer, chipName: String, offset: UInt32) {
-        (self.chip, self.line, self.chipName, self.offset) = (chip, line, chipName, offset)
-    }
-
-    deinit {
-        self.chip.withChip { _ in gpiod_line_release(self.line.raw) }
+    init(_ request: LineRequest) {
+        self.request = request
     }
 
     func write(_ value: Bool) async throws(GPIOError) {
-        let failure: CInt? = self.chip.withChip { _ in
-            gpiod_line_set_value(self.line.raw, value ? 1 : 0) == 0 ? nil : errno
-        }
-        if let failure { throw GPIOError(GPIOError.Code(requestErrno: failure), chip: self.chipName, line: self.offset) }
+        try self.request.setLevel(value)
     }
 }
 
 /// A line requested for both edges, watched by a thread of its own.
 ///
-/// Threading contract: a ``DedicatedThread`` loops on `gpiod_line_event_wait` with a short timeout
-/// (``waitTimeout``) and drains what arrived with `gpiod_line_event_read_multiple`, yielding each event, with
-/// the kernel's timestamp, into ``edges``. That thread is the line's only waiter and reader, and it is the one
-/// that releases the line, after its last wait: so no wait or read can ever race with the release. ``release()``
-/// (also run when this object goes away) asks the thread to stop and waits for it, at most one wait timeout;
-/// the stream finishes once the thread has released the line. A consumer that stops iterating (its task
-/// cancelled) stops the thread the same way, so the line is released then too; request it again to resume.
+/// Threading contract: a ``DedicatedThread`` loops on `poll()` of the request's descriptor with a short timeout
+/// (``waitTimeout``) and drains what arrived with one `read()` of up to ``kernelQueueLength`` events (48 bytes
+/// each), yielding each, with the kernel's `CLOCK_MONOTONIC` timestamp, into ``edges``. That thread is the
+/// descriptor's only poller and reader, and it is the one that closes it (releasing the line) after its last poll:
+/// so no poll or read can ever race with the close. ``read()`` may run on any thread at the same time; it takes
+/// the request's lock, which the close also takes (see ``LineRequest``). ``release()`` (also run when this object
+/// goes away) asks the thread to stop and waits for it, at most one wait timeout; the stream finishes once the
+/// thread has released the line. A consumer that stops iterating (its task cancelled) stops the thread the same
+/// way, so the line is released then too; request it again to resume.
 ///
-/// The kernel queues at most 16 events per line (`lineevent_state`'s fifo in `gpiolib-cdev.c`); the thread reads
-/// them as they come, and ``edges`` buffers up to ``bufferedEdgeLimit`` for a slow consumer, keeping the newest.
+/// The kernel queues ``kernelQueueLength`` events for the request (the request asks for that many instead of its
+/// default 16 per line) and drops the newest beyond; the thread reads them as they come, and ``edges`` buffers up
+/// to ``bufferedEdgeLimit`` for a slow consumer, keeping the newest.
 public final class LinuxGPIOEdgeEvents: GPIOEdgeEvents {
     /// How long one wait blocks before the thread checks whether it should stop; bounds ``release()``.
     public static let waitTimeout = Duration.milliseconds(50)
     /// How many edges ``edges`` holds for a consumer that falls behind before dropping the oldest.
     public static let bufferedEdgeLimit = 1024
-    /// The most events read from the kernel at once: its per-line queue length.
-    static let kernelQueueLength = 16
+    /// The kernel's event queue for the request, and the most events read at once.
+    static let kernelQueueLength = 64
 
     public let edges: AsyncThrowingStream<GPIOEdge, any Error>
     private let watch: EdgeWatch
     private let thread: DedicatedThread
 
-    init(chip: GPIOChipHandle, line: GPIOLinePointer, chipName: String, offset: UInt32) throws(GPIOError) {
+    init(_ request: LineRequest) throws(GPIOError) {
         let (edges, continuation) = AsyncThrowingStream<GPIOEdge, any Error>.makeStream(
             bufferingPolicy: .bufferingNewest(Self.bufferedEdgeLimit)
         )
-        let watch = EdgeWatch(chip: chip, line: line, chipName: chipName, offset: offset, continuation: continuation)
+        let watch = EdgeWatch(request: request, continuation: continuation)
         continuation.onTermination = { _ in watch.stopRequested.store(true, ordering: .releasing) }
         do {
             self.thread = try DedicatedThread.start { watch.run() }
         } catch {
-            chip.withChip { _ in gpiod_line_release(line.raw) }
-            throw GPIOError(.io(errno: error.errno), chip: chipName, line: offset)
+            request.close()
+            throw GPIOError(.io(errno: error.errno), chip: request.chipName, line: request.offset)
         }
         self.edges = edges
         self.watch = watch
@@ -250,14 +421,11 @@ public final class LinuxGPIOEdgeEvents: GPIOEdgeEvents {
         self.release()
     }
 
-    /// The line's current level.
+    /// The line's current level (debounced, if the request is).
     ///
     /// - Throws: `GPIOError` with `.io(errno: EBADF)` once the line has been released.
     public func read() async throws(GPIOError) -> Bool {
-        let watch = self.watch
-        return try readLevel(of: watch.line, on: watch.chip, chipName: watch.chipName, offset: watch.offset) {
-            watch.lineReleased.load(ordering: .acquiring)
-        }
+        try self.watch.request.level()
     }
 
     /// Stops the watching thread, releases the line and finishes ``edges``. Blocks for at most one
@@ -270,56 +438,48 @@ public final class LinuxGPIOEdgeEvents: GPIOEdgeEvents {
 
 /// What the event thread works with; shared with the ``LinuxGPIOEdgeEvents`` that started it.
 private final class EdgeWatch: Sendable {
-    let chip: GPIOChipHandle
-    let line: GPIOLinePointer
-    let chipName: String
-    let offset: UInt32
+    let request: LineRequest
     let continuation: AsyncThrowingStream<GPIOEdge, any Error>.Continuation
     let stopRequested = Atomic<Bool>(false)
-    /// Set by the event thread, under the chip lock, when it has released the line.
-    let lineReleased = Atomic<Bool>(false)
 
-    init(
-        chip: GPIOChipHandle,
-        line: GPIOLinePointer,
-        chipName: String,
-        offset: UInt32,
-        continuation: AsyncThrowingStream<GPIOEdge, any Error>.Continuation
-    ) {
-        (self.chip, self.line, self.chipName, self.offset, self.continuation) = (chip, line, chipName, offset, continuation)
+    init(request: LineRequest, continuation: AsyncThrowingStream<GPIOEdge, any Error>.Continuation) {
+        self.request = request
+        self.continuation = continuation
     }
 
     /// The event thread's loop (see ``LinuxGPIOEdgeEvents``).
     func run() {
-        let wait = LinuxGPIOEdgeEvents.waitTimeout.components
-        var timeout = timespec(tv_sec: Int(wait.seconds), tv_nsec: Int(wait.attoseconds / 1_000_000_000))
-        var events = [gpiod_line_event](repeating: gpiod_line_event(), count: LinuxGPIOEdgeEvents.kernelQueueLength)
+        let timeoutMilliseconds = CInt(LinuxGPIOEdgeEvents.waitTimeout / .milliseconds(1))
+        let eventSize = MemoryLayout<gpio_v2_line_event>.stride
+        var events = [gpio_v2_line_event](repeating: gpio_v2_line_event(), count: LinuxGPIOEdgeEvents.kernelQueueLength)
+        var waiter = pollfd(fd: self.request.ownerDescriptor, events: Int16(POLLIN), revents: 0)
         var failure: CInt?
         while failure == nil, !self.stopRequested.load(ordering: .acquiring) {
-            let ready = gpiod_line_event_wait(self.line.raw, &timeout)
+            waiter.revents = 0
+            let ready = poll(&waiter, 1, timeoutMilliseconds)
             if ready == 0 { continue }
             if ready < 0 {
                 if errno != EINTR { failure = errno }
                 continue
             }
-            let count = events.withUnsafeMutableBufferPointer { buffer in
-                gpiod_line_event_read_multiple(self.line.raw, buffer.baseAddress, UInt32(buffer.count))
+            // POLLHUP/POLLERR (the chip went away) fall through to the read, which says why.
+            let bytes = events.withUnsafeMutableBytes { buffer in
+                Glibc.read(self.request.ownerDescriptor, buffer.baseAddress, buffer.count)
             }
-            guard count >= 0 else {
+            guard bytes >= 0 else {
                 if errno != EINTR && errno != EAGAIN { failure = errno }
                 continue
             }
-            for event in events.prefix(Int(count)) {
-                guard let kind = GPIOEdge.Kind(libgpiodEventType: event.event_type) else { continue }
-                self.continuation.yield(GPIOEdge(kind, at: Duration(kernelTimestamp: event.ts)))
+            for event in events.prefix(bytes / eventSize) {
+                guard let kind = GPIOEdge.Kind(lineEventID: event.id) else { continue }
+                self.continuation.yield(GPIOEdge(kind, at: Duration(kernelTimestampNanoseconds: event.timestamp_ns)))
             }
         }
-        self.chip.withChip { _ in
-            gpiod_line_release(self.line.raw)
-            self.lineReleased.store(true, ordering: .releasing)
-        }
+        self.request.close()
         if let failure {
-            let error = GPIOError(GPIOError.Code(requestErrno: failure), chip: self.chipName, line: self.offset)
+            let error = GPIOError(
+                GPIOError.Code(requestErrno: failure), chip: self.request.chipName, line: self.request.offset
+            )
             self.continuation.finish(throwing: error)
         } else {
             self.continuation.finish()
@@ -329,62 +489,62 @@ private final class EdgeWatch: Sendable {
 
 // MARK: - Conversions
 
-/// Reads a requested line's level under the chip lock, failing with EBADF if `isReleased` says the line is gone
-/// (checked under the same lock, so the answer cannot change before the read).
-private func readLevel(
-    of line: GPIOLinePointer,
-    on chip: GPIOChipHandle,
-    chipName: String,
-    offset: UInt32,
-    isReleased: () -> Bool = { false }
-) throws(GPIOError) -> Bool {
-    let (value, failure): (CInt, CInt) = chip.withChip { _ in
-        if isReleased() { return (-1, EBADF) }
-        let value = gpiod_line_get_value(line.raw)
-        return (value, value < 0 ? errno : 0)
-    }
-    guard value >= 0 else { throw GPIOError(GPIOError.Code(requestErrno: failure), chip: chipName, line: offset) }
-    return value == 1
-}
-
 extension GPIOBias {
-    /// The libgpiod 1.6 request flags for this bias; "as is" sets none.
-    var requestFlags: CInt {
+    /// The uAPI v2 line flags for this bias; "as is" sets none.
+    var lineFlags: UInt64 {
         switch self {
         case .asIs: 0
-        case .disabled: CInt(GPIOD_LINE_REQUEST_FLAG_BIAS_DISABLE)
-        case .pullUp: CInt(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP)
-        case .pullDown: CInt(GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_DOWN)
+        case .disabled: UInt64(GPIO_V2_LINE_FLAG_BIAS_DISABLED.rawValue)
+        case .pullUp: UInt64(GPIO_V2_LINE_FLAG_BIAS_PULL_UP.rawValue)
+        case .pullDown: UInt64(GPIO_V2_LINE_FLAG_BIAS_PULL_DOWN.rawValue)
         }
     }
 }
 
 extension GPIOError.Code {
-    /// How requests and line operations fail: EBUSY when someone else holds the line, EACCES/EPERM without access.
+    /// How requests and line operations fail: EBUSY when someone else holds the line, EACCES/EPERM without access,
+    /// ENOENT/ENODEV when the chip is gone.
     init(requestErrno errno: CInt) {
         switch errno {
         case EBUSY: self = .busy
         case EACCES, EPERM: self = .permissionDenied
-        case ENOENT: self = .noSuchChip
+        case ENOENT, ENODEV: self = .noSuchChip
+        default: self = .io(errno: errno)
+        }
+    }
+
+    /// How opening a chip fails: ENOENT when nothing is there; ENODEV, ENXIO, EISDIR or ENOTTY when what is there
+    /// is no GPIO chip; EACCES/EPERM without access.
+    init(openErrno errno: CInt) {
+        switch errno {
+        case ENOENT, ENODEV, ENXIO, EISDIR, ENOTTY: self = .noSuchChip
+        case EACCES, EPERM: self = .permissionDenied
         default: self = .io(errno: errno)
         }
     }
 }
 
 extension GPIOEdge.Kind {
-    init?(libgpiodEventType type: CInt) {
-        switch type {
-        case CInt(GPIOD_LINE_EVENT_RISING_EDGE): self = .rising
-        case CInt(GPIOD_LINE_EVENT_FALLING_EDGE): self = .falling
+    init?(lineEventID id: UInt32) {
+        switch id {
+        case GPIO_V2_LINE_EVENT_RISING_EDGE.rawValue: self = .rising
+        case GPIO_V2_LINE_EVENT_FALLING_EDGE.rawValue: self = .falling
         default: return nil
         }
     }
 }
 
 extension Duration {
-    /// A kernel timestamp (CLOCK_MONOTONIC for GPIO events) as the time since boot.
-    init(kernelTimestamp time: timespec) {
-        self = .seconds(Int64(time.tv_sec)) + .nanoseconds(Int64(time.tv_nsec))
+    /// A kernel timestamp in nanoseconds (`CLOCK_MONOTONIC` for GPIO events) as the time since boot.
+    init(kernelTimestampNanoseconds nanoseconds: UInt64) {
+        self = .nanoseconds(Int64(clamping: nanoseconds))
+    }
+}
+
+extension String {
+    /// A NUL-terminated C string in a fixed-size field that Swift imports as a tuple of `CChar`.
+    init<Field>(cCharacters field: Field) {
+        self = withUnsafeBytes(of: field) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
     }
 }
 #endif

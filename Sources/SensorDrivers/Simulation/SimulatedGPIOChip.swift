@@ -2,7 +2,7 @@ public import KiezboxCore
 import Synchronization
 
 /// A GPIO chip whose input lines tests and the demo drive, served through the same ``GPIOChip`` protocol as a
-/// libgpiod chip, and modelled on the kernel's `gpio-sim`.
+/// ``LinuxGPIOChip``, and modelled on the kernel's `gpio-sim`.
 ///
 /// **Lines.** Each line is requested at most once (a second request is ``GPIOError/Code/busy``, as in the kernel)
 /// and is freed when its handle is released or deallocated. An input's level is what ``setInput(line:high:)``
@@ -19,6 +19,13 @@ import Synchronization
 /// - created without: a manual time base that starts at zero and moves only with ``advanceTime(by:)`` and with
 ///   explicit timestamps (``setInput(line:high:at:)``).
 /// Timestamps never go backwards: an explicit timestamp earlier than the last event's is a programming error.
+///
+/// **Debounce** works as in the kernel (see ``GPIOChip``): on a line requested with a debounce period, every level
+/// change restarts the period, and once the line has held a level for the whole period that level is reported, as
+/// an edge stamped at the end of the period if it differs from the level reported before; reads return the
+/// reported level. The period ends when the time base passes it: with the manual time base, at the next
+/// ``advanceTime(by:)`` or explicitly timestamped change that reaches it; with a clock or time base, also by a timer
+/// sleeping on that clock (a ``ManualClock`` sees it as a sleeper).
 ///
 /// Events queue without limit unless the chip is created with an `eventQueueCapacity`, which then drops the
 /// newest events when full, as the kernel's 16-entry FIFO per line does.
@@ -55,6 +62,14 @@ public final class SimulatedGPIOChip: GPIOChip {
         let id: Int
         let consumer: String
         let role: Role
+        /// The debounce period, rounded as the kernel rounds it; zero for none.
+        var debounce = Duration.zero
+        /// With debounce: the level last reported, which reads return.
+        var reportedLevel = false
+        /// With debounce: when the line will have held its level for the period, if it changed since.
+        var debounceDeadline: Duration?
+        /// With debounce on a clock: the timer that ends the period.
+        var debounceTimer: Task<Void, Never>?
         var queue: [GPIOEdge] = []
         /// The consumer, suspended until the next event.
         var waiter: CheckedContinuation<GPIOEdge?, any Error>?
@@ -69,11 +84,20 @@ public final class SimulatedGPIOChip: GPIOChip {
         var outputValue = false
         var request: Request?
 
+        /// The level on the line itself, before any debounce.
         var inputLevel: Bool {
             if let drivenLevel { return drivenLevel }
             return self.request?.role.bias == .pullUp
         }
+
+        /// The level a read returns: the debounced one when the request has debounce.
+        var readLevel: Bool {
+            if let request = self.request, request.debounce > .zero { return request.reportedLevel }
+            return self.inputLevel
+        }
     }
+
+    private typealias Delivery = (consumer: CheckedContinuation<GPIOEdge?, any Error>, edge: GPIOEdge)
 
     private struct State {
         var lines: [Line]
@@ -103,6 +127,29 @@ public final class SimulatedGPIOChip: GPIOChip {
             return nil
         }
 
+        /// Ends the debounce periods that run out by `time`, reporting each line's level if it changed; returns the
+        /// consumers to resume outside the lock.
+        mutating func settleDebounce(upTo time: Duration, capacity: Int?) -> [Delivery] {
+            var deliveries: [Delivery] = []
+            for index in self.lines.indices {
+                guard var request = self.lines[index].request, let deadline = request.debounceDeadline, deadline <= time
+                else { continue }
+                request.debounceDeadline = nil
+                request.debounceTimer?.cancel()
+                request.debounceTimer = nil
+                let level = self.lines[index].inputLevel
+                let changed = level != request.reportedLevel
+                request.reportedLevel = level
+                self.lines[index].request = request
+                guard changed else { continue }
+                // The kernel stamps a debounced edge when its period ends.
+                self.lastTimestamp = max(self.lastTimestamp, deadline)
+                let edge = GPIOEdge(level ? .rising : .falling, at: deadline)
+                if let consumer = self.deliver(edge, on: index, capacity: capacity) { deliveries.append((consumer, edge)) }
+            }
+            return deliveries
+        }
+
         /// Removes and returns the waiters for `line` if its consumer is idle.
         mutating func idleConsumerWaiters(for line: UInt32) -> [CheckedContinuation<Void, Never>] {
             guard let request = self.lines[Int(line)].request, request.waiter != nil, request.queue.isEmpty else { return [] }
@@ -113,6 +160,8 @@ public final class SimulatedGPIOChip: GPIOChip {
     }
 
     private let clockElapsed: (@Sendable () -> Duration)?
+    /// Sleeps for a duration of the clock behind `clockElapsed`; the debounce timers use it.
+    private let sleep: (@Sendable (Duration) async throws -> Void)?
     private let eventQueueCapacity: Int?
     private let state: Mutex<State>
 
@@ -122,12 +171,8 @@ public final class SimulatedGPIOChip: GPIOChip {
     ///   - name: the chip's name in errors ("sim:gpiochip0").
     ///   - lineCount: how many lines it has (offsets 0 ..< lineCount); 58 like the Pi 4's `pinctrl-bcm2711`.
     ///   - eventQueueCapacity: how many unread edge events a line holds before dropping new ones; nil for no limit.
-    public init(name: String = "sim:gpiochip0", lineCount: Int = 58, eventQueueCapacity: Int? = nil) {
-        self.name = name
-        self.lineCount = lineCount
-        self.clockElapsed = nil
-        self.eventQueueCapacity = eventQueueCapacity
-        self.state = Mutex(State(lines: Array(repeating: Line(), count: max(0, lineCount))))
+    public convenience init(name: String = "sim:gpiochip0", lineCount: Int = 58, eventQueueCapacity: Int? = nil) {
+        self.init(name: name, lineCount: lineCount, eventQueueCapacity: eventQueueCapacity, timeBase: nil, sleep: nil)
     }
 
     /// Creates a chip whose timestamps are the time elapsed on `clock` since now.
@@ -138,20 +183,38 @@ public final class SimulatedGPIOChip: GPIOChip {
         clock: C
     ) {
         let start = clock.now
-        self.init(name: name, lineCount: lineCount, eventQueueCapacity: eventQueueCapacity, timeBase: { start.duration(to: clock.now) })
+        self.init(
+            name: name, lineCount: lineCount, eventQueueCapacity: eventQueueCapacity,
+            timeBase: { start.duration(to: clock.now) }, sleep: { try await clock.sleep(for: $0) }
+        )
     }
 
     /// Creates a chip whose timestamps come from `timeBase`. A demo passes ``monotonicNow()``, so that edges share
     /// the kernel's time base and drivers can keep their default `now`.
-    public init(
+    /// Debounce timers sleep in real time.
+    public convenience init(
         name: String = "sim:gpiochip0",
         lineCount: Int = 58,
         eventQueueCapacity: Int? = nil,
         timeBase: @escaping @Sendable () -> Duration
     ) {
+        self.init(
+            name: name, lineCount: lineCount, eventQueueCapacity: eventQueueCapacity,
+            timeBase: timeBase, sleep: { try await Task.sleep(for: $0) }
+        )
+    }
+
+    private init(
+        name: String,
+        lineCount: Int,
+        eventQueueCapacity: Int?,
+        timeBase: (@Sendable () -> Duration)?,
+        sleep: (@Sendable (Duration) async throws -> Void)?
+    ) {
         self.name = name
         self.lineCount = lineCount
         self.clockElapsed = timeBase
+        self.sleep = sleep
         self.eventQueueCapacity = eventQueueCapacity
         self.state = Mutex(State(lines: Array(repeating: Line(), count: max(0, lineCount))))
     }
@@ -164,11 +227,16 @@ public final class SimulatedGPIOChip: GPIOChip {
         return self.state.withLock { state in max(clockTime ?? state.manualTime, state.lastTimestamp) }
     }
 
-    /// Moves the manual time base forward. Only for a chip created without a clock.
+    /// Moves the manual time base forward, ending the debounce periods it passes. Only for a chip created without
+    /// a clock.
     public func advanceTime(by duration: Duration) {
         precondition(self.clockElapsed == nil, "this chip's time follows its clock or time base; advance that instead")
         precondition(duration >= .zero, "time does not go backwards")
-        self.state.withLock { $0.manualTime += duration }
+        let deliveries = self.state.withLock { state in
+            state.manualTime += duration
+            return state.settleDebounce(upTo: state.manualTime, capacity: self.eventQueueCapacity)
+        }
+        for delivery in deliveries { delivery.consumer.resume(returning: delivery.edge) }
     }
 
     // MARK: Driving lines
@@ -210,9 +278,11 @@ public final class SimulatedGPIOChip: GPIOChip {
     private func drive(line: UInt32, level: Bool?, at explicitTimestamp: Duration?) {
         precondition(Int(line) < self.lineCount, "\(self.name) has no line \(line)")
         let clockTime = self.clockElapsed?()
-        let consumer: (CheckedContinuation<GPIOEdge?, any Error>, GPIOEdge)? = self.state.withLock { state in
+        let deliveries = self.state.withLock { state -> [Delivery] in
             let timestamp = explicitTimestamp ?? max(clockTime ?? state.manualTime, state.lastTimestamp)
             precondition(timestamp >= state.lastTimestamp, "edge timestamps must not go backwards")
+            // Debounce periods that ran out before this change report first.
+            var deliveries = state.settleDebounce(upTo: timestamp, capacity: self.eventQueueCapacity)
             state.lastTimestamp = timestamp
             if self.clockElapsed == nil { state.manualTime = max(state.manualTime, timestamp) }
 
@@ -220,18 +290,52 @@ public final class SimulatedGPIOChip: GPIOChip {
             let before = state.lines[index].inputLevel
             state.lines[index].drivenLevel = level
             let after = state.lines[index].inputLevel
-            guard before != after else { return nil }
+            guard before != after else { return deliveries }
+            if var request = state.lines[index].request, request.debounce > .zero {
+                // Every change restarts the period, even one back to the reported level, as in the kernel.
+                let deadline = timestamp + request.debounce
+                request.debounceDeadline = deadline
+                request.debounceTimer?.cancel()
+                request.debounceTimer = self.startDebounceTimer(until: deadline)
+                state.lines[index].request = request
+                return deliveries
+            }
             let edge = GPIOEdge(after ? .rising : .falling, at: timestamp)
-            return state.deliver(edge, on: index, capacity: self.eventQueueCapacity).map { ($0, edge) }
+            if let consumer = state.deliver(edge, on: index, capacity: self.eventQueueCapacity) {
+                deliveries.append((consumer, edge))
+            }
+            return deliveries
         }
-        if let (waiter, edge) = consumer { waiter.resume(returning: edge) }
+        for delivery in deliveries { delivery.consumer.resume(returning: delivery.edge) }
+    }
+
+    /// On a chip with a clock or time base: a task that ends the debounce periods due by `deadline` once the time
+    /// base reaches it. The manual time base needs none: it moves only when told to.
+    private func startDebounceTimer(until deadline: Duration) -> Task<Void, Never>? {
+        guard let sleep = self.sleep, let elapsed = self.clockElapsed else { return nil }
+        return Task { [weak self] in
+            while deadline - elapsed() > .zero {
+                do { try await sleep(deadline - elapsed()) } catch { return }
+            }
+            guard let self else { return }
+            let deliveries = self.state.withLock { state in
+                state.settleDebounce(upTo: deadline, capacity: self.eventQueueCapacity)
+            }
+            for delivery in deliveries { delivery.consumer.resume(returning: delivery.edge) }
+        }
     }
 
     // MARK: Inspection
 
-    /// The level an input or edge-events line reads now.
+    /// The level on the line now, before any debounce (a debounced request may still read the previous one).
     public func inputLevel(line: UInt32) -> Bool {
         self.state.withLock { $0.lines[Int(line)].inputLevel }
+    }
+
+    /// The debounce period the line's current request asked for (rounded as the kernel rounds it), or nil when
+    /// the line is free.
+    public func debounce(line: UInt32) -> Duration? {
+        self.state.withLock { $0.lines[Int(line)].request?.debounce }
     }
 
     /// The value an output line drives, or nil when the line is not requested as an output.
@@ -289,30 +393,45 @@ public final class SimulatedGPIOChip: GPIOChip {
 
     // MARK: GPIOChip
 
-    public func requestInput(line: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOInput {
-        let id = try self.request(line: line, role: .input(bias), consumer: consumer)
+    public func requestInput(
+        line: UInt32,
+        bias: GPIOBias,
+        debounce: Duration,
+        consumer: String
+    ) throws(GPIOError) -> any GPIOInput {
+        let id = try self.request(line: line, role: .input(bias), debounce: debounce, consumer: consumer)
         return SimulatedGPIOInput(chip: self, line: line, requestID: id)
     }
 
     public func requestOutput(line: UInt32, initial: Bool, consumer: String) throws(GPIOError) -> any GPIOOutput {
-        let id = try self.request(line: line, role: .output, consumer: consumer)
+        let id = try self.request(line: line, role: .output, debounce: .zero, consumer: consumer)
         self.state.withLock { $0.lines[Int(line)].outputValue = initial }
         return SimulatedGPIOOutput(chip: self, line: line, requestID: id)
     }
 
-    public func requestEdgeEvents(line: UInt32, bias: GPIOBias, consumer: String) throws(GPIOError) -> any GPIOEdgeEvents {
-        let id = try self.request(line: line, role: .edgeEvents(bias), consumer: consumer)
+    public func requestEdgeEvents(
+        line: UInt32,
+        bias: GPIOBias,
+        debounce: Duration,
+        consumer: String
+    ) throws(GPIOError) -> any GPIOEdgeEvents {
+        let id = try self.request(line: line, role: .edgeEvents(bias), debounce: debounce, consumer: consumer)
         return SimulatedGPIOEdgeEvents(chip: self, line: line, requestID: id)
     }
 
-    private func request(line: UInt32, role: Role, consumer: String) throws(GPIOError) -> Int {
+    private func request(line: UInt32, role: Role, debounce: Duration, consumer: String) throws(GPIOError) -> Int {
         let result = self.state.withLock { state -> Result<Int, GPIOError> in
             if let fault = state.requestFault { return .failure(GPIOError(fault, chip: self.name, line: line)) }
             guard Int(line) < self.lineCount else { return .failure(GPIOError(.noSuchLine, chip: self.name, line: line)) }
             guard state.lines[Int(line)].request == nil else { return .failure(GPIOError(.busy, chip: self.name, line: line)) }
             let id = state.nextRequestID
             state.nextRequestID += 1
-            state.lines[Int(line)].request = Request(id: id, consumer: consumer, role: role)
+            var request = Request(id: id, consumer: consumer, role: role)
+            request.debounce = .microseconds(debounce.gpioDebounceMicroseconds)
+            state.lines[Int(line)].request = request
+            // The kernel's debouncer starts from the level at the request, with the requested bias applied.
+            let level = state.lines[Int(line)].inputLevel
+            state.lines[Int(line)].request?.reportedLevel = level
             return .success(id)
         }
         return try result.get()
@@ -323,7 +442,7 @@ public final class SimulatedGPIOChip: GPIOChip {
     fileprivate func level(line: UInt32, requestID: Int) throws(GPIOError) -> Bool {
         let level = self.state.withLock { state -> Bool? in
             guard state.lines[Int(line)].request?.id == requestID else { return nil }
-            return state.lines[Int(line)].inputLevel
+            return state.lines[Int(line)].readLevel
         }
         guard let level else { throw self.released(line) }
         return level
@@ -341,6 +460,7 @@ public final class SimulatedGPIOChip: GPIOChip {
     fileprivate func releaseRequest(line: UInt32, requestID: Int) {
         let waiter = self.state.withLock { state -> CheckedContinuation<GPIOEdge?, any Error>? in
             guard let request = state.lines[Int(line)].request, request.id == requestID else { return nil }
+            request.debounceTimer?.cancel()
             state.lines[Int(line)].request = nil
             return request.waiter
         }
