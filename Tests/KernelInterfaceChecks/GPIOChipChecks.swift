@@ -160,6 +160,9 @@ enum GPIOChipChecks {
                 )
             }
             try expect(edges[1].timestamp <= SimulatedHardware.monotonicNow(), "edge stamped in the future: \(edges)")
+            // For the record (the rig's README quotes it): how late the kernel stamped the debounced edges.
+            let delays = zip(edges, [heldLow, heldHigh]).map { edge, stimulus in edge.timestamp - stimulus }
+            print("     debounce \(period): edges stamped \(delays) after their stimulus; the pulse took \(pulse)")
         },
         Check("gpio: a debounced input reads the debounced level; the line info shows the period") {
             let chip = try SimulatedHardware.gpioSimChip()
