@@ -470,6 +470,11 @@ private final class EdgeWatch: Sendable {
                 if errno != EINTR && errno != EAGAIN { failure = errno }
                 continue
             }
+            // The kernel never ends a request's stream; were it to, stop rather than spin on a readable descriptor.
+            guard bytes > 0 else {
+                failure = EIO
+                continue
+            }
             for event in events.prefix(bytes / eventSize) {
                 guard let kind = GPIOEdge.Kind(lineEventID: event.id) else { continue }
                 self.continuation.yield(GPIOEdge(kind, at: Duration(kernelTimestampNanoseconds: event.timestamp_ns)))

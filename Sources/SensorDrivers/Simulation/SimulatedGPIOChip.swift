@@ -32,7 +32,7 @@ import Synchronization
 ///
 /// **Synchronisation.** ``waitForEdgeConsumer(line:)`` suspends until the line's consumer has taken every event
 /// and waits for the next one, so a test can drive edges and then check what the driver made of them without
-/// polling real time.
+/// polling real time. A level change still inside its debounce period is no event yet: end the period first.
 ///
 /// ```swift
 /// let chip = SimulatedGPIOChip(name: "sim:gpiochip0", lineCount: 8)
