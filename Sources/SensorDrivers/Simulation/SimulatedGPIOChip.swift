@@ -190,8 +190,7 @@ public final class SimulatedGPIOChip: GPIOChip {
     }
 
     /// Creates a chip whose timestamps come from `timeBase`. A demo passes ``monotonicNow()``, so that edges share
-    /// the kernel's time base and drivers can keep their default `now`.
-    /// Debounce timers sleep in real time.
+    /// the kernel's time base and drivers can keep their default `now`. Debounce timers sleep in real time.
     public convenience init(
         name: String = "sim:gpiochip0",
         lineCount: Int = 58,
