@@ -97,4 +97,30 @@ struct DaemonSignalTests {
             #expect(errorLines(daemon.stderr).isEmpty, "\(daemon.stderr)")
         }
     }
+
+    /// Found by the appliance test: under the unit's `UMask=0027` the mode file came out 0640, which root's
+    /// kiezbox-mode.service (no CAP_DAC_OVERRIDE) cannot read, so crisis mode never started the Wi-Fi.
+    @Test("under the service's umask 0027 the mode file is still readable by everyone (0644)")
+    func modeFileUnderServiceUmask() async throws {
+        try await self.withWorkspace { directory, configuration, _ in
+            let modeFile = directory + "/run/mode"
+            try FileManager.default.createDirectory(atPath: directory + "/run", withIntermediateDirectories: true)
+            let withStateFile = try String(contentsOfFile: configuration, encoding: .utf8) + """
+
+                [mode]
+                state_file = "\(modeFile)"
+                """
+            try withStateFile.write(toFile: configuration, atomically: true, encoding: .utf8)
+            let daemon = try KiezboxProcess(
+                ["-c", "umask 0027 && exec \"$0\" run --config \"$1\" --data-dir \"$2\"", kiezboxBinary, configuration, directory + "/data"],
+                in: directory, executable: "/bin/sh"
+            )
+            defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
+            try await waitUntil("the mode file") { FileManager.default.fileExists(atPath: modeFile) }
+            let permissions = try FileManager.default.attributesOfItem(atPath: modeFile)[.posixPermissions] as? Int
+            #expect(permissions == 0o644, "mode file permissions \(String(permissions ?? 0, radix: 8))")
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit() == 0, "\(daemon.stderr)")
+        }
+    }
 }

@@ -125,7 +125,8 @@ guest_wait() {
 		awk -v s=\$start -v n=\$(date +%s.%N) 'BEGIN { printf \"%.1f\", n - s }'; exit 0; fi; sleep 0.2; done; exit 1"
 }
 
-# --- 1. Install, as a resident would: apt-get with the .deb, offline (the VM has no route out).
+# --- 1. Install, as a resident would: apt-get with the .deb, offline (the VM has no route out, so every
+# dependency must come from what the system has).
 guest_script '
 	mkdir -p /mnt/kiezbox-test && mount -o ro LABEL=kiezbox-test /mnt/kiezbox-test
 	if [ -f /mnt/kiezbox-test/kiezbox-test/swift-runtime-path ]; then
@@ -134,7 +135,7 @@ guest_script '
 	fi'
 groups_before=$(guest "getent group i2c gpio | cut -d: -f1 | tr '\n' ' '")
 install_started=$(kvm_now)
-if guest "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download /mnt/kiezbox-test/kiezbox-test/*.deb" >"$work/install.log" 2>&1; then
+if guest "DEBIAN_FRONTEND=noninteractive apt-get install -y -q /mnt/kiezbox-test/kiezbox-test/*.deb" >"$work/install.log" 2>&1; then
 	ok "apt-get install ./$(basename "$deb") offline ($(kvm_since "$install_started") s)"
 else
 	fail "apt-get install: $(tail -n 5 "$work/install.log" | tr '\n' ' ')"
@@ -184,7 +185,7 @@ country = "DE"
 EOF
 	kiezbox config check /etc/kiezbox/kiezbox.toml
 	kiezbox wifi config --out /etc/kiezbox/wifi >/dev/null
-	systemctl restart kiezbox'
+	systemctl restart kiezbox' || fail "configuring the box"
 if seconds=$(guest_wait 120 '[ "$(systemctl is-active kiezbox)" = active ]'); then
 	ok "kiezbox.service active (READY=1) $seconds s after restart"
 else
@@ -210,7 +211,7 @@ fi
 
 # --- 4. A second install keeps the resident's configuration (a conffile).
 before=$(guest 'md5sum </etc/kiezbox/kiezbox.toml')
-guest "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download --reinstall /mnt/kiezbox-test/kiezbox-test/*.deb" >>"$work/install.log" 2>&1 ||
+guest "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall /mnt/kiezbox-test/kiezbox-test/*.deb" >>"$work/install.log" 2>&1 ||
 	fail "reinstall: $(tail -n 5 "$work/install.log" | tr '\n' ' ')"
 after=$(guest 'md5sum </etc/kiezbox/kiezbox.toml')
 if [[ $before == "$after" ]]; then ok "reinstall kept the edited /etc/kiezbox/kiezbox.toml"; else fail "reinstall changed the configuration"; fi

@@ -20,9 +20,16 @@ struct ModeStateFile: Sendable, Hashable {
     func write(_ mode: Mode) throws(ModeStateFileError) {
         let directory = (self.path as NSString).deletingLastPathComponent
         let temporary = (directory as NSString).appendingPathComponent(".\((self.path as NSString).lastPathComponent).tmp")
-        // 0644: root's watcher and `cat` for a resident; only the daemon's user writes.
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else { throw self.failure("cannot create \(temporary)") }
+        // 0644 whatever the umask (the unit's UMask=0027 would make it 0640): root's watcher runs without
+        // CAP_DAC_OVERRIDE and reads it as "other"; a resident may `cat` it. Only the daemon's user writes.
+        guard fchmod(descriptor, 0o644) == 0 else {
+            let error = self.failure("cannot make \(temporary) readable")
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
         let bytes = Array(Self.contents(mode).utf8)
         let written = bytes.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
