@@ -47,8 +47,9 @@ done
 
 say() { printf 'appliance: %s\n' "$*"; }
 failures=0
-fail() { say "FAIL $*"; failures=$((failures + 1)); }
-ok() { say "ok   $*"; }
+checks=0
+fail() { say "FAIL $*"; failures=$((failures + 1)); checks=$((checks + 1)); }
+ok() { say "ok   $*"; checks=$((checks + 1)); }
 cannot_start() { say "cannot start the VM: $*" >&2; exit 126; }
 
 entry=$("$here/prepare.sh") || exit $?
@@ -270,6 +271,8 @@ phone=$(guest_script '
 	in_phone ip link set lo up
 	in_phone ip link set wlan1 up
 	mkdir -p /tmp/phone /etc/netns/phone
+	# ip netns exec bind-mounts /etc/netns/phone/resolv.conf over /etc/resolv.conf, which must exist for that.
+	[ -e /etc/resolv.conf ] || : >/etc/resolv.conf
 	printf "ctrl_interface=/tmp/phone/ctrl\nnetwork={\n ssid=\"Kiezbox Notfall-WLAN\"\n key_mgmt=NONE\n}\n" >/tmp/phone/wpa.conf
 	in_phone wpa_supplicant -B -i wlan1 -c /tmp/phone/wpa.conf -P /tmp/phone/wpa.pid >/dev/null
 	for _ in $(seq 300); do in_phone iw dev wlan1 link | grep -q "^Connected" && break; sleep 0.2; done
@@ -310,12 +313,16 @@ leftovers=$(guest_script '
 	getent group kiezbox >/dev/null && echo "group kiezbox"
 	getent group i2c >/dev/null && echo "group i2c"
 	getent group gpio >/dev/null && echo "group gpio"
-	ls /usr/lib/systemd/system/kiezbox* /etc/systemd/system/*/kiezbox* 2>/dev/null
+	ls /usr/lib/systemd/system/kiezbox* /etc/systemd/system/*/kiezbox* 2>/dev/null | grep -v kiezbox-test-hardware
 	[ -e /var/lib/kiezbox ] && echo /var/lib/kiezbox
 	[ -e /etc/kiezbox ] && echo /etc/kiezbox
 	[ -e /run/kiezbox ] && echo /run/kiezbox
 	systemctl list-units --all --plain --no-legend "kiezbox*" | grep -v "not-found" | grep -v kiezbox-test || true') || true
 if [[ -z $leftovers ]]; then ok "purge left no user, group, unit, configuration or data"; else fail "purge left: $(tr '\n' ' ' <<<"$leftovers")"; fi
 
-say "$((failures == 0 ? 1 : 0)) run: $failures failed check(s), $(kvm_since "$started") s in all (boot $boot_seconds s)"
+if ((failures == 0)); then
+	say "all $checks checks passed in $(kvm_since "$started") s (boot $boot_seconds s)"
+else
+	say "$failures of $checks checks failed ($(kvm_since "$started") s)"
+fi
 ((failures == 0))
