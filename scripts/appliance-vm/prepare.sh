@@ -175,30 +175,31 @@ prepare_entry() {
 	mv "$work/entry" "$entry"
 }
 
+# kvm_prepare_once's PREPARE, with what it logs.
+prepare_logged() {
+	appliance_log "preparing a Debian 13 system in $1 (once; log: $log)"
+	prepare_entry "$1" "$2"
+	appliance_log "Debian 13 system ready after $(kvm_since "$started") s"
+}
+
+# A failure may leave the chroot's mounts behind: lazily unmount them before the work tree is removed.
+unmount_rootfs() {
+	local mount
+	for mount in dev sys proc; do umount -lR "$1/rootfs/$mount" 2>/dev/null || true; done
+}
+
 entry_is_ready() { [[ -f $1/ready ]] && grep -q "^recipe=$RECIPE " "$1/ready"; }
 
 main() {
 	((EUID == 0)) || cannot_prepare "building the root filesystem needs root (mmdebstrap, chroot, mount)"
-	local cache entry started
+	local cache entry
 	started=$(kvm_now)
 	cache=$(appliance_cache_dir)
 	mkdir -p "$cache"
 	log=$cache/prepare.log
 	install_host_packages
 	entry=$cache/$SUITE
-	if ! entry_is_ready "$entry"; then
-		exec {lock}>"$cache/.lock"
-		flock "$lock"
-		if ! entry_is_ready "$entry"; then
-			appliance_log "preparing a Debian 13 system in $entry (once; log: $log)"
-			work=$(mktemp -d "$cache/.prepare.XXXXXX")
-			# A failure may leave the chroot's mounts behind; lazily unmount them before removing the tree.
-			trap 'for m in dev sys proc; do umount -lR "$work/rootfs/$m" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-			prepare_entry "$entry" "$work"
-			appliance_log "Debian 13 system ready after $(kvm_since "$started") s"
-		fi
-		flock -u "$lock"
-	fi
+	kvm_prepare_once "$cache" "$entry" entry_is_ready prepare_logged unmount_rootfs
 	printf '%s\n' "$entry"
 }
 

@@ -38,3 +38,21 @@ kvm_as_root() {
 kvm_cache_dir() {
 	printf '%s\n' "${KIEZBOX_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kiezbox-kernel-vm}"
 }
+
+# Fills a cache entry once: unless IS_READY ENTRY says it is there already, runs PREPARE ENTRY WORK with a fresh
+# work directory under CACHE, holding the cache's lock so that parallel runs prepare it once (whoever waited
+# finds it ready). The work directory goes afterwards, also on failure; BEFORE_REMOVAL (optional) runs first,
+# with the work directory, to undo what PREPARE may leave behind (mounts).
+kvm_prepare_once() {
+	local cache=$1 entry=$2 is_ready=$3 prepare=$4 lock
+	kvm_before_removal=${5:-true}
+	"$is_ready" "$entry" && return 0
+	exec {lock}>"$cache/.lock"
+	flock "$lock"
+	if ! "$is_ready" "$entry"; then
+		kvm_work=$(mktemp -d "$cache/.prepare.XXXXXX")
+		trap '"$kvm_before_removal" "$kvm_work"; rm -rf "$kvm_work"' EXIT
+		"$prepare" "$entry" "$kvm_work"
+	fi
+	flock -u "$lock"
+}

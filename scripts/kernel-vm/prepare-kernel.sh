@@ -153,6 +153,14 @@ prepare_entry() {
 	mv "$work/entry" "$entry"
 }
 
+# kvm_prepare_once's PREPARE: the kernel's entry for $kernel_abi_to_prepare.
+prepare_kernel_entry() {
+	local entry=$1 work=$2
+	kvm_log "preparing kernel $kernel_abi_to_prepare in $entry (once per kernel ABI)"
+	prepare_entry "$kernel_abi_to_prepare" "$entry" "$work"
+	kvm_log "kernel $kernel_abi_to_prepare ready after $(kvm_since "$started") s"
+}
+
 entry_is_ready() { [[ -f $1/ready ]] && grep -q "^recipe=$RECIPE " "$1/ready"; }
 
 main() {
@@ -168,19 +176,8 @@ main() {
 	fi
 	[[ -n $abi ]] || kvm_cannot_start "apt knows no linux-image-amd64 to take the kernel ABI from"
 	entry=$cache/$abi
-	if ! entry_is_ready "$entry"; then
-		# One preparation at a time per cache; whoever waited finds the entry ready.
-		exec {lock}>"$cache/.lock"
-		flock "$lock"
-		if ! entry_is_ready "$entry"; then
-			kvm_log "preparing kernel $abi in $entry (once per kernel ABI)"
-			work=$(mktemp -d "$cache/.prepare.XXXXXX")
-			trap 'rm -rf "$work"' EXIT
-			prepare_entry "$abi" "$entry" "$work"
-			kvm_log "kernel $abi ready after $(kvm_since "$started") s"
-		fi
-		flock -u "$lock"
-	fi
+	kernel_abi_to_prepare=$abi
+	kvm_prepare_once "$cache" "$entry" entry_is_ready prepare_kernel_entry
 	printf '%s\n' "$entry"
 }
 
