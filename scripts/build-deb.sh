@@ -13,7 +13,7 @@
 # What goes in: /usr/bin/kiezbox; /etc/kiezbox/kiezbox.toml (a conffile: a resident's edits survive upgrades);
 # every unit in systemd/ under /usr/lib/systemd/system/; packaging/lib/* under /usr/lib/kiezbox/; the udev
 # rule giving the gpio and i2c groups their devices; README and docs under /usr/share/doc/kiezbox/. The
-# maintainer scripts are packaging/deb/{postinst,prerm,postrm}; the units they enable are those with an
+# maintainer scripts are packaging/deb/{preinst,postinst,prerm,postrm}; the units they enable are those with an
 # [Install] section. The run-time dependencies are computed by dpkg-shlibdeps from the binary.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,7 +96,7 @@ installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCHITECTURE@/$architecture/" -e "s/@INSTALLED_SIZE@/$installed_size/" \
 	-e "s/@SHLIBS@/$shlibs/" "$root/packaging/deb/control" >"$stage/DEBIAN/control"
 printf '/etc/kiezbox/kiezbox.toml\n' >"$stage/DEBIAN/conffiles"
-for script in postinst prerm postrm; do
+for script in preinst postinst prerm postrm; do
 	sed -e "s/@ENABLED_UNITS@/${enabled[*]}/" -e "s/@ALL_UNITS@/${all_units[*]}/" \
 		"$root/packaging/deb/$script" >"$stage/DEBIAN/$script"
 	chmod 0755 "$stage/DEBIAN/$script"

@@ -87,7 +87,7 @@ struct AppliancePackageTests {
             ((try? String(contentsOfFile: "\(unitsDirectory)/\(unit)", encoding: .utf8)) ?? "").split(separator: "\n").contains("[Install]")
         }
         #expect(installable.contains("kiezbox.service"))
-        for script in ["postinst", "prerm", "postrm"] {
+        for script in ["preinst", "postinst", "prerm", "postrm"] {
             let text = try #require(control[script], "no \(script)")
             #expect(!text.contains("@"), "\(script) has an unreplaced placeholder")
             let syntax = try runTool("/bin/sh", ["-n", "-c", text])
@@ -98,6 +98,9 @@ struct AppliancePackageTests {
             Set($0.dropFirst("UNITS=\"".count).dropLast().split(separator: " ").map(String.init))
         }
         #expect(enabled == Set(installable))
+        // The groups exist before the udev rule naming them is unpacked (udevd ignores a rule's unknown group).
+        let preinst = try #require(control["preinst"])
+        #expect(preinst.contains("groupadd --system \"$group\""))
         // Purge removes what install created: the user, groups it made, data and configuration.
         let postrm = try #require(control["postrm"])
         for removal in ["deluser --system", "rm -rf /var/lib/kiezbox", "delgroup --system"] {

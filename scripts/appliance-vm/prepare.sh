@@ -24,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../kernel-vm/gpio-sim.sh"
 
 # Bump when the way an entry is built changes, so old entries are rebuilt.
-readonly RECIPE=1
+readonly RECIPE=3
 readonly SUITE=trixie
 readonly MIRROR=${KIEZBOX_APPLIANCE_MIRROR:-http://deb.debian.org/debian}
 readonly HOST_PACKAGES=(mmdebstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client dpkg-dev)
