@@ -142,9 +142,21 @@ struct AppliancePackageTests {
         let package = try Self.builtPackage()
         let runtime = try Self.swiftRuntimeDirectory()
         let script = Self.repositoryRoot.appending(path: "scripts/appliance-vm/boot-test.sh").path
-        let run = try await StreamedRun.start("/bin/bash", [script, "--swift-runtime", runtime, package])
-        let failed = run.output.split(separator: "\n").filter { $0.contains("appliance: FAIL") || $0.contains("cannot") }
-        #expect(run.status == 0, "boot-test.sh exited \(run.status):\n\(failed.joined(separator: "\n"))")
+        let directory = try temporaryDirectory("kiezbox-appliance-test")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Spawned, not run through Foundation's Process: the test process blocks SIGTERM, which a child would
+        // inherit (QEMU then ignored the script's kill), and a pipe to the test would tie its end to QEMU's.
+        let run = try SpawnedDaemon(["/bin/bash", script, "--swift-runtime", runtime, package], in: directory, keepOutput: true)
+        // The script's own hang guard (--timeout, 1200 s) ends it; this wait only polls for its exit.
+        var status: Int32?
+        while status == nil {
+            try await Task.sleep(for: .seconds(1))
+            status = reapedStatus(run.pid)
+        }
+        let output = run.stderr
+        print(output)
+        let failed = output.split(separator: "\n").filter { $0.contains("appliance: FAIL") || $0.contains("cannot") }
+        #expect(status == 0, "boot-test.sh exited \(status ?? -1):\n\(failed.joined(separator: "\n"))")
     }
 
     /// Where the test build finds libswiftCore.so: the directory `ldd` resolves it in.
@@ -186,35 +198,4 @@ func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int
     process.waitUntilExit()
     try handle.close()
     return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
-}
-
-/// A long script whose output is streamed to stderr as it comes (the appliance test prints its figures) and kept.
-struct StreamedRun {
-    var status: Int32
-    var output: String
-
-    static func start(_ executable: String, _ arguments: [String]) async throws -> StreamedRun {
-        let process = Process()
-        process.executableURL = URL(filePath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = Mutex(Data())
-        let status: Int32 = await withCheckedContinuation { continuation in
-            // A thread of its own reads until every writer (the script, QEMU) has closed the pipe.
-            Thread.detachNewThread {
-                let reader = pipe.fileHandleForReading
-                while case let chunk = reader.availableData, !chunk.isEmpty {
-                    FileHandle.standardError.write(chunk)
-                    output.withLock { $0.append(chunk) }
-                }
-                process.waitUntilExit()
-                continuation.resume(returning: process.terminationStatus)
-            }
-        }
-        return StreamedRun(status: status, output: output.withLock { String(decoding: $0, as: UTF8.self) })
-    }
 }

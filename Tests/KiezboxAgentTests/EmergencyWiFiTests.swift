@@ -512,7 +512,8 @@ final class WiFiRig: @unchecked Sendable {
     }
 }
 
-/// A daemon started with `posix_spawn`, out of Foundation's sight, and reaped by the test with `waitpid`.
+/// A daemon (or a long script) started with `posix_spawn`, out of Foundation's sight, and reaped by the test with
+/// `waitpid`.
 ///
 /// Foundation's `Process` learns that a child exited when a socket the child inherited closes, and then waits for
 /// it with a blocking `waitpid` on its one watcher thread. dnsmasq closes every inherited descriptor at start, so
@@ -522,14 +523,19 @@ final class SpawnedDaemon {
     let pid: pid_t
     let stderrPath: String
 
-    init(_ arguments: [String], in directory: String) throws {
+    /// - Parameter keepOutput: standard output goes to the same log as standard error (else to /dev/null).
+    init(_ arguments: [String], in directory: String, keepOutput: Bool = false) throws {
         self.stderrPath = directory + "/stderr-\(UUID().uuidString).log"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, self.stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if keepOutput {
+            posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
         // The test process blocks SIGTERM and SIGINT (swift-service-lifecycle does in the daemon; a test runner
         // may too): the daemon starts with an empty mask and default handlers.
         var attributes = posix_spawnattr_t()

@@ -57,7 +57,8 @@ started=$(kvm_now)
 work=$(mktemp -d "${TMPDIR:-/tmp}/kiezbox-appliance.XXXXXX")
 qemu_pid=
 cleanup() {
-	[[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+	# SIGKILL: the overlay is thrown away, and a SIGTERM may be blocked in a mask inherited from the caller.
+	if [[ -n $qemu_pid ]] && kill -KILL "$qemu_pid" 2>/dev/null; then wait "$qemu_pid" 2>/dev/null || true; fi
 	if ((keep)); then say "work directory kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -68,11 +69,12 @@ trap cleanup EXIT
 	exec </dev/null >/dev/null 2>&1
 	sleep "$timeout_seconds"
 	touch "$work/hang-guard"
-	pkill -TERM -P $$
+	pkill -KILL -P $$
 	kill -TERM $$
 ) &
 guard=$!
-trap 'pkill -P "$guard" 2>/dev/null; kill "$guard" 2>/dev/null; cleanup' EXIT
+# The exit trap keeps the script's status: nothing in it may fail the script (the guard may be gone already).
+trap 'status=$?; set +e; pkill -KILL -P "$guard" 2>/dev/null; kill -KILL "$guard" 2>/dev/null; cleanup; exit "$status"' EXIT
 trap 'say "hang guard: still running after $timeout_seconds s" >&2; exit 124' TERM
 
 # --- The VM's disks: a throw-away overlay of the cached root filesystem, and a read-only disk with the test's
@@ -103,7 +105,7 @@ qemu-system-x86_64 "${accel[@]}" -machine q35 -smp 2 -m 1536 -nodefaults -no-reb
 	-drive "file=$work/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
 	-drive "file=$work/files.img,if=virtio,format=raw,readonly=on" \
 	-netdev "user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:$ssh_port-:22,hostfwd=tcp:127.0.0.1:$http_port-:80" \
-	-device virtio-net-pci,netdev=net0 -serial null &
+	-device virtio-net-pci,netdev=net0 -serial null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 
 ssh_options=(-i "$entry/id_ed25519" -p "$ssh_port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
