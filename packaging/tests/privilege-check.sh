@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run as root on an installed box (the lead's VM boot test): proves that the daemon's user can change its mode
+# Run as root on an installed box (scripts/appliance-vm/boot-test.sh runs it in the VM): proves that the daemon's user can change its mode
 # file and nothing else. As user kiezbox, `systemctl start|stop` of any unit is refused; writing "crisis" to
 # /run/kiezbox/mode (as the daemon does: a new file renamed over it) brings kiezbox-emergency-wifi.target up
 # through kiezbox-mode.path, and "normal" takes it down. The file's previous content is put back at the end.
