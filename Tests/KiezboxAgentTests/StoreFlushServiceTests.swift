@@ -73,4 +73,23 @@ struct StoreFlushServiceTests {
         #expect(statistics.droppedReadings == 0)
         #expect(statistics.readingsStored > 0)
     }
+
+    /// Seen in the full suite: SIGTERM arriving during a periodic commit cancelled GRDB's write, which logged
+    /// "store flush failed … CancellationError()" at error level (the readings went back into the buffer and the
+    /// final flush committed them).
+    @Test("a periodic commit under way when shutdown begins is finished, not cancelled")
+    func commitOutlivesCancellation() async throws {
+        try await self.withStore(flushInterval: .seconds(10)) { store in
+            let service = StoreFlushService(store: store, clock: ManualClock(), logger: Logger(label: "test"))
+            try await store.record(self.readings(5))
+            await withTaskGroup(of: Void.self) { group in
+                group.cancelAll()
+                group.addTask {
+                    #expect(Task.isCancelled)
+                    await service.periodicCommit()
+                }
+            }
+            #expect(try store.readings().count == 5)
+        }
+    }
 }

@@ -21,11 +21,18 @@ struct StoreFlushService<C: KiezboxClock>: Service {
                 } catch {
                     break
                 }
-                await self.flush()
+                await self.periodicCommit()
             }
         }
         await self.flush()
         self.logger.info("store flushed on shutdown")
+    }
+
+    /// A commit on the flush interval. It runs in a task of its own, outside the service's cancellation: a
+    /// shutdown that begins meanwhile lets it finish (GRDB would otherwise abandon the write with a
+    /// CancellationError) and then flushes what is left.
+    func periodicCommit() async {
+        await Task { await self.flush() }.value
     }
 
     private func flush() async {
