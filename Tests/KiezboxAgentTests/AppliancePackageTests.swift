@@ -15,26 +15,24 @@ struct AppliancePackageTests {
     /// The package built once from the test build, shared by the tests below.
     static let package = Mutex<String?>(nil)
 
-    static func builtPackage() throws -> String {
-        try self.package.withLock { cached in
-            if let cached { return cached }
-            let directory = FileManager.default.temporaryDirectory.appending(path: "kiezbox-deb-\(UUID().uuidString)").path
-            let result = try runTool(
-                "/bin/bash", [repositoryRoot.appending(path: "scripts/build-deb.sh").path, "--binary", kiezboxBinary, "--out", directory, "--fast"]
-            )
-            try #require(result.status == 0, "build-deb.sh failed: \(result.output)")
-            let path = result.output.split(separator: "\n").last.map(String.init) ?? ""
-            try #require(FileManager.default.fileExists(atPath: path), "build-deb.sh printed no package: \(result.output)")
-            cached = path
-            return path
-        }
+    static func builtPackage() async throws -> String {
+        if let cached = self.package.withLock({ $0 }) { return cached }
+        let directory = try temporaryDirectory("kiezbox-deb")
+        let result = try await runTool(
+            "/bin/bash", [repositoryRoot.appending(path: "scripts/build-deb.sh").path, "--binary", kiezboxBinary, "--out", directory, "--fast"]
+        )
+        try #require(result.status == 0, "build-deb.sh failed: \(result.all)")
+        let path = result.output.split(separator: "\n").last.map(String.init) ?? ""
+        try #require(FileManager.default.fileExists(atPath: path), "build-deb.sh printed no package: \(result.all)")
+        self.package.withLock { $0 = path }
+        return path
     }
 
     @Test("the package holds the binary, the conffile, every unit and helper, the udev rule and the docs")
-    func fileList() throws {
-        let package = try Self.builtPackage()
-        let listing = try runTool("/usr/bin/dpkg-deb", ["--contents", package])
-        try #require(listing.status == 0, "\(listing.output)")
+    func fileList() async throws {
+        let package = try await Self.builtPackage()
+        let listing = try await runTool("/usr/bin/dpkg-deb", ["--contents", package])
+        try #require(listing.status == 0, "\(listing.all)")
         // "-rwxr-xr-x root/root  61154960 2026-12-07 07:36 ./usr/bin/kiezbox" → path: mode
         var modes: [String: String] = [:]
         for line in listing.output.split(separator: "\n") {
@@ -63,10 +61,10 @@ struct AppliancePackageTests {
     }
 
     @Test("control: this machine's architecture, computed library dependencies, the configuration as a conffile")
-    func control() throws {
-        let package = try Self.builtPackage()
-        let fields = try runTool("/usr/bin/dpkg-deb", ["--field", package, "Package", "Version", "Architecture", "Depends"])
-        let architecture = try runTool("/usr/bin/dpkg", ["--print-architecture"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    func control() async throws {
+        let package = try await Self.builtPackage()
+        let fields = try await runTool("/usr/bin/dpkg-deb", ["--field", package, "Package", "Version", "Architecture", "Depends"])
+        let architecture = try await runTool("/usr/bin/dpkg", ["--print-architecture"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(fields.output.contains("Package: kiezbox"))
         #expect(fields.output.contains("Architecture: \(architecture)"))
         #expect(package.hasSuffix("_\(architecture).deb"))
@@ -75,13 +73,13 @@ struct AppliancePackageTests {
         for dependency in ["adduser", "libc6", "libsqlite3-0", "libmosquitto1", "libi2c0"] {
             #expect(fields.output.contains(dependency), "Depends lacks \(dependency): \(fields.output)")
         }
-        let control = try Self.controlFiles(of: package)
+        let control = try await Self.controlFiles(of: package)
         #expect(control["conffiles"] == "/etc/kiezbox/kiezbox.toml\n")
     }
 
     @Test("maintainer scripts: valid sh, every unit with [Install] enabled, no placeholder left")
-    func maintainerScripts() throws {
-        let control = try Self.controlFiles(of: try Self.builtPackage())
+    func maintainerScripts() async throws {
+        let control = try await Self.controlFiles(of: try await Self.builtPackage())
         let unitsDirectory = Self.repositoryRoot.appending(path: "systemd").path
         let installable = try FileManager.default.contentsOfDirectory(atPath: unitsDirectory).filter { unit in
             ((try? String(contentsOfFile: "\(unitsDirectory)/\(unit)", encoding: .utf8)) ?? "").split(separator: "\n").contains("[Install]")
@@ -90,8 +88,8 @@ struct AppliancePackageTests {
         for script in ["preinst", "postinst", "prerm", "postrm"] {
             let text = try #require(control[script], "no \(script)")
             #expect(!text.contains("@"), "\(script) has an unreplaced placeholder")
-            let syntax = try runTool("/bin/sh", ["-n", "-c", text])
-            #expect(syntax.status == 0, "\(script): \(syntax.output)")
+            let syntax = try await runTool("/bin/sh", ["-n", "-c", text])
+            #expect(syntax.status == 0, "\(script): \(syntax.all)")
         }
         let postinst = try #require(control["postinst"])
         let enabled = postinst.split(separator: "\n").first { $0.hasPrefix("UNITS=") }.map {
@@ -109,25 +107,25 @@ struct AppliancePackageTests {
     }
 
     @Test("the packaged configuration passes kiezbox config check")
-    func packagedConfiguration() throws {
-        let check = try runTool(kiezboxBinary, ["config", "check", Self.repositoryRoot.appending(path: "packaging/kiezbox.toml").path])
-        #expect(check.status == 0, "\(check.output)")
+    func packagedConfiguration() async throws {
+        let check = try await runTool(kiezboxBinary, ["config", "check", Self.repositoryRoot.appending(path: "packaging/kiezbox.toml").path])
+        #expect(check.status == 0, "\(check.all)")
     }
 
     @Test("systemd-analyze security rates the service's exposure at most 2.0 (this machine's systemd, offline)")
-    func hardening() throws {
+    func hardening() async throws {
         let unit = Self.repositoryRoot.appending(path: "systemd/kiezbox.service").path
-        let result = try runTool("/usr/bin/systemd-analyze", ["security", "--offline=yes", unit])
-        let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(result.output)")
+        let result = try await runTool("/usr/bin/systemd-analyze", ["security", "--offline=yes", unit])
+        let line = try #require(result.all.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(result.all)")
         let figure = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) })
         print("systemd-analyze security kiezbox.service (offline): \(figure)")
         #expect(figure <= 2.0, "\(line)")
     }
 
     @Test("lintian reports no error but the test build's RUNPATH into the toolchain")
-    func lintian() throws {
-        let result = try runTool("/usr/bin/lintian", ["--tag-display-limit", "0", try Self.builtPackage()])
-        let errors = result.output.split(separator: "\n").filter { $0.hasPrefix("E: ") }
+    func lintian() async throws {
+        let result = try await runTool("/usr/bin/lintian", ["--tag-display-limit", "0", try await Self.builtPackage()])
+        let errors = result.all.split(separator: "\n").filter { $0.hasPrefix("E: ") }
         // The one error a test build has and `make deb`'s static release build does not: its RUNPATH points at
         // the toolchain's Swift libraries.
         let unexpected = errors.filter { !$0.contains("custom-library-search-path RUNPATH /opt/swift/") }
@@ -139,8 +137,8 @@ struct AppliancePackageTests {
         .timeLimit(.minutes(30))
     )
     func applianceBoot() async throws {
-        let package = try Self.builtPackage()
-        let runtime = try Self.swiftRuntimeDirectory()
+        let package = try await Self.builtPackage()
+        let runtime = try await Self.swiftRuntimeDirectory()
         let script = Self.repositoryRoot.appending(path: "scripts/appliance-vm/boot-test.sh").path
         let directory = try temporaryDirectory("kiezbox-appliance-test")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -160,19 +158,20 @@ struct AppliancePackageTests {
     }
 
     /// Where the test build finds libswiftCore.so: the directory `ldd` resolves it in.
-    static func swiftRuntimeDirectory() throws -> String {
-        let ldd = try runTool("/usr/bin/ldd", [kiezboxBinary])
+    static func swiftRuntimeDirectory() async throws -> String {
+        let ldd = try await runTool("/usr/bin/ldd", [kiezboxBinary])
         let line = try #require(ldd.output.split(separator: "\n").first { $0.contains("libswiftCore.so =>") })
         let path = try #require(line.split(separator: " ").first { $0.hasPrefix("/") })
         return (String(path) as NSString).deletingLastPathComponent
     }
 
     /// The package's control files, by name (conffiles, postinst, …).
-    static func controlFiles(of package: String) throws -> [String: String] {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "kiezbox-control-\(UUID().uuidString)").path
+    static func controlFiles(of package: String) async throws -> [String: String] {
+        let directory = try temporaryDirectory("kiezbox-control")
+        try FileManager.default.removeItem(atPath: directory)  // dpkg-deb --control makes it itself
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try runTool("/usr/bin/dpkg-deb", ["--control", package, directory])
-        try #require(result.status == 0, "\(result.output)")
+        let result = try await runTool("/usr/bin/dpkg-deb", ["--control", package, directory])
+        try #require(result.status == 0, "\(result.all)")
         var files: [String: String] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: directory) {
             files[name] = try String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)
@@ -181,21 +180,9 @@ struct AppliancePackageTests {
     }
 }
 
-/// Runs a tool to completion; stdout and stderr together (through a file, so a child that keeps the descriptor
-/// open cannot block the read).
-func runTool(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let log = FileManager.default.temporaryDirectory.appending(path: "kiezbox-tool-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)
-    let process = Process()
-    process.executableURL = URL(filePath: executable)
-    process.arguments = arguments
-    process.standardOutput = handle
-    process.standardError = handle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    try handle.close()
-    return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+/// ``runProgram(_:in:timeout:)`` in a scratch directory of its own.
+func runTool(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(300)) async throws -> ProgramRun {
+    let directory = try temporaryDirectory("kiezbox-tool")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await runProgram([executable] + arguments, in: directory, timeout: timeout)
 }

@@ -61,7 +61,6 @@ cleanup() {
 	if [[ -n $qemu_pid ]] && kill -KILL "$qemu_pid" 2>/dev/null; then wait "$qemu_pid" 2>/dev/null || true; fi
 	if ((keep)); then say "work directory kept: $work"; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
 # The hang guard: the whole run ends with 124 once it is over time, whatever step it is in. It ends the
 # script's children first (a hung ssh, QEMU), so that the TERM trap runs at once. Its own output goes nowhere:
 # a sleep holding the caller's pipe would keep the caller reading after the script has ended.
