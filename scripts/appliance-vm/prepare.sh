@@ -49,21 +49,6 @@ appliance_cache_dir() {
 	printf '%s\n' "${KIEZBOX_APPLIANCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kiezbox-appliance-vm}"
 }
 
-install_host_packages() {
-	local missing=() package
-	for package in "${HOST_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$package")
-	done
-	((${#missing[@]})) || return 0
-	appliance_log "apt-get install ${missing[*]}"
-	kvm_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		-o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$log" 2>&1 ||
-		{ kvm_as_root apt-get update -q >>"$log" 2>&1 &&
-			kvm_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-				-o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$log" 2>&1; } ||
-		cannot_prepare "apt-get install ${missing[*]} failed: $(tail -n 3 "$log" | tr '\n' ' ')"
-}
-
 # Runs a command inside the root filesystem with /proc, /sys and /dev mounted (unmounted again afterwards).
 in_rootfs() {
 	local root=$1
@@ -197,7 +182,9 @@ main() {
 	cache=$(appliance_cache_dir)
 	mkdir -p "$cache"
 	log=$cache/prepare.log
-	install_host_packages
+	apt_log=$log
+	lists_refreshed=0
+	install_packages "${HOST_PACKAGES[@]}"
 	entry=$cache/$SUITE
 	kvm_prepare_once "$cache" "$entry" entry_is_ready prepare_logged unmount_rootfs
 	printf '%s\n' "$entry"

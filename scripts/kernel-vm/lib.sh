@@ -1,5 +1,5 @@
-# shellcheck shell=bash disable=SC2034 # the constants are used by the scripts that source this file
-# Helpers shared by run.sh and prepare-kernel.sh (sourced, not run).
+# shellcheck shell=bash disable=SC2034,SC2154 # constants used by the sourcing scripts; apt_log is set by them
+# Helpers shared by the kernel VM (run.sh, prepare-kernel.sh) and the appliance VM (scripts/appliance-vm), sourced.
 
 # Exit statuses of the rig, besides the test's own. Kept apart from what tests usually return (0, 1).
 readonly KVM_EXIT_USAGE=2
@@ -55,4 +55,40 @@ kvm_prepare_once() {
 		"$prepare" "$entry" "$kvm_work"
 	fi
 	flock -u "$lock"
+}
+
+# Installing host packages, shared by the kernel VM and the appliance VM. Callers set apt_log (where apt's output
+# goes) and lists_refreshed=0 first.
+
+missing_packages() {
+	local package
+	for package in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' ||
+			printf '%s\n' "$package"
+	done
+}
+
+refresh_package_lists() {
+	((lists_refreshed)) && return 0
+	kvm_log "apt-get update"
+	kvm_as_root apt-get update -q >>"$apt_log" 2>&1 ||
+		kvm_cannot_start "apt-get update failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
+	lists_refreshed=1
+}
+
+# Installs what is missing. Stale package lists are refreshed once, when the first attempt fails.
+install_packages() {
+	local wanted
+	mapfile -t wanted < <(missing_packages "$@")
+	((${#wanted[@]})) || return 0
+	kvm_log "apt-get install ${wanted[*]}"
+	local attempt
+	for attempt in first retry; do
+		if kvm_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			-o DPkg::Lock::Timeout=300 "${wanted[@]}" >>"$apt_log" 2>&1; then
+			return 0
+		fi
+		[[ $attempt == first ]] && refresh_package_lists
+	done
+	kvm_cannot_start "apt-get install ${wanted[*]} failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
 }

@@ -31,39 +31,6 @@ mkdir -p "$cache"
 apt_log=$cache/apt.log
 lists_refreshed=0
 
-missing_packages() {
-	local package
-	for package in "$@"; do
-		dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q '^install ok installed$' ||
-			printf '%s\n' "$package"
-	done
-}
-
-refresh_package_lists() {
-	((lists_refreshed)) && return 0
-	kvm_log "apt-get update"
-	kvm_as_root apt-get update -q >>"$apt_log" 2>&1 ||
-		kvm_cannot_start "apt-get update failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
-	lists_refreshed=1
-}
-
-# Installs what is missing. Stale package lists are refreshed once, when the first attempt fails.
-install_packages() {
-	local wanted
-	mapfile -t wanted < <(missing_packages "$@")
-	((${#wanted[@]})) || return 0
-	kvm_log "apt-get install ${wanted[*]}"
-	local attempt
-	for attempt in first retry; do
-		if kvm_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-			-o DPkg::Lock::Timeout=300 "${wanted[@]}" >>"$apt_log" 2>&1; then
-			return 0
-		fi
-		[[ $attempt == first ]] && refresh_package_lists
-	done
-	kvm_cannot_start "apt-get install ${wanted[*]} failed: $(tail -n 3 "$apt_log" | tr '\n' ' ')"
-}
-
 # Downloads one .deb into a directory, refreshing the lists once if the archive answers 404.
 download_package() {
 	local directory=$1 package=$2 attempt
