@@ -81,7 +81,8 @@ struct AuthorityTokenGuardTests {
             #expect(try await mesh.get(Self.feed, host: "kiez.box").status == 200)
         }
         try await withRunningPortal(settings: RunningPortal.settings { $0.tokensOverPlainHTTP = .loopback }, authorities: try Self.authorities) { portal in
-            #expect(try await portal.phone(60).get(Self.feed, host: "kiez.box", headers: Self.bearer(Self.token)).status == 200)
+            let fromLoopback = try await portal.phone(60).get(Self.feed, host: "kiez.box", headers: Self.bearer(Self.token))
+            #expect(fromLoopback.status == 200)
         }
     }
 

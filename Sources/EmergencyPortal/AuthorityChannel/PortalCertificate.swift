@@ -91,8 +91,9 @@ public struct PortalCertificate: Sendable, Hashable {
 
     /// Base64 SHA-256 of the certificate's DER SubjectPublicKeyInfo (RFC 7469's pin, curl's `--pinnedpubkey`).
     public static func pin(of certificate: Certificate) throws -> String {
-        let subjectPublicKeyInfo = try DER.Serializer.serialized(element: certificate.publicKey)
-        return Data(SHA256.hash(data: subjectPublicKeyInfo)).base64EncodedString()
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate.publicKey)
+        return Data(SHA256.hash(data: serializer.serializedBytes)).base64EncodedString()
     }
 
     /// A self-signed server certificate for `hostname` and `localhost`, valid from a day before `now` for 30 years: it
