@@ -86,6 +86,24 @@ struct AuthorityTokenGuardTests {
         }
     }
 
+    @Test("an address that guesses whenever it is let gets a few dozen guesses a day (printed), not 1,300 a second")
+    func guessesPerDay() {
+        let attempts = AuthorityAttempts(logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        var now = start
+        var checked = 0
+        while now < start + 86_400 {
+            if case .wait(let seconds) = attempts.admission(for: "10.0.0.1", at: now) {
+                now += TimeInterval(seconds)
+                continue
+            }
+            attempts.recordFailure(from: "10.0.0.1", at: now)
+            checked += 1
+        }
+        print("wrong tokens compared in 24 h from one address guessing whenever allowed: \(checked) (default policy)")
+        #expect(checked < 100)
+    }
+
     @Test("the wait doubles up to the maximum, and the table of addresses stays bounded")
     func attemptsBounded() {
         let policy = AuthorityAttemptPolicy(freeFailures: 2, firstDelay: .seconds(1), maximumDelay: .seconds(8), maximumAddresses: 100)
@@ -101,5 +119,10 @@ struct AuthorityTokenGuardTests {
         #expect(waits == [0, 1, 2, 4, 8, 8, 8, 8])
         for host in 0..<1000 { attempts.recordFailure(from: "10.1.\(host / 256).\(host % 256)", at: now) }
         #expect(attempts.trackedAddresses <= 100)
+        // IPv6 clients count by their /64; IPv4 (also as a mapped IPv6 address) by the address.
+        #expect(PortalServer.guessingSource("fd00:1:2:3:aaaa::1") == PortalServer.guessingSource("fd00:1:2:3:bbbb::2"))
+        #expect(PortalServer.guessingSource("fd00:1:2:3:aaaa::1") == "fd00:1:2:3::/64")
+        #expect(PortalServer.guessingSource("fd00:1:2:4::1") != PortalServer.guessingSource("fd00:1:2:3::1"))
+        #expect(PortalServer.guessingSource("::ffff:10.42.0.7") == "10.42.0.7")
     }
 }

@@ -10,7 +10,7 @@ public struct AuthorityAttemptPolicy: Sendable, Hashable {
     /// The wait after the last free failure; each further failure doubles it, up to ``maximumDelay``.
     public var firstDelay: Duration
     public var maximumDelay: Duration
-    /// An address's failures are forgotten once it has sent no wrong token for this long (and is not waiting).
+    /// An address's failures are forgotten once it has sent no wrong token for this long after its last wait ended.
     public var forgetAfter: Duration
     /// At most one "wrong token" log line per address this often; every wait that starts is logged as well.
     public var logInterval: Duration
@@ -75,9 +75,10 @@ public final class AuthorityAttempts: Sendable {
     public func recordFailure(from address: String, at now: Date) {
         let line: (message: Logger.Message, metadata: Logger.Metadata)? = self.records.withLock { records in
             var record = records[address] ?? Record(lastFailure: now)
-            if record.failures > 0, record.waitUntil.map({ $0 <= now }) ?? true,
-                now.timeIntervalSince(record.lastFailure) >= self.policy.forgetAfter.timeInterval
-            {
+            // Quiet for `forgetAfter` after the last failure and after the last wait ended: the address starts afresh.
+            // (Counting from the wait's end, an address that guesses once a wait is over is never forgotten.)
+            let quietSince = max(record.lastFailure, record.waitUntil ?? record.lastFailure)
+            if record.failures > 0, now.timeIntervalSince(quietSince) >= self.policy.forgetAfter.timeInterval {
                 record = Record(lastFailure: now)
             }
             record.failures += 1

@@ -50,6 +50,7 @@ extension PortalServer {
         guard let header = request.headers[.authorization] else { return .absent }
         if self.authoritySideClosed(to: context) { return .refused(Self.authoritySideRefusal) }
         let now = self.now()
+        let source = Self.guessingSource(context.client)
         if !self.acceptsTokens(over: context) {
             // Compared only to say in the log whether a real token is now known to the network; the answer is the
             // same either way.
@@ -59,25 +60,35 @@ extension PortalServer {
                     metadata: ["authority": "\(name)", "client": "\(context.client)"]
                 )
             } else {
-                self.attempts.recordFailure(from: context.client, at: now)
+                self.attempts.recordFailure(from: source, at: now)
             }
             return .refused(self.plainHTTPRefusal)
         }
-        if case .wait(let seconds) = self.attempts.admission(for: context.client, at: now) {
+        if case .wait(let seconds) = self.attempts.admission(for: source, at: now) {
             var response = Self.response(429, "text/plain; charset=utf-8", text: "too many wrong tokens from this address; try again in \(seconds) s\n")
             response.headers[.retryAfter] = "\(seconds)"
             return .refused(response)
         }
         switch self.authorities.authorize(authorizationHeader: header) {
         case .authority(let name):
-            self.attempts.recordSuccess(from: context.client)
+            self.attempts.recordSuccess(from: source)
             return .authority(name: name)
         case .public:
-            self.attempts.recordFailure(from: context.client, at: now)
+            self.attempts.recordFailure(from: source, at: now)
             var response = Self.response(401, "text/plain; charset=utf-8", text: "unknown or malformed bearer token\n")
             response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\", error=\"invalid_token\""
             return .refused(response)
         }
+    }
+
+    /// What wrong tokens are counted under: the client's IPv4 address, or the /64 of its IPv6 address (one machine
+    /// can take any address of its /64, so counting per address would give it 2^64 fresh starts).
+    static func guessingSource(_ client: String) -> String {
+        guard let canonical = canonicalIPAddress(client) else { return client }
+        var address = in6_addr()
+        guard canonical.contains(":"), inet_pton(AF_INET6, canonical, &address) == 1 else { return canonical }
+        let prefix = withUnsafeBytes(of: &address) { Array($0.prefix(8)) }
+        return stride(from: 0, to: 8, by: 2).map { String(UInt16(prefix[$0]) << 8 | UInt16(prefix[$0 + 1]), radix: 16) }.joined(separator: ":") + "::/64"
     }
 
     /// Whether a bearer token may arrive over this request's channel (``PortalSettings/tokensOverPlainHTTP``).
