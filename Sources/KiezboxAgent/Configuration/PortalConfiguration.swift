@@ -38,10 +38,14 @@ struct PortalConfiguration: Sendable, Hashable {
             }
             settings.bindAddress = try table.string("listen") ?? settings.bindAddress
             settings.port = try table.int("port", in: 1...65535) ?? settings.port
-            let httpsPort = try table.int("https_port", in: 1...65535) ?? settings.httpsPort ?? 8443
+            let configuredHTTPSPort = try table.int("https_port", in: 1...65535)
+            let httpsPort = configuredHTTPSPort ?? settings.httpsPort ?? 8443
             settings.httpsPort = try table.bool("https") ?? true ? httpsPort : nil
             if settings.httpsPort == settings.port {
-                throw table.error("https_port", "\(httpsPort) is the HTTP port as well; give HTTPS a port of its own (default 8443)")
+                throw table.error(
+                    configuredHTTPSPort == nil ? "port" : "https_port",
+                    "\(httpsPort) is both the HTTP and the HTTPS port (https_port, default 8443); give each a port of its own"
+                )
             }
             if let policy = try table.string("tokens_over_http") {
                 guard let parsed = PlainHTTPTokens(rawValue: policy) else {
