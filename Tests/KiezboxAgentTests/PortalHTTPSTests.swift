@@ -13,36 +13,21 @@ struct PortalHTTPSTests {
     static let token = "civil-protection-test-token-0123456789abcdef"
 
     func configuration(httpPort: Int, httpsPort: Int, brokerPort: Int) -> String {
-        """
-        [box]
-        id = "tls-box"
-        district = "test-kiez"
+        DaemonProcessTests.configuration + """
 
-        [store]
-        flush_interval = "200ms"
+            [mqtt]
+            host = "127.0.0.1"
+            port = \(brokerPort)
 
-        [simulation]
-        enabled = true
+            [portal]
+            listen = "127.0.0.1"
+            port = \(httpPort)
+            https_port = \(httpsPort)
 
-        [mqtt]
-        host = "127.0.0.1"
-        port = \(brokerPort)
-
-        [[sensor]]
-        id = "roof"
-        chip = "bme280"
-        address = 0x76
-        interval = "1s"
-
-        [portal]
-        listen = "127.0.0.1"
-        port = \(httpPort)
-        https_port = \(httpsPort)
-
-        [[authority]]
-        name = "Lagedienst"
-        token_sha256 = "\(AuthorityTokens.hash(token: Self.token))"
-        """
+            [[authority]]
+            name = "Lagedienst"
+            token_sha256 = "\(AuthorityTokens.hash(token: Self.token))"
+            """
     }
 
     @Test("curl --pinnedpubkey with the pin from `kiezbox status --json` gets the feed; a wrong pin fails; the token over plain HTTP gets 403")
@@ -55,7 +40,7 @@ struct PortalHTTPSTests {
                 let config = directory + "/k.toml"
                 try self.configuration(httpPort: httpPort, httpsPort: httpsPort, brokerPort: broker.port)
                     .write(toFile: config, atomically: true, encoding: .utf8)
-                let subscriber = try await TestSubscriber.connected(port: broker.port, filter: "kiezbox/v1/test-kiez/tls-box/status")
+                let subscriber = try await TestSubscriber.connected(port: broker.port, filter: "kiezbox/v1/test-kiez/test-box/status")
                 defer { Task { await subscriber.stop() } }
                 let daemon = try KiezboxProcess(["run", "--config", config, "--data-dir", data], in: directory)
                 defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
