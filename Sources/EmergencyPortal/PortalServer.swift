@@ -206,7 +206,9 @@ public final class PortalServer: Sendable {
     }
 
     /// The situation feeds: everything for an authority's bearer token, aggregates for anyone else. A token that is
-    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less.
+    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less;
+    /// tokens over plain HTTP and from an address that must wait are refused before they are compared
+    /// (``checkBearerToken(_:context:)``).
     func feed(_ request: Request, context: PortalRequestContext, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
         let access: FeedAccess
         switch self.checkBearerToken(request, context: context) {
