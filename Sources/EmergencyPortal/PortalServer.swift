@@ -13,6 +13,8 @@ public struct PortalRequestContext: RequestContext, RemoteAddressRequestContext 
     /// The box's address the phone reached: a Host that names it is the portal; any other address is not (the
     /// firewall sends every port-80 request to the box, whatever address the phone asked for).
     public let localAddress: SocketAddress?
+    /// Whether the request came over TLS; set by ``CaptiveMiddleware`` from the application it belongs to.
+    public internal(set) var transport: PortalTransport = .http
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -39,6 +41,8 @@ public final class PortalServer: Sendable {
     let limiter: PostRateLimiter
     let pages: InfoPageCache
     let authorities: AuthorityTokens
+    /// Wrong tokens per address: logged and slowed down.
+    let attempts: AuthorityAttempts
     /// Verifies and keeps signed announcements; `nil` when no authority key is configured.
     public let desk: AnnouncementDesk?
     let now: @Sendable () -> Date
@@ -71,6 +75,7 @@ public final class PortalServer: Sendable {
         self.limiter = PostRateLimiter(burst: settings.postBurst, perHour: settings.postsPerHour)
         self.pages = InfoPageCache()
         self.authorities = authorities
+        self.attempts = AuthorityAttempts(policy: settings.authorityAttempts, logger: logger)
         self.now = now
         self.logger = logger
     }
@@ -85,9 +90,9 @@ public final class PortalServer: Sendable {
         )
     }
 
-    func router() -> Router<PortalRequestContext> {
+    func router(transport: PortalTransport = .http) -> Router<PortalRequestContext> {
         let router = Router(context: PortalRequestContext.self)
-        router.add(middleware: CaptiveMiddleware(server: self))
+        router.add(middleware: CaptiveMiddleware(server: self, transport: transport))
         router.get("/") { request, context in self.infoPage(request, context: context, outcome: nil) }
         router.head("/") { request, context in self.infoPage(request, context: context, outcome: nil) }
         router.post("/bulletin") { request, context in try await self.postBulletin(request, context: context) }
@@ -201,16 +206,15 @@ public final class PortalServer: Sendable {
     }
 
     /// The situation feeds: everything for an authority's bearer token, aggregates for anyone else. A token that is
-    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less.
+    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less;
+    /// tokens over plain HTTP and from an address that must wait are refused before they are compared
+    /// (``checkBearerToken(_:context:)``).
     func feed(_ request: Request, context: PortalRequestContext, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
-        let header = request.headers[.authorization]
-        // Refused before the token is looked at: a phone learns nothing about which tokens exist.
-        if header != nil, self.authoritySideClosed(to: context) { return Self.authoritySideRefusal }
-        let access = self.authorities.authorize(authorizationHeader: header)
-        if header != nil, access == .public {
-            var response = Self.response(401, "text/plain; charset=utf-8", text: "unknown or malformed bearer token\n")
-            response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\", error=\"invalid_token\""
-            return response
+        let access: FeedAccess
+        switch self.checkBearerToken(request, context: context) {
+        case .absent: access = .public
+        case .authority(let name): access = .authority(name: name)
+        case .refused(let response): return response
         }
         let snapshot = self.content.snapshot(at: self.now()).snapshot
         var response = Self.response(200, mediaType, bytes: Array(render(snapshot, access)))
@@ -223,7 +227,11 @@ public final class PortalServer: Sendable {
     /// says who may post; the signature says who wrote it: both are checked.
     func postAnnouncement(_ request: Request, context: PortalRequestContext) async throws -> Response {
         if self.authoritySideClosed(to: context) { return Self.authoritySideRefusal }
-        guard case .authority(let name) = self.authorities.authorize(authorizationHeader: request.headers[.authorization]) else {
+        let name: String
+        switch self.checkBearerToken(request, context: context) {
+        case .authority(let authority): name = authority
+        case .refused(let response): return response
+        case .absent:
             var response = Self.response(401, "text/plain; charset=utf-8", text: "an authority's bearer token is required\n")
             response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\""
             return response
@@ -301,13 +309,17 @@ public final class PortalServer: Sendable {
 struct CaptiveMiddleware: RouterMiddleware {
     typealias Context = PortalRequestContext
     let server: PortalServer
+    let transport: PortalTransport
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let host = Self.hostName(request.head.authority)
         let path = request.uri.path
         let now = self.server.now()
         let acknowledged = self.server.clients.seen(context.client, at: now)
-        if !self.isPortalHost(host, boxAddress: context.localAddress?.ipAddress) {
+        var context = context
+        context.transport = self.transport
+        // Over HTTPS every name is the portal: only authorities come there, by whatever name the mesh gives the box.
+        if self.transport == .http, !self.isPortalHost(host, boxAddress: context.localAddress?.ipAddress) {
             let probe = ConnectivityProbe.classify(host: host, path: path)
             let response: Response
             if let probe, acknowledged, self.server.settings.acknowledgedClientsSeeOnline, probe != .windowsRedirect {

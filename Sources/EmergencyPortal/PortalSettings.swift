@@ -34,6 +34,13 @@ public struct PortalSettings: Sendable, Hashable {
     public var wifiAddress: String?
     /// Whether the authority side is served on ``wifiAddress`` too (`[wifi] authority_api`).
     public var authorityAPIOnWiFi: Bool
+    /// The port of the HTTPS side (same address as the HTTP side), where authorities send their tokens over TLS
+    /// with the box's own certificate (``PortalCertificate``); `nil`: no HTTPS.
+    public var httpsPort: Int? = 8443
+    /// What happens to a bearer token that arrives over plain HTTP.
+    public var tokensOverPlainHTTP: PlainHTTPTokens = .refuse
+    /// How wrong tokens are slowed down and logged.
+    public var authorityAttempts = AuthorityAttemptPolicy()
 
     public init(
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,
@@ -63,4 +70,15 @@ public struct PortalSettings: Sendable, Hashable {
         if let publicURL { return publicURL }
         return self.port == 80 ? "http://\(self.hostname)/" : "http://\(self.hostname):\(self.port)/"
     }
+}
+
+/// What the portal does with a bearer token that arrived over plain HTTP, where the open Wi-Fi and the mesh could
+/// read it (`[portal] tokens_over_http`).
+public enum PlainHTTPTokens: String, Sendable, Hashable, CaseIterable {
+    /// Refused with 403 pointing to HTTPS, and logged: the token has crossed the network in clear.
+    case refuse
+    /// Accepted from a loopback client only (an SSH tunnel to the box, tests); refused from anywhere else.
+    case loopback
+    /// Accepted from anywhere (a mesh that is itself encrypted and trusted).
+    case allow
 }

@@ -93,6 +93,17 @@ struct PortalConfigurationTests {
         #expect(try self.parse("[portal]\nlisten = \"10.42.0.1\"").portal.settings.bindAddress == "10.42.0.1")
     }
 
+    @Test("HTTPS for authorities by default on 8443, tokens over plain HTTP refused; both configurable")
+    func httpsSettings() throws {
+        let defaults = try self.parse("").portal.settings
+        #expect(defaults.httpsPort == 8443)
+        #expect(defaults.tokensOverPlainHTTP == .refuse)
+        let configured = try self.parse("[portal]\nhttps_port = 9443\ntokens_over_http = \"loopback\"").portal.settings
+        #expect(configured.httpsPort == 9443)
+        #expect(configured.tokensOverPlainHTTP == .loopback)
+        #expect(try self.parse("[portal]\nhttps = false").portal.settings.httpsPort == nil)
+    }
+
     @Test("the [[authority]] table kiezbox keys prints pastes as it is, whatever the authority's name")
     func printedAuthorityTable() throws {
         let file = SigningKeyFile(keyID: "ba-mitte", privateKey: Curve25519.Signing.PrivateKey())
@@ -109,6 +120,10 @@ struct PortalConfigurationTests {
         ("[portal]\nuser_portal_url = \"http://kiez.box/\"", 5, "portal.user_portal_url"),
         ("[portal]\nbattery = \"nimh\"", 5, "portal.battery"),
         ("[portal]\nlisten_port = 80", 5, "portal.listen_port"),
+        ("[portal]\nport = 8443", 5, "portal.port"),
+        ("[portal]\nport = 9000\nhttps_port = 9000", 6, "portal.https_port"),
+        ("[portal]\nhttps_port = 70000", 5, "portal.https_port"),
+        ("[portal]\ntokens_over_http = \"yes\"", 5, "portal.tokens_over_http"),
         ("[[help_point]]\nname = \"x\"\nlatitude = 52.5", 4, "help_point[1].longitude"),
         ("[[authority]]\nname = \"x\"\ntoken_sha256 = \"abc\"", 6, "authority[1].token_sha256"),
         ("[[authority]]\nname = \"x\"", 4, "authority[1].token_sha256"),

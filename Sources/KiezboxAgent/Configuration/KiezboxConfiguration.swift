@@ -149,6 +149,7 @@ struct KiezboxConfiguration: Sendable {
         listen = "127.0.0.1"           # this computer only; a box: "0.0.0.0" (the default), so phones reach it
         port = 8080                    # a box: 80, or 8080 with the firewall forwarding port 80 (public_url)
         hostname = "kiez.box"          # the emergency Wi-Fi's DNS answers every name with the box's address
+        https_port = 8443              # authorities' tokens only over HTTPS; `kiezbox status` shows the key's pin
 
         # Where neighbours find help when the box cannot help (shown with their distance from the box).
         [[help_point]]

@@ -25,7 +25,8 @@ struct PortalConfiguration: Sendable, Hashable {
         if let table = try root.table("portal") {
             try table.rejectUnknownKeys([
                 "enabled", "hostname", "listen", "port", "public_url", "user_portal_url", "acknowledged_answer",
-                "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery",
+                "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery", "https", "https_port",
+                "tokens_over_http",
             ])
             portal.enabled = try table.bool("enabled") ?? true
             var settings = PortalSettings()
@@ -37,6 +38,24 @@ struct PortalConfiguration: Sendable, Hashable {
             }
             settings.bindAddress = try table.string("listen") ?? settings.bindAddress
             settings.port = try table.int("port", in: 1...65535) ?? settings.port
+            let configuredHTTPSPort = try table.int("https_port", in: 1...65535)
+            let httpsPort = configuredHTTPSPort ?? settings.httpsPort ?? 8443
+            settings.httpsPort = try table.bool("https") ?? true ? httpsPort : nil
+            if settings.httpsPort == settings.port {
+                throw table.error(
+                    configuredHTTPSPort == nil ? "port" : "https_port",
+                    "\(httpsPort) is both the HTTP and the HTTPS port (https_port, default 8443); give each a port of its own"
+                )
+            }
+            if let policy = try table.string("tokens_over_http") {
+                guard let parsed = PlainHTTPTokens(rawValue: policy) else {
+                    throw table.error(
+                        "tokens_over_http",
+                        "'\(policy)' is not one of \"refuse\" (default), \"loopback\" (only from the box itself) or \"allow\" (a trusted, encrypted mesh)"
+                    )
+                }
+                settings.tokensOverPlainHTTP = parsed
+            }
             if let url = try table.string("public_url") {
                 guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                     throw table.error("public_url", "expected an http:// or https:// URL, e.g. \"http://kiez.box/\"")

@@ -99,6 +99,8 @@ public final class MQTTUplink: Uplink {
         public var readingsExpiry: Duration?
         /// The mode the status reports until ``MQTTUplink/publishStatus(_:)`` is called; also the mode of the Last Will.
         public var initialMode: Mode
+        /// The portal's HTTPS side, announced in every status (the Last Will included).
+        public var portalHTTPS: StatusMessage.PortalHTTPS? = nil
 
         public init(
             host: String,
@@ -204,7 +206,8 @@ public final class MQTTUplink: Uplink {
         let topics = try MQTTTopics(
             prefix: configuration.topicPrefix, district: sender.box.district, box: sender.box.boxID)
         let will = StatusMessage(
-            state: .offline, box: sender.box, mode: configuration.initialMode, time: clock.currentDate())
+            state: .offline, box: sender.box, mode: configuration.initialMode, portalHTTPS: configuration.portalHTTPS,
+            time: clock.currentDate())
         let clientConfiguration = MosquittoClient.Configuration(
             host: configuration.host,
             port: configuration.port,
@@ -383,7 +386,7 @@ public final class MQTTUplink: Uplink {
         try self.statusMode.withLock { mode throws(MosquittoError) in
             let status = StatusMessage(
                 state: state, box: self.sender.box, mode: mode, batteryVolts: self.statusBatteryVolts.withLock { $0 },
-                time: self.clock.currentDate()
+                portalHTTPS: self.configuration.portalHTTPS, time: self.clock.currentDate()
             )
             try self.client.publish(
                 topic: self.topics.status, payload: Self.encode(status), qos: .atLeastOnce, retain: true,
