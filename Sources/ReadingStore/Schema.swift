@@ -151,7 +151,7 @@ enum Schema {
     /// What one post costs the bulletin's byte budget, as SQL over a row (`new`, `old` or the table itself): its
     /// text and place in UTF-8 plus a fixed allowance for the row's other columns and its index entry.
     static func bulletinPostBytes(_ row: String = "bulletin_post") -> String {
-        "length(CAST(\(row).text AS BLOB)) + length(CAST(\(row).place AS BLOB)) + \(bulletinRowOverhead)"
+        "(length(CAST(\(row).text AS BLOB)) + length(CAST(\(row).place AS BLOB)) + \(bulletinRowOverhead))"
     }
 
     /// Bytes a post costs beyond its text and place.
