@@ -143,10 +143,11 @@ struct InfoPageBrowserTests {
         try Data(Self.pageWithNewestPost(plain).utf8).write(to: plainFile)
 
         // Where the post list begins, measured by a script in a copy of the page for the test only (the page
-        // itself has none): the top of the first post's box, in CSS pixels.
+        // itself has none): the top of the first post's box, in CSS pixels. `--dump-dom` lays the page out at
+        // least 500 pixels wide whatever the window size, so the copy is held to the screenshots' 360.
         let measuring = folder.appendingPathComponent("measure.html")
         try Data(
-            Self.pageWithNewestPost(plain).replacingOccurrences(
+            Self.pageWithNewestPost(plain).replacingOccurrences(of: "</head>", with: "<style>html{width:360px}</style></head>").replacingOccurrences(
                 of: "</body>",
                 with: "<script>document.body.setAttribute('data-top', String(Math.floor(document.querySelector('#posts ~ ul > li').getBoundingClientRect().top + window.scrollY)));</script></body>"
             ).utf8
