@@ -65,8 +65,8 @@ public final class PortalMetrics: Sendable {
             self.set("kiezbox_mode", snapshot.mode == mode ? 1 : 0, labels: [("mode", mode.rawValue)], help: "The box's mode (1 = current)")
         }
         var counts: [String: Int] = [:]
-        for post in snapshot.bulletin {
-            counts["\(post.kind.rawValue)|\(post.category?.rawValue ?? "")", default: 0] += 1
+        for count in snapshot.bulletinCounts {
+            counts["\(count.kind.rawValue)|\(count.category?.rawValue ?? "")", default: 0] += count.count
         }
         for kind in BulletinKind.allCases {
             let categories: [BulletinCategory?] = kind == .safe ? [nil] : BulletinCategory.allCases

@@ -39,7 +39,11 @@ public final class PortalServer: Sendable {
     let store: ReadingStore
     let tokens: FormTokens
     let limiter: PostRateLimiter
+    /// The whole Wi-Fi's allowance, one bucket for every phone together.
+    let wifiLimiter: PostRateLimiter
     let pages: InfoPageCache
+    /// Rendered feeds per route, access and page, for the current snapshot.
+    let feeds = RenderedCache<FeedKey, RenderedFeed>(capacity: 64)
     let authorities: AuthorityTokens
     /// Wrong tokens per address: logged and slowed down.
     let attempts: AuthorityAttempts
@@ -73,6 +77,7 @@ public final class PortalServer: Sendable {
         self.metrics = PortalMetrics()
         self.tokens = FormTokens()
         self.limiter = PostRateLimiter(burst: settings.postBurst, perHour: settings.postsPerHour)
+        self.wifiLimiter = PostRateLimiter(burst: settings.wifiPostBurst, perHour: settings.wifiPostsPerHour, capacity: 1)
         self.pages = InfoPageCache()
         self.authorities = authorities
         self.attempts = AuthorityAttempts(policy: settings.authorityAttempts, logger: logger)
@@ -98,12 +103,14 @@ public final class PortalServer: Sendable {
         router.post("/bulletin") { request, context in try await self.postBulletin(request, context: context) }
         router.post("/acknowledge") { request, context in self.acknowledge(request, context: context) }
         router.get("/api/captive") { request, context in self.captiveAPI(context: context) }
-        router.get("/api/v1/situation.geojson") { request, context in
-            self.feed(request, context: context, mediaType: SituationFeed.mediaType) { snapshot, access in SituationFeed.geoJSON(snapshot, access: access) }
+        router.get(RouterPath(SituationFeed.path)) { request, context in
+            self.feed(request, context: context, route: SituationFeed.path, mediaType: SituationFeed.mediaType) { snapshot, access, page in
+                SituationFeed.geoJSON(snapshot, access: access, page: page)
+            }
         }
         router.get("/api/v1/alerts.cap") { request, context in
-            self.feed(request, context: context, mediaType: CAPFeed.mediaType) { snapshot, access in
-                CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity))
+            self.feed(request, context: context, route: "/api/v1/alerts.cap", mediaType: CAPFeed.mediaType, requestsOnly: true) { snapshot, access, page in
+                CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity), page: page)
             }
         }
         router.post("/api/v1/announcements") { request, context in try await self.postAnnouncement(request, context: context) }
@@ -125,13 +132,24 @@ public final class PortalServer: Sendable {
         let (snapshot, version) = self.content.snapshot(at: now)
         let outcome = outcome ?? query["outcome"].flatMap { BulletinOutcome(queryValue: String($0)) }
         let showAllPosts = query["all"] == "1"
+        // A page of `?all=1`: the posts before `before` (a post id), newest first.
+        let before = showAllPosts ? query["before"].flatMap { Int64(String($0)) }.map { max(0, $0) } ?? Int64.max : nil
         let token = self.tokens.issue(for: context.client, at: now)
         let page = self.pages.page(
-            language: language, cacheable: outcome == nil && !showAllPosts, version: version, token: token,
+            key: InfoPageCache.Key(language: language, allPosts: before), cacheable: outcome == nil, version: version, token: token,
             render: { token in
-                InfoPage.render(
+                var allPosts: (posts: [BulletinPost], more: Bool)?
+                if let before {
+                    do {
+                        let posts = try self.store.openBulletinPosts(at: snapshot.now, before: before, limit: InfoPage.allPostsPerPage + 1)
+                        allPosts = (Array(posts.prefix(InfoPage.allPostsPerPage)), posts.count > InfoPage.allPostsPerPage)
+                    } catch {
+                        self.logger.warning("portal could not read the bulletin", metadata: ["error": "\(error)"])
+                    }
+                }
+                return InfoPage.render(
                     snapshot: snapshot, language: language, form: BulletinFormContext(token: token, outcome: outcome),
-                    portalURL: self.settings.portalURL, showAllPosts: showAllPosts
+                    portalURL: self.settings.portalURL, showAllPosts: showAllPosts, allPosts: allPosts
                 )
             }
         )
@@ -165,12 +183,17 @@ public final class PortalServer: Sendable {
         guard self.tokens.isValid(submission.token, for: context.client, at: now) else {
             return self.refuse(.badToken, request, context: context)
         }
+        // The phone's own allowance first: a phone that has used its own cannot use up the whole Wi-Fi's.
         guard self.limiter.allow(context.client, at: now) else { return self.refuse(.rateLimited, request, context: context) }
+        guard self.wifiLimiter.allow("wifi", at: now) else { return self.refuse(.busy, request, context: context) }
         do {
             _ = try await self.store.addBulletinPost(
                 kind: submission.kind, category: submission.category, text: submission.text, place: submission.place,
                 createdAt: now, expiresAt: now.addingTimeInterval(self.settings.postLifetime.timeInterval)
             )
+        } catch let error as ReadingStoreError where error.code == .bulletinFull {
+            self.logger.notice("bulletin post refused: the bulletin is at its budget", metadata: ["detail": "\(error.detail)"])
+            return self.refuse(.busy, request, context: context)
         } catch {
             self.logger.error("could not store a bulletin post", metadata: ["error": "\(error)"])
             return Self.response(503, "text/plain; charset=utf-8", text: "the bulletin cannot be written right now; try again\n")
@@ -209,18 +232,56 @@ public final class PortalServer: Sendable {
     /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less;
     /// tokens over plain HTTP and from an address that must wait are refused before they are compared
     /// (``checkBearerToken(_:context:)``).
-    func feed(_ request: Request, context: PortalRequestContext, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
+    ///
+    /// An authority gets the open posts a page at a time (``feedPageSize``; help requests first, oldest first, so
+    /// no volume of newer posts pushes them out of the first page); `after` names the next page, and a `Link`
+    /// header with `rel="next"` says where it is. Each page is rendered once per snapshot.
+    func feed(
+        _ request: Request, context: PortalRequestContext, route: String, mediaType: String, requestsOnly: Bool = false,
+        render: (PortalSnapshot, FeedAccess, BulletinFeedPage?) -> Data
+    ) -> Response {
         let access: FeedAccess
         switch self.checkBearerToken(request, context: context) {
         case .absent: access = .public
         case .authority(let name): access = .authority(name: name)
         case .refused(let response): return response
         }
-        let snapshot = self.content.snapshot(at: self.now()).snapshot
-        var response = Self.response(200, mediaType, bytes: Array(render(snapshot, access)))
+        let after = request.uri.queryParameters["after"]
+        let cursor = after.flatMap { BulletinCursor(queryValue: $0) }
+        if after != nil, cursor == nil {
+            return Self.response(400, "text/plain; charset=utf-8", text: "after: expected a value from a feed's next link, such as r123\n")
+        }
+        let (snapshot, version) = self.content.snapshot(at: self.now())
+        let key = FeedKey(route: route, authority: access.seesPostText, after: cursor)
+        let feed = self.feeds.value(for: key, version: version) {
+            let page = access.seesPostText ? self.authorityPage(at: snapshot.now, after: cursor, requestsOnly: requestsOnly) : nil
+            return RenderedFeed(body: Array(render(snapshot, access, page)), next: page?.next)
+        }
+        var response = Self.response(200, mediaType, bytes: feed.body)
+        if let next = feed.next {
+            response.headers[.init("Link")!] = "<\(route)?after=\(next.queryValue)>; rel=\"next\""
+        }
         response.headers[.cacheControl] = "no-store"
         response.headers[.vary] = "Authorization"
         return response
+    }
+
+    /// Posts per page of the authorities' feeds.
+    static let feedPageSize = 100
+
+    /// One page of the posts an authority sees; `nil` (and logged) when the store cannot be read.
+    private func authorityPage(at now: Date, after: BulletinCursor?, requestsOnly: Bool) -> BulletinFeedPage? {
+        if requestsOnly, after?.requestsDone == true { return BulletinFeedPage(posts: [], next: nil) }
+        do {
+            var posts = try self.store.openBulletinPostsForAuthorities(at: now, after: after, limit: Self.feedPageSize + 1)
+            if requestsOnly { posts = posts.filter { $0.kind == .request } }
+            let more = posts.count > Self.feedPageSize
+            posts = Array(posts.prefix(Self.feedPageSize))
+            return BulletinFeedPage(posts: posts, next: more ? posts.last.map(BulletinCursor.init(after:)) : nil)
+        } catch {
+            self.logger.warning("portal could not read the bulletin", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     /// An authority posts a signed announcement (the envelope `kiezbox announce sign` prints). The bearer token
@@ -395,4 +456,17 @@ enum FormDecoding {
         let spaced = part.replacingOccurrences(of: "+", with: " ")
         return spaced.contains("%") ? spaced.removingPercentEncoding : spaced
     }
+}
+
+/// Which rendering of a feed: the route, whether with posts (an authority) or counts only, and which page.
+struct FeedKey: Hashable, Sendable {
+    var route: String
+    var authority: Bool
+    var after: BulletinCursor?
+}
+
+/// A feed as rendered, and where its next page begins.
+struct RenderedFeed: Sendable {
+    var body: [UInt8]
+    var next: BulletinCursor?
 }

@@ -20,6 +20,10 @@ public struct PortalSettings: Sendable, Hashable {
     /// Posts one phone may make at once, and regains per hour.
     public var postBurst: Int
     public var postsPerHour: Int
+    /// Posts the whole Wi-Fi may make at once, and regains per hour, whichever phones they come from: a flood
+    /// from many addresses slows to this, and the bulletin's budget in the store is not used up in minutes.
+    public var wifiPostBurst: Int
+    public var wifiPostsPerHour: Int
     /// The URL phones are sent to, when it differs from hostname and port (the firewall forwards port 80 to the
     /// daemon's unprivileged port): "http://kiez.box/".
     public var publicURL: String?
@@ -46,6 +50,7 @@ public struct PortalSettings: Sendable, Hashable {
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,
         acknowledgedClientsSeeOnline: Bool = true, acknowledgementLifetime: Duration = .seconds(12 * 3600),
         postLifetime: Duration = .seconds(24 * 3600), postBurst: Int = 3, postsPerHour: Int = 6,
+        wifiPostBurst: Int = 30, wifiPostsPerHour: Int = 120,
         publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V,
         wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false
     ) {
@@ -60,6 +65,8 @@ public struct PortalSettings: Sendable, Hashable {
         self.postLifetime = postLifetime
         self.postBurst = postBurst
         self.postsPerHour = postsPerHour
+        self.wifiPostBurst = wifiPostBurst
+        self.wifiPostsPerHour = wifiPostsPerHour
         self.publicURL = publicURL
         self.userPortalURL = userPortalURL
         self.helpPoints = helpPoints

@@ -19,14 +19,42 @@ public struct ReadingStoreConfiguration: Sendable, Hashable {
     /// (`NORMAL`, the default): a power cut then costs only what was not yet committed, for one more write to the
     /// card per commit. Readings are on the disk before any uplink sees them either way.
     public var syncEveryCommit: Bool
+    /// The bulletin's share of ``maximumBytes`` and its most posts: a full bulletin refuses new posts, and readings
+    /// are kept within `maximumBytes - bulletin.maximumBytes`, so posts never push readings out.
+    public var bulletin: BulletinBudget
 
+    /// - Parameter bulletin: `nil`: ``BulletinBudget/default(forStoreBytes:)``.
     public init(
-        flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20, syncEveryCommit: Bool = false
+        flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20,
+        bulletin: BulletinBudget? = nil, syncEveryCommit: Bool = false
     ) {
         self.flushInterval = flushInterval
         self.maximumBatch = maximumBatch
         self.maximumBytes = maximumBytes
         self.syncEveryCommit = syncEveryCommit
+        self.bulletin = bulletin ?? .default(forStoreBytes: maximumBytes)
+    }
+
+    /// What readings may use: the store's limit less the bulletin's share.
+    public var readingBytes: Int64 { max(0, self.maximumBytes - self.bulletin.maximumBytes) }
+}
+
+/// How much the bulletin may hold: its own budget inside the store, apart from the readings'.
+public struct BulletinBudget: Sendable, Hashable {
+    /// The most posts stored (open or not yet deleted).
+    public var maximumPosts: Int
+    /// The most bytes of posts: text and place in UTF-8 plus a fixed allowance per post for the rest of its row.
+    public var maximumBytes: Int64
+
+    public init(maximumPosts: Int, maximumBytes: Int64) {
+        self.maximumPosts = maximumPosts
+        self.maximumBytes = maximumBytes
+    }
+
+    /// 5,000 posts and an eighth of the store, at most 8 MiB (256 MiB store: 8 MiB, about 5,000 posts of the
+    /// largest size).
+    public static func `default`(forStoreBytes storeBytes: Int64) -> BulletinBudget {
+        BulletinBudget(maximumPosts: 5000, maximumBytes: min(8 << 20, storeBytes / 8))
     }
 }
 
@@ -523,18 +551,22 @@ public final class ReadingStore: Sendable {
 
     // MARK: - Retention
 
-    /// Keeps the database within ``ReadingStoreConfiguration/maximumBytes``.
+    /// Keeps the readings within ``ReadingStoreConfiguration/readingBytes``: the store's limit less the bulletin's
+    /// share, measured without the bulletin's pages, so however many posts there are (the bulletin keeps to its
+    /// own budget) they never count against readings.
     ///
-    /// Deletes the oldest readings every uplink has delivered until the store is at 90 % of its limit, so it
+    /// Deletes the oldest readings every uplink has delivered until the readings are at 90 % of their limit, so it
     /// does not run at the edge. Only when every remaining reading is undelivered does it drop the oldest
     /// undelivered ones, and counts them (`status` shows the count).
     @discardableResult
     public func enforceRetention() async throws -> RetentionOutcome {
-        let maximumBytes = self.configuration.maximumBytes
+        let maximumBytes = self.configuration.readingBytes
         return try await self.pool.write { db in
             var outcome = RetentionOutcome(deletedDelivered: 0, droppedUndelivered: 0)
-            guard try Self.usedBytes(db) > maximumBytes else { return outcome }
+            guard try Self.usedBytes(db) - Self.bulletinPageBytes(db) > maximumBytes else { return outcome }
             let target = maximumBytes / 10 * 9
+            // Deleting readings never frees a bulletin page: measured once.
+            let bulletinBytes = try Self.bulletinPageBytes(db)
             // Delivered means acknowledged by every configured uplink (a retired cursor waits for nothing); with
             // no uplink configured nothing waits for a reading.
             let deliveredThrough =
@@ -542,7 +574,7 @@ public final class ReadingStore: Sendable {
                 ?? (try Int64.fetchOne(db, sql: "SELECT max(id) FROM reading") ?? 0)
             // Pages are freed only when they empty, and other tables share the file: estimate, delete, measure
             // again, until the store is under its target.
-            while case let used = try Self.usedBytes(db), used > target {
+            while case let used = try Self.usedBytes(db) - bulletinBytes, used > target {
                 let rows = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading") ?? 0
                 guard rows > 0 else { break }
                 let bytesPerRow = max(1, used / rows)
@@ -566,6 +598,20 @@ public final class ReadingStore: Sendable {
                 try Self.setMeta(MetaKey.droppedReadings, String(total + Int64(outcome.droppedUndelivered)), in: db)
             }
             return outcome
+        }
+    }
+
+    /// The pages the bulletin's table and index occupy, from SQLite's `dbstat` table (only those b-trees are
+    /// visited); where SQLite was built without it, the bulletin's own byte count.
+    static func bulletinPageBytes(_ db: Database) throws -> Int64 {
+        do {
+            var bytes: Int64 = 0
+            for name in ["bulletin_post", "bulletin_post_open"] {
+                bytes += try Int64.fetchOne(db, sql: "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?", arguments: [name]) ?? 0
+            }
+            return bytes
+        } catch {
+            return try Int64.fetchOne(db, sql: "SELECT bytes FROM bulletin_usage WHERE id = 1") ?? 0
         }
     }
 

@@ -117,8 +117,54 @@ enum Schema {
             // forgotten after a while.
             try db.execute(sql: "ALTER TABLE uplink ADD COLUMN retired_at INTEGER")
         }
+        migrator.registerMigration("v6-bulletin-budget") { db in
+            // The bulletin's own budget (posts and bytes), counted in the same transaction as every insert and
+            // delete by triggers, so a post can be refused before the bulletin outgrows it and retention can leave
+            // the bulletin's share out of the readings' without scanning posts.
+            try db.execute(
+                sql: """
+                    CREATE TABLE bulletin_usage(
+                      id INTEGER PRIMARY KEY CHECK(id = 1),
+                      posts INTEGER NOT NULL,
+                      bytes INTEGER NOT NULL)
+                    """
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO bulletin_usage(id, posts, bytes)
+                    SELECT 1, count(*), coalesce(sum(\(Schema.bulletinPostBytes())), 0) FROM bulletin_post
+                    """
+            )
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER bulletin_usage_insert AFTER INSERT ON bulletin_post BEGIN
+                      UPDATE bulletin_usage SET posts = posts + 1, bytes = bytes + \(Schema.bulletinPostBytes("new")) WHERE id = 1;
+                    END
+                    """
+            )
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER bulletin_usage_delete AFTER DELETE ON bulletin_post BEGIN
+                      UPDATE bulletin_usage SET posts = posts - 1, bytes = bytes - \(Schema.bulletinPostBytes("old")) WHERE id = 1;
+                    END
+                    """
+            )
+            // Open posts are counted by kind and category from this index alone (it covers the query); it also
+            // serves expiry, so the older expiry-only index goes.
+            try db.execute(sql: "CREATE INDEX bulletin_post_open ON bulletin_post(expires_at, kind, category)")
+            try db.execute(sql: "DROP INDEX bulletin_post_expiry")
+        }
         return migrator
     }
+
+    /// What one post costs the bulletin's byte budget, as SQL over a row (`new`, `old` or the table itself): its
+    /// text and place in UTF-8 plus a fixed allowance for the row's other columns and its index entry.
+    static func bulletinPostBytes(_ row: String = "bulletin_post") -> String {
+        "(length(CAST(\(row).text AS BLOB)) + length(CAST(\(row).place AS BLOB)) + \(bulletinRowOverhead))"
+    }
+
+    /// Bytes a post costs beyond its text and place.
+    static let bulletinRowOverhead = 96
 }
 
 /// Keys of the `meta` table.

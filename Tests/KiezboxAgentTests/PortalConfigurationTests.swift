@@ -2,6 +2,7 @@ import Crypto
 import EmergencyPortal
 import Foundation
 import KiezboxCore
+import ReadingStore
 import Testing
 
 @testable import KiezboxAgent
@@ -83,6 +84,30 @@ struct PortalConfigurationTests {
         #expect(configuration.mode.stateFile == ModeStateFile(path: "/run/kiezbox/mode"))
     }
 
+    @Test("the bulletin's allowances and budget: defaults, and what [portal] sets (the budget goes to the store)")
+    func bulletinBudget() throws {
+        let defaults = try self.parse("[store]\nmax_size = \"16 MiB\"")
+        #expect(defaults.store.bulletin == BulletinBudget(maximumPosts: 5000, maximumBytes: 2 << 20))
+        #expect(defaults.portal.settings.wifiPostBurst == 30)
+        #expect(defaults.portal.settings.wifiPostsPerHour == 120)
+        let set = try self.parse(
+            """
+            [store]
+            max_size = "16 MiB"
+            [portal]
+            wifi_post_burst = 10
+            wifi_posts_per_hour = 60
+            bulletin_max_posts = 800
+            bulletin_max_size = "4 MiB"
+            """)
+        #expect(set.store.bulletin == BulletinBudget(maximumPosts: 800, maximumBytes: 4 << 20))
+        #expect(set.store.readingBytes == 12 << 20)
+        #expect(set.portal.settings.wifiPostBurst == 10)
+        #expect(set.portal.settings.wifiPostsPerHour == 60)
+        let demo = try KiezboxConfiguration.parse(KiezboxConfiguration.embeddedDefault, file: "<embedded default>")
+        #expect(demo.store.bulletin == BulletinBudget(maximumPosts: 5000, maximumBytes: 8 << 20))
+    }
+
     @Test("the demo (embedded default) listens on loopback only; a configured box on every interface unless listen says otherwise")
     func listenAddress() throws {
         let demo = try KiezboxConfiguration.parse(KiezboxConfiguration.embeddedDefault, file: "<embedded default>")
@@ -124,6 +149,9 @@ struct PortalConfigurationTests {
         ("[portal]\nport = 9000\nhttps_port = 9000", 6, "portal.https_port"),
         ("[portal]\nhttps_port = 70000", 5, "portal.https_port"),
         ("[portal]\ntokens_over_http = \"yes\"", 5, "portal.tokens_over_http"),
+        ("[portal]\nwifi_post_burst = 0", 5, "portal.wifi_post_burst"),
+        ("[portal]\nbulletin_max_posts = -1", 5, "portal.bulletin_max_posts"),
+        ("[store]\nmax_size = \"16 MiB\"\n[portal]\nbulletin_max_size = \"9 MiB\"", 7, "portal.bulletin_max_size"),
         ("[[help_point]]\nname = \"x\"\nlatitude = 52.5", 4, "help_point[1].longitude"),
         ("[[authority]]\nname = \"x\"\ntoken_sha256 = \"abc\"", 6, "authority[1].token_sha256"),
         ("[[authority]]\nname = \"x\"", 4, "authority[1].token_sha256"),

@@ -1,5 +1,6 @@
 import EmergencyPortal
 import KiezboxCore
+import ReadingStore
 
 /// An authority (civil protection, the district office): who may pull the full situation feed and post signed
 /// announcements. Parsed from `[[authority]]`; the token is stored only as its SHA-256.
@@ -17,6 +18,9 @@ struct PortalConfiguration: Sendable, Hashable {
     var enabled = true
     var settings = PortalSettings()
     var authorities: [AuthoritySettings] = []
+    /// `bulletin_max_posts` and `bulletin_max_size`, when set; the store's defaults otherwise.
+    var bulletinMaximumPosts: Int?
+    var bulletinMaximumBytes: Int64?
 
     static let keys = ["portal", "help_point", "authority"]
 
@@ -26,7 +30,7 @@ struct PortalConfiguration: Sendable, Hashable {
             try table.rejectUnknownKeys([
                 "enabled", "hostname", "listen", "port", "public_url", "user_portal_url", "acknowledged_answer",
                 "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery", "https", "https_port",
-                "tokens_over_http",
+                "tokens_over_http", "wifi_post_burst", "wifi_posts_per_hour", "bulletin_max_posts", "bulletin_max_size",
             ])
             portal.enabled = try table.bool("enabled") ?? true
             var settings = PortalSettings()
@@ -82,6 +86,10 @@ struct PortalConfiguration: Sendable, Hashable {
             settings.postLifetime = try table.duration("post_lifetime", atLeast: .seconds(60)) ?? settings.postLifetime
             settings.postBurst = try table.int("post_burst", in: 1...100) ?? settings.postBurst
             settings.postsPerHour = try table.int("posts_per_hour", in: 1...3600) ?? settings.postsPerHour
+            settings.wifiPostBurst = try table.int("wifi_post_burst", in: 1...10_000) ?? settings.wifiPostBurst
+            settings.wifiPostsPerHour = try table.int("wifi_posts_per_hour", in: 1...100_000) ?? settings.wifiPostsPerHour
+            portal.bulletinMaximumPosts = try table.int("bulletin_max_posts", in: 1...1_000_000)
+            portal.bulletinMaximumBytes = try table.byteCount("bulletin_max_size", atLeast: 64 << 10)
             if let battery = try table.string("battery") {
                 guard let chemistry = BatteryChemistry(rawValue: battery) else {
                     throw table.error(
@@ -142,6 +150,21 @@ struct PortalConfiguration: Sendable, Hashable {
             portal.authorities.append(authority)
         }
         return portal
+    }
+
+    /// The bulletin's budget in a store of `storeBytes`: what is configured, the defaults for the rest. Its share
+    /// may be at most half the store, so readings always keep the other half.
+    func bulletinBudget(storeBytes: Int64, in root: TOMLTableReader) throws(ConfigurationError) -> BulletinBudget {
+        var budget = BulletinBudget.default(forStoreBytes: storeBytes)
+        budget.maximumPosts = self.bulletinMaximumPosts ?? budget.maximumPosts
+        if let bytes = self.bulletinMaximumBytes, let table = try root.table("portal") {
+            guard bytes <= storeBytes / 2 else {
+                throw table.error(
+                    "bulletin_max_size", "\(bytes) bytes is more than half of [store] max_size (\(storeBytes) bytes); readings need the rest")
+            }
+            budget.maximumBytes = bytes
+        }
+        return budget
     }
 
     /// The authorities' announcement keys (checked while parsing).
