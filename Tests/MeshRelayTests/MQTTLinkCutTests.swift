@@ -1,7 +1,6 @@
 import Foundation
 import KiezboxCore
 import KiezboxTestSupport
-import Logging
 import MeshRelay
 import ReadingStore
 import Synchronization
@@ -69,12 +68,7 @@ struct MQTTLinkCutTests {
                 acknowledgementTimeout: .seconds(3), persistentSession: persistentSession,
                 reconnectDelay: .init(initial: .milliseconds(100), maximum: .milliseconds(500))),
             sender: SenderIdentity(box: Fixtures.wrangelkiez, storeInstance: store.instanceID))
-        let relay = RelayService(
-            uplinks: [uplink], store: store, clock: LiveClock(),
-            configuration: RelayConfiguration(
-                batchSize: 500, idlePoll: .milliseconds(100), initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1),
-                maximumBackfillRate: 0),
-            logger: Logger(label: "link-cut-test"))
+        let relay = Fixtures.unpacedRelay(uplink, store: store, batchSize: 500, label: "link-cut-test")
         let relayRun = Task { try await relay.run() }
         defer { relayRun.cancel() }
 

@@ -29,7 +29,8 @@ struct UplinkFactory {
                     credentials: settings.username.map { MosquittoClient.Credentials(username: $0, password: settings.password) },
                     tls: tls, keepAlive: settings.keepAlive, topicPrefix: settings.topicPrefix
                 ),
-                sender: sender
+                sender: sender,
+                logger: self.logger
             )
             uplinks.append(uplink)
             mqtt = uplink
