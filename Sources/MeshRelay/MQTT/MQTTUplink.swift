@@ -273,7 +273,9 @@ public final class MQTTUplink: Uplink {
             throw .client(error)
         }
         self.clientConfiguration = clientConfiguration
-        self.deadlineCheckInterval = (configuration.acknowledgementDeadline ?? configuration.acknowledgementTimeout * 4) / 4
+        // At least 100 ms between checks: a zero or negative deadline must not make the check spin.
+        self.deadlineCheckInterval = max(
+            .milliseconds(100), (configuration.acknowledgementDeadline ?? configuration.acknowledgementTimeout * 4) / 4)
         self.logger = logger
         self.configuration = configuration
         self.sender = sender
