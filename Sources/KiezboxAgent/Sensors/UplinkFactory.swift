@@ -31,7 +31,7 @@ struct UplinkFactory {
                 tls: tls, keepAlive: settings.keepAlive, topicPrefix: settings.topicPrefix
             )
             mqttConfiguration.portalHTTPS = self.portalHTTPS
-            let uplink = try MQTTUplink(configuration: mqttConfiguration, sender: sender)
+            let uplink = try MQTTUplink(configuration: mqttConfiguration, sender: sender, logger: self.logger)
             uplinks.append(uplink)
             mqtt = uplink
         }
