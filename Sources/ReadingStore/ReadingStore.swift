@@ -58,6 +58,17 @@ public struct StoreStatistics: Sendable, Codable {
     public var neighbours: [NeighbourBox]
 }
 
+/// The store's figures that `/metrics` serves: kept up to date by the store as it writes, so reading them costs
+/// the same with ten readings as with ten million.
+public struct StoreCounters: Sendable, Hashable {
+    public var readingsStored: Int64
+    /// Readings dropped undelivered because the size limit was reached.
+    public var droppedReadings: Int64
+    /// Bytes of the database and its write-ahead log on disk.
+    public var fileBytes: Int64
+    public var uplinks: [UplinkProgress]
+}
+
 /// The result of one retention pass.
 public struct RetentionOutcome: Sendable, Hashable {
     /// Readings removed that every uplink had already delivered.
@@ -503,10 +514,7 @@ public final class ReadingStore: Sendable {
 
     /// Everything `kiezbox status` shows about the store.
     public func statistics() throws -> StoreStatistics {
-        let fileBytes = [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
-            return sum + (size ?? 0)
-        }
+        let fileBytes = self.fileBytes()
         let latest = try self.latest()
         let neighbours = try self.neighbours()
         return try self.pool.read { db in
@@ -535,16 +543,41 @@ public final class ReadingStore: Sendable {
         }
     }
 
+    /// The figures `/metrics` serves, from counters the store keeps as it writes: no table is counted.
+    public func counters() throws -> StoreCounters {
+        try self.pool.read { db in
+            StoreCounters(
+                readingsStored: try Self.readingsStored(db),
+                droppedReadings: Int64(try Self.meta(MetaKey.droppedReadings, in: db) ?? "0") ?? 0,
+                fileBytes: self.fileBytes(),
+                uplinks: try Self.uplinkProgress(db)
+            )
+        }
+    }
+
+    private func fileBytes() -> Int64 {
+        [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
+            return sum + (size ?? 0)
+        }
+    }
+
+    private static func readingsStored(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT stored FROM reading_count") ?? 0
+    }
+
     /// Each registered uplink's progress: its cursor and how many committed readings it has still to deliver.
     public func uplinkProgress() throws -> [UplinkProgress] {
         try self.pool.read { db in try Self.uplinkProgress(db) }
     }
 
     private static func uplinkProgress(_ db: Database) throws -> [UplinkProgress] {
-        try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total FROM uplink ORDER BY name").map { row in
+        let stored = try Self.readingsStored(db)
+        return try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total, stored_through FROM uplink ORDER BY name").map { row in
             let name: String = row["name"]
             let through: Int64 = row["delivered_through"]
-            let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
+            // Stored readings above the cursor: all of them but those at or below it (both counted by triggers).
+            let above = stored - (row["stored_through"] as Int64)
             let acknowledgedAbove =
                 try Int64.fetchOne(
                     db,

@@ -108,6 +108,40 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v5-reading-counts") { db in
+            // How many readings are stored, and per uplink how many of them are at or below its cursor, kept by
+            // triggers in the same transaction as every insert, delete and cursor move: /metrics and `status`
+            // read them instead of counting a table of millions of rows. Counted once here, never again.
+            try db.execute(
+                sql: """
+                    CREATE TABLE reading_count(
+                      singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
+                      stored INTEGER NOT NULL);
+                    INSERT INTO reading_count VALUES (0, (SELECT count(*) FROM reading));
+                    ALTER TABLE uplink ADD COLUMN stored_through INTEGER NOT NULL DEFAULT 0;
+                    UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= uplink.delivered_through);
+                    CREATE TRIGGER reading_counted AFTER INSERT ON reading BEGIN
+                      UPDATE reading_count SET stored = stored + 1;
+                      UPDATE uplink SET stored_through = stored_through + 1 WHERE NEW.id <= delivered_through;
+                    END;
+                    CREATE TRIGGER reading_uncounted AFTER DELETE ON reading BEGIN
+                      UPDATE reading_count SET stored = stored - 1;
+                      UPDATE uplink SET stored_through = stored_through - 1 WHERE OLD.id <= delivered_through;
+                    END;
+                    CREATE TRIGGER uplink_cursor_counted AFTER UPDATE OF delivered_through ON uplink
+                    WHEN NEW.delivered_through <> OLD.delivered_through BEGIN
+                      UPDATE uplink SET stored_through = stored_through
+                        + (SELECT count(*) FROM reading WHERE id > OLD.delivered_through AND id <= NEW.delivered_through)
+                        - (SELECT count(*) FROM reading WHERE id > NEW.delivered_through AND id <= OLD.delivered_through)
+                      WHERE name = NEW.name;
+                    END;
+                    CREATE TRIGGER uplink_counted AFTER INSERT ON uplink BEGIN
+                      UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= NEW.delivered_through)
+                      WHERE name = NEW.name;
+                    END;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -44,14 +44,18 @@ func withRunningPortal<T>(
     settings: PortalSettings = RunningPortal.settings(),
     authorities: AuthorityTokens = AuthorityTokens([]),
     keys: [AnnouncementKey] = [],
+    logger: Logger? = nil,
     _ body: (RunningPortal) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-portal-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try ReadingStore(directory: directory.path)
     let clock = TestWallClock()
-    var logger = Logger(label: "portal-test")
-    logger.logLevel = .warning
+    let logger = logger ?? {
+        var logger = Logger(label: "portal-test")
+        logger.logLevel = .warning
+        return logger
+    }()
     let server = PortalServer(
         settings: settings, identity: RunningPortal.identity, store: store, authorities: authorities,
         desk: keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: RunningPortal.identity.district, store: store, logger: logger),
