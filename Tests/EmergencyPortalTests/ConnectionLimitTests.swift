@@ -26,6 +26,7 @@ struct ConnectionLimitTests {
     func slowLorisHeader() async throws {
         try await withRunningPortal(settings: Self.settings(header: .seconds(2))) { portal in
             let connection = try await OpenConnection.open(port: portal.port, source: "127.0.1.2")
+            defer { connection.close() }
             let started = ContinuousClock.now
             try await connection.send("GET / HTTP/1.1\r\nHost: kiez.box\r\n")
             var sent = 0
@@ -45,6 +46,7 @@ struct ConnectionLimitTests {
     func idleKeepAlive() async throws {
         try await withRunningPortal(settings: Self.settings(idle: .seconds(2))) { portal in
             let connection = try await OpenConnection.open(port: portal.port, source: "127.0.1.3")
+            defer { connection.close() }
             try await connection.send("GET /api/captive HTTP/1.1\r\nHost: kiez.box\r\n\r\n")
             let answer = try await connection.readAnswer()
             #expect(answer.status == 200)
@@ -60,6 +62,7 @@ struct ConnectionLimitTests {
     func slowBody() async throws {
         try await withRunningPortal(settings: Self.settings(body: .seconds(2))) { portal in
             let connection = try await OpenConnection.open(port: portal.port, source: "127.0.1.4")
+            defer { connection.close() }
             try await connection.send(
                 "POST /bulletin HTTP/1.1\r\nHost: kiez.box\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n"
             )
@@ -76,6 +79,7 @@ struct ConnectionLimitTests {
     func oversizedContentLength() async throws {
         try await withRunningPortal { portal in
             let connection = try await OpenConnection.open(port: portal.port, source: "127.0.1.5")
+            defer { connection.close() }
             try await connection.send(
                 "POST /bulletin HTTP/1.1\r\nHost: kiez.box\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000000\r\n\r\n"
             )
@@ -98,12 +102,14 @@ struct ConnectionLimitTests {
         let log = CollectedLog()
         try await withRunningPortal(settings: Self.settings(perAddress: 4), logger: log.logger) { portal in
             var crowd: [OpenConnection] = []
+            defer { crowd.forEach { $0.close() } }
             for _ in 0..<4 { crowd.append(try await OpenConnection.open(port: portal.port, source: "127.0.2.2")) }
             // Wait until the server has admitted all four, so the fifth is certainly over the cap.
             try await crowd[3].send("GET /api/captive HTTP/1.1\r\nHost: kiez.box\r\n\r\n")
             #expect(try await crowd[3].readAnswer().status == 200)
             for attempt in 0..<5 {
                 let extra = try await OpenConnection.open(port: portal.port, source: "127.0.2.2")
+                defer { extra.close() }
                 let answer = try await extra.readAnswer(timeout: .seconds(30))
                 #expect(answer.status == 503, "attempt \(attempt)")
                 #expect(try await !extra.isOpen(waiting: .seconds(30)))
@@ -115,7 +121,6 @@ struct ConnectionLimitTests {
             try await waitUntilTrue("a slot is free again") {
                 (try? await RawHTTPClient(port: portal.port, source: "127.0.2.2").get("/api/captive", host: "kiez.box").status) == 200
             }
-            crowd.forEach { $0.close() }
         }
         let lines = log.messages.filter { $0.contains("refused a connection") }
         print("per-address cap: log lines for the refusals: \(lines)")
@@ -127,12 +132,14 @@ struct ConnectionLimitTests {
     func totalCap() async throws {
         try await withRunningPortal(settings: Self.settings(perAddress: 3, total: 5)) { portal in
             var crowd: [OpenConnection] = []
+            defer { crowd.forEach { $0.close() } }
             for source in ["127.0.3.2", "127.0.3.2", "127.0.3.2", "127.0.3.3", "127.0.3.3"] {
                 crowd.append(try await OpenConnection.open(port: portal.port, source: source))
             }
             try await crowd[4].send("GET /api/captive HTTP/1.1\r\nHost: kiez.box\r\n\r\n")
             #expect(try await crowd[4].readAnswer().status == 200)
             let extra = try await OpenConnection.open(port: portal.port, source: "127.0.3.4")
+            defer { extra.close() }
             #expect(try await extra.readAnswer(timeout: .seconds(30)).status == 503)
             crowd.forEach { $0.close() }
             try await waitUntilTrue("the crowd is gone") {
@@ -261,7 +268,16 @@ final class OpenConnection: Sendable {
         }
     }
 
-    func close() { Glibc.close(self.descriptor) }
+    private let closed = Mutex(false)
+
+    /// Closes the socket (once; later calls do nothing).
+    func close() {
+        let first = self.closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        if first { Glibc.close(self.descriptor) }
+    }
 }
 
 /// Runs blocking work on a thread of its own.
