@@ -563,7 +563,7 @@ public final class ReadingStore: Sendable {
     }
 
     private static func readingsStored(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT stored FROM reading_count") ?? 0
+        try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", arguments: [MetaKey.readingsStored]) ?? 0
     }
 
     /// Each registered uplink's progress: its cursor and how many committed readings it has still to deliver.

@@ -109,23 +109,21 @@ enum Schema {
             )
         }
         migrator.registerMigration("v5-reading-counts") { db in
-            // How many readings are stored, and per uplink how many of them are at or below its cursor, kept by
-            // triggers in the same transaction as every insert, delete and cursor move: /metrics and `status`
-            // read them instead of counting a table of millions of rows. Counted once here, never again.
+            // How many readings are stored (meta `readings_stored`: a row, not a table, so an empty store stays as
+            // small as it was), and per uplink how many of them are at or below its cursor, kept by triggers in the
+            // same transaction as every insert, delete and cursor move: /metrics and the backlog read them instead
+            // of counting a table of millions of rows. Counted once here, never again.
             try db.execute(
                 sql: """
-                    CREATE TABLE reading_count(
-                      singleton INTEGER PRIMARY KEY CHECK (singleton = 0),
-                      stored INTEGER NOT NULL);
-                    INSERT INTO reading_count VALUES (0, (SELECT count(*) FROM reading));
+                    INSERT INTO meta(key, value) VALUES ('readings_stored', (SELECT count(*) FROM reading));
                     ALTER TABLE uplink ADD COLUMN stored_through INTEGER NOT NULL DEFAULT 0;
                     UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= uplink.delivered_through);
                     CREATE TRIGGER reading_counted AFTER INSERT ON reading BEGIN
-                      UPDATE reading_count SET stored = stored + 1;
+                      UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'readings_stored';
                       UPDATE uplink SET stored_through = stored_through + 1 WHERE NEW.id <= delivered_through;
                     END;
                     CREATE TRIGGER reading_uncounted AFTER DELETE ON reading BEGIN
-                      UPDATE reading_count SET stored = stored - 1;
+                      UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'readings_stored';
                       UPDATE uplink SET stored_through = stored_through - 1 WHERE OLD.id <= delivered_through;
                     END;
                     CREATE TRIGGER uplink_cursor_counted AFTER UPDATE OF delivered_through ON uplink
@@ -155,4 +153,6 @@ enum MetaKey {
     static let droppedReadings = "dropped_readings"
     static let lastFlushAt = "last_flush_at"
     static let daemonStartedAt = "daemon_started_at"
+    /// Kept by triggers (migration v5-reading-counts); never written by Swift code.
+    static let readingsStored = "readings_stored"
 }

@@ -182,9 +182,7 @@ struct ReadingStoreTests {
     @Test("when everything is undelivered, retention drops the oldest and counts the drop")
     func retentionDropsUndeliveredLast() async throws {
         try await withTemporaryDirectory { directory in
-            // An empty store is 15 pages (60 KiB) since v5-reading-counts: the limit leaves room for a few hundred
-            // readings above that, so retention can get under its target (90 %) without emptying the table.
-            let limit: Int64 = 80 * 1024
+            let limit: Int64 = 64 * 1024
             let store = try ReadingStore(directory: directory, configuration: .init(maximumBytes: limit))
             try await store.registerUplink("mqtt")
             try await store.record(makeReadings(3000))
