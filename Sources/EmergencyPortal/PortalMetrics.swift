@@ -46,7 +46,8 @@ public final class PortalMetrics: Sendable {
             }
             self.set("kiezbox_announcements_accepted_total", Double(desk.acceptedCount()), help: "Announcements accepted since the daemon started")
         }
-        if let statistics = try? store.statistics() {
+        // Counters the store keeps as it writes: a scrape never counts the readings table.
+        if let statistics = try? store.counters() {
             self.set("kiezbox_readings_stored", Double(statistics.readingsStored), help: "Readings in the store")
             self.set("kiezbox_readings_dropped", Double(statistics.droppedReadings), help: "Undelivered readings dropped by retention")
             self.set("kiezbox_store_bytes", Double(statistics.fileBytes), help: "Size of the store on disk")

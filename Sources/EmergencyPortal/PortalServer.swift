@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KiezboxCore
 import Logging
@@ -51,6 +52,8 @@ public final class PortalServer: Sendable {
     public let desk: AnnouncementDesk?
     let now: @Sendable () -> Date
     let logger: Logger
+    /// Open connections per client and in all, across restarts of the listener.
+    let admission: ConnectionAdmission
 
     /// - Parameters:
     ///   - now: the wall clock (injected so tests can move it).
@@ -83,12 +86,17 @@ public final class PortalServer: Sendable {
         self.attempts = AuthorityAttempts(policy: settings.authorityAttempts, logger: logger)
         self.now = now
         self.logger = logger
+        var limits = settings.connectionLimits
+        // The largest body any route takes: form posts and signed announcements.
+        limits.maximumBodyBytes = max(16 * 1024, AnnouncementEnvelope.maximumBytes)
+        self.admission = ConnectionAdmission(limits: limits, listener: "the emergency portal", logger: logger)
     }
 
     /// The Hummingbird application serving the portal. `onListening` receives the bound port (useful with port 0).
     public func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: self.router(),
+            server: .guardedHTTP1(admission: self.admission),
             configuration: .init(address: .hostname(self.settings.bindAddress, port: self.settings.port), serverName: "kiezbox"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: self.logger
@@ -114,7 +122,11 @@ public final class PortalServer: Sendable {
             }
         }
         router.post("/api/v1/announcements") { request, context in try await self.postAnnouncement(request, context: context) }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { _, context in
+            // For the box's operators, not for whoever is on the open Wi-Fi: every scrape costs the box work.
+            guard let client = context.remoteAddress?.ipAddress, self.settings.metricsAllowedNetworks.contains(where: { $0.contains(client) }) else {
+                return Self.response(403, "text/plain; charset=utf-8", text: "/metrics is not served to this network (see [metrics] allow)\n")
+            }
             let snapshot = self.content.snapshot(at: self.now()).snapshot
             return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk))
         }
@@ -385,7 +397,11 @@ struct CaptiveMiddleware: RouterMiddleware {
             let response: Response
             if let probe, acknowledged, self.server.settings.acknowledgedClientsSeeOnline, probe != .windowsRedirect {
                 let answer = probe.onlineAnswer
-                response = PortalServer.response(answer.status, answer.contentType, text: answer.body)
+                var online = PortalServer.response(answer.status, answer.contentType, text: answer.body)
+                for header in probe.onlineHeaders {
+                    if let name = HTTPField.Name(header.name) { online.headers[name] = header.value }
+                }
+                response = online
             } else {
                 response = PortalServer.redirect(self.server.settings.portalURL)
             }

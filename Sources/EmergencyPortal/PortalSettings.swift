@@ -45,6 +45,11 @@ public struct PortalSettings: Sendable, Hashable {
     public var tokensOverPlainHTTP: PlainHTTPTokens = .refuse
     /// How wrong tokens are slowed down and logged.
     public var authorityAttempts = AuthorityAttemptPolicy()
+    /// Client networks that may read `/metrics` (`[metrics] allow`); loopback by default, never the open Wi-Fi
+    /// unless its network is listed. Everyone else gets `403`.
+    public var metricsAllowedNetworks: [IPNetwork]
+    /// Timeouts and connection caps of the HTTP server.
+    public var connectionLimits: ConnectionLimits
 
     public init(
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,
@@ -52,8 +57,11 @@ public struct PortalSettings: Sendable, Hashable {
         postLifetime: Duration = .seconds(24 * 3600), postBurst: Int = 3, postsPerHour: Int = 6,
         wifiPostBurst: Int = 30, wifiPostsPerHour: Int = 120,
         publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V,
-        wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false
+        wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false, metricsAllowedNetworks: [IPNetwork] = IPNetwork.loopback,
+        connectionLimits: ConnectionLimits = ConnectionLimits()
     ) {
+        self.metricsAllowedNetworks = metricsAllowedNetworks
+        self.connectionLimits = connectionLimits
         self.battery = battery
         self.wifiAddress = wifiAddress
         self.authorityAPIOnWiFi = authorityAPIOnWiFi

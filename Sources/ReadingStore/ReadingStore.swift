@@ -110,6 +110,17 @@ public struct RetiredUplink: Sendable, Hashable {
     public var forgotten: Bool
 }
 
+/// The store's figures that `/metrics` serves: kept up to date by the store as it writes, so reading them costs
+/// the same with ten readings as with ten million.
+public struct StoreCounters: Sendable, Hashable {
+    public var readingsStored: Int64
+    /// Readings dropped undelivered because the size limit was reached.
+    public var droppedReadings: Int64
+    /// Bytes of the database and its write-ahead log on disk.
+    public var fileBytes: Int64
+    public var uplinks: [UplinkProgress]
+}
+
 /// The result of one retention pass.
 public struct RetentionOutcome: Sendable, Hashable {
     /// Readings removed that every uplink had already delivered.
@@ -510,7 +521,8 @@ public final class ReadingStore: Sendable {
         let lifetime = Self.retiredCursorLifetime
         return try await self.pool.write { db in
             var retired: [RetiredUplink] = []
-            let rows = try Row.fetchAll(db, sql: "SELECT name, delivered_through, retired_at FROM uplink ORDER BY name")
+            let stored = try Self.readingsStored(db)
+            let rows = try Row.fetchAll(db, sql: "SELECT name, stored_through, retired_at FROM uplink ORDER BY name")
             for row in rows {
                 let name: String = row["name"]
                 let retiredAt: Int64? = row["retired_at"]
@@ -526,7 +538,7 @@ public final class ReadingStore: Sendable {
                         sql: "UPDATE uplink SET retired_at = ? WHERE name = ?", arguments: [millisecondsSinceEpoch(now), name]
                     )
                 }
-                let undelivered = try Self.undeliveredCount(uplink: name, through: row["delivered_through"], in: db)
+                let undelivered = try Self.undeliveredCount(uplink: name, storedThrough: row["stored_through"], stored: stored, in: db)
                 let forget = now.timeIntervalSince(since) >= lifetime
                 if forget {
                     try db.execute(sql: "DELETE FROM uplink WHERE name = ?", arguments: [name])
@@ -674,10 +686,7 @@ public final class ReadingStore: Sendable {
 
     /// Everything `kiezbox status` shows about the store.
     public func statistics() throws -> StoreStatistics {
-        let fileBytes = [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
-            return sum + (size ?? 0)
-        }
+        let fileBytes = self.fileBytes()
         let latest = try self.latest()
         let neighbours = try self.neighbours()
         return try self.pool.read { db in
@@ -706,31 +715,59 @@ public final class ReadingStore: Sendable {
         }
     }
 
+    /// The figures `/metrics` serves, from counters the store keeps as it writes: no table is counted.
+    public func counters() throws -> StoreCounters {
+        try self.pool.read { db in
+            StoreCounters(
+                readingsStored: try Self.readingsStored(db),
+                droppedReadings: Int64(try Self.meta(MetaKey.droppedReadings, in: db) ?? "0") ?? 0,
+                fileBytes: self.fileBytes(),
+                uplinks: try Self.uplinkProgress(db)
+            )
+        }
+    }
+
+    private func fileBytes() -> Int64 {
+        [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
+            return sum + (size ?? 0)
+        }
+    }
+
+    private static func readingsStored(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", arguments: [MetaKey.readingsStored]) ?? 0
+    }
+
     /// Each registered uplink's progress: its cursor and how many committed readings it has still to deliver.
     public func uplinkProgress() throws -> [UplinkProgress] {
         try self.pool.read { db in try Self.uplinkProgress(db) }
     }
 
     private static func uplinkProgress(_ db: Database) throws -> [UplinkProgress] {
-        try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total, retired_at FROM uplink ORDER BY name").map { row in
+        let stored = try Self.readingsStored(db)
+        return try Row.fetchAll(
+            db, sql: "SELECT name, delivered_through, delivered_total, stored_through, retired_at FROM uplink ORDER BY name"
+        ).map { row in
             let name: String = row["name"]
             let through: Int64 = row["delivered_through"]
             return UplinkProgress(
                 name: name, retiredAt: (row["retired_at"] as Int64?).map(dateFromMilliseconds), deliveredThrough: through,
-                deliveredTotal: row["delivered_total"], undelivered: try Self.undeliveredCount(uplink: name, through: through, in: db)
+                deliveredTotal: row["delivered_total"],
+                undelivered: try Self.undeliveredCount(uplink: name, storedThrough: row["stored_through"], stored: stored, in: db)
             )
         }
     }
 
-    private static func undeliveredCount(uplink: String, through: Int64, in db: Database) throws -> Int64 {
-        let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
+    /// Stored readings `uplink` has not had acknowledged: all of them but those at or below its cursor (both
+    /// counted by triggers, no scan) and those acknowledged out of order above it.
+    private static func undeliveredCount(uplink: String, storedThrough: Int64, stored: Int64, in db: Database) throws -> Int64 {
         let acknowledgedAbove =
             try Int64.fetchOne(
                 db,
                 sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
                 arguments: [uplink]
             ) ?? 0
-        return above - acknowledgedAbove
+        return stored - storedThrough - acknowledgedAbove
     }
 
     /// Waits for the writer connection and runs a no-op on it, writing nothing: returns as soon as no write is in

@@ -154,6 +154,38 @@ enum Schema {
             try db.execute(sql: "CREATE INDEX bulletin_post_open ON bulletin_post(expires_at, kind, category)")
             try db.execute(sql: "DROP INDEX bulletin_post_expiry")
         }
+        migrator.registerMigration("v7-reading-counts") { db in
+            // How many readings are stored (meta `readings_stored`: a row, not a table, so an empty store stays as
+            // small as it was), and per uplink how many of them are at or below its cursor, kept by triggers in the
+            // same transaction as every insert, delete and cursor move: /metrics and the backlog read them instead
+            // of counting a table of millions of rows. Counted once here, never again.
+            try db.execute(
+                sql: """
+                    INSERT INTO meta(key, value) VALUES ('readings_stored', (SELECT count(*) FROM reading));
+                    ALTER TABLE uplink ADD COLUMN stored_through INTEGER NOT NULL DEFAULT 0;
+                    UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= uplink.delivered_through);
+                    CREATE TRIGGER reading_counted AFTER INSERT ON reading BEGIN
+                      UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'readings_stored';
+                      UPDATE uplink SET stored_through = stored_through + 1 WHERE NEW.id <= delivered_through;
+                    END;
+                    CREATE TRIGGER reading_uncounted AFTER DELETE ON reading BEGIN
+                      UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'readings_stored';
+                      UPDATE uplink SET stored_through = stored_through - 1 WHERE OLD.id <= delivered_through;
+                    END;
+                    CREATE TRIGGER uplink_cursor_counted AFTER UPDATE OF delivered_through ON uplink
+                    WHEN NEW.delivered_through <> OLD.delivered_through BEGIN
+                      UPDATE uplink SET stored_through = stored_through
+                        + (SELECT count(*) FROM reading WHERE id > OLD.delivered_through AND id <= NEW.delivered_through)
+                        - (SELECT count(*) FROM reading WHERE id > NEW.delivered_through AND id <= OLD.delivered_through)
+                      WHERE name = NEW.name;
+                    END;
+                    CREATE TRIGGER uplink_counted AFTER INSERT ON uplink BEGIN
+                      UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= NEW.delivered_through)
+                      WHERE name = NEW.name;
+                    END;
+                    """
+            )
+        }
         return migrator
     }
 
@@ -178,4 +210,6 @@ enum MetaKey {
     static let daemonStartedAt = "daemon_started_at"
     /// The number of the last run that opened the store for writing (see ``ReadingStore/run``).
     static let run = "run"
+    /// Kept by triggers (migration v7-reading-counts); never written by Swift code.
+    static let readingsStored = "readings_stored"
 }

@@ -160,11 +160,51 @@ struct PortalConfigurationTests {
         ("[mode]\ncrisis_after = \"3m\"\nstate_file = \"run/kiezbox/mode\"", 6, "mode.state_file"),
         ("[mode]\nstate_file = \"/run/kiezbox/\"", 5, "mode.state_file"),
         ("[mode]\nstate_file = 1", 5, "mode.state_file"),
+        ("[metrics]\nallow = [\"10.42.0.0/33\"]", 5, "metrics.allow"),
+        ("[metrics]\nlisten = \"0.0.0.0\"", 5, "metrics.listen"),
+        ("[portal]\nheader_timeout = \"1ms\"", 5, "portal.header_timeout"),
+        ("[portal]\nconnections = 10\nconnections_per_address = 20", 6, "portal.connections_per_address"),
     ])
     func mistakes(_ source: String, line: Int, key: String) throws {
         let error = try #require(self.error(source))
         #expect(error.key == key)
         #expect(error.line == line, "\(error)")
+    }
+
+    @Test("[metrics] allow and the portal's timeouts and connection caps parse; loopback only and the defaults otherwise")
+    func metricsAndConnectionLimits() throws {
+        let defaults = try self.parse("")
+        #expect(defaults.portal.settings.metricsAllowedNetworks == IPNetwork.loopback)
+        #expect(defaults.portal.settings.connectionLimits == ConnectionLimits())
+        let configured = try self.parse(
+            """
+            [portal]
+            header_timeout = "5s"
+            idle_timeout = "20s"
+            body_timeout = "1m"
+            connections_per_address = 8
+            connections = 512
+
+            [metrics]
+            allow = ["127.0.0.1", "10.99.0.0/16", "fd00::/8"]
+            """
+        )
+        let limits = configured.portal.settings.connectionLimits
+        #expect(limits.headerTimeout == .seconds(5))
+        #expect(limits.idleTimeout == .seconds(20))
+        #expect(limits.bodyTimeout == .seconds(60))
+        #expect(limits.maximumPerAddress == 8)
+        #expect(limits.maximumTotal == 512)
+        #expect(configured.portal.settings.metricsAllowedNetworks.map(\.description) == ["127.0.0.1", "10.99.0.0/16", "fd00::/8"])
+    }
+
+    @Test("the unit's LimitNOFILE leaves room for the default connection cap and the daemon's own files")
+    func fileLimitFitsTheConnectionCap() throws {
+        let unit = try String(contentsOf: AppliancePackageTests.repositoryRoot.appending(path: "systemd/kiezbox.service"), encoding: .utf8)
+        let line = try #require(unit.split(separator: "\n").first { $0.hasPrefix("LimitNOFILE=") }, "kiezbox.service sets no LimitNOFILE")
+        let limit = try #require(Int(line.dropFirst("LimitNOFILE=".count)))
+        // The daemon's own descriptors (store, journal, sensors, MQTT, event loops) stay well under 100.
+        #expect(limit >= ConnectionLimits().maximumTotal + 100, "LimitNOFILE=\(limit)")
     }
 
     @Test("[mode] state_file must be an absolute path; the message names the file the packaged units watch")

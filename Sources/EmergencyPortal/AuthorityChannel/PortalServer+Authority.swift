@@ -36,7 +36,8 @@ extension PortalServer {
         tls.minimumTLSVersion = .tlsv12
         return Application(
             router: self.router(transport: .https),
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            // The same admission as the HTTP side: one budget of connections (file descriptors) and the same timeouts.
+            server: try .tls(.guardedHTTP1(admission: self.admission), tlsConfiguration: tls),
             configuration: .init(address: .hostname(self.settings.bindAddress, port: port ?? self.settings.httpsPort ?? 0), serverName: "kiezbox"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: self.logger

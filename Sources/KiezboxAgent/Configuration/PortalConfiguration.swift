@@ -22,7 +22,7 @@ struct PortalConfiguration: Sendable, Hashable {
     var bulletinMaximumPosts: Int?
     var bulletinMaximumBytes: Int64?
 
-    static let keys = ["portal", "help_point", "authority"]
+    static let keys = ["portal", "help_point", "authority", "metrics"]
 
     static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> PortalConfiguration {
         var portal = PortalConfiguration()
@@ -31,6 +31,7 @@ struct PortalConfiguration: Sendable, Hashable {
                 "enabled", "hostname", "listen", "port", "public_url", "user_portal_url", "acknowledged_answer",
                 "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery", "https", "https_port",
                 "tokens_over_http", "wifi_post_burst", "wifi_posts_per_hour", "bulletin_max_posts", "bulletin_max_size",
+                "header_timeout", "idle_timeout", "body_timeout", "connections_per_address", "connections",
             ])
             portal.enabled = try table.bool("enabled") ?? true
             var settings = PortalSettings()
@@ -98,7 +99,30 @@ struct PortalConfiguration: Sendable, Hashable {
                 }
                 settings.battery = chemistry
             }
+            var limits = settings.connectionLimits
+            limits.headerTimeout = try table.duration("header_timeout", atLeast: .milliseconds(100)) ?? limits.headerTimeout
+            limits.idleTimeout = try table.duration("idle_timeout", atLeast: .milliseconds(100)) ?? limits.idleTimeout
+            limits.bodyTimeout = try table.duration("body_timeout", atLeast: .milliseconds(100)) ?? limits.bodyTimeout
+            limits.maximumPerAddress = try table.int("connections_per_address", in: 1...100_000) ?? limits.maximumPerAddress
+            limits.maximumTotal = try table.int("connections", in: 1...100_000) ?? limits.maximumTotal
+            guard limits.maximumPerAddress <= limits.maximumTotal else {
+                throw table.error(
+                    "connections_per_address", "\(limits.maximumPerAddress) is more than connections = \(limits.maximumTotal), the cap for all clients together"
+                )
+            }
+            settings.connectionLimits = limits
             portal.settings = settings
+        }
+        if let table = try root.table("metrics") {
+            try table.rejectUnknownKeys(["allow"])
+            var networks: [IPNetwork] = []
+            for text in try table.strings("allow") {
+                guard let network = IPNetwork(text) else {
+                    throw table.error("allow", "'\(text)' is not an address or network; expected something like \"127.0.0.0/8\" or \"fd00::/8\"")
+                }
+                networks.append(network)
+            }
+            portal.settings.metricsAllowedNetworks = networks
         }
         for table in try root.arrayOfTables("help_point") {
             try table.rejectUnknownKeys(["name", "address", "offers", "latitude", "longitude"])
