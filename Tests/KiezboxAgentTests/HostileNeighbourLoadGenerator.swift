@@ -226,7 +226,8 @@ final class HostileNeighbours {
             if now >= connection.reopenAt { self.open(connection, now: now) }
         case .connecting:
             if now - connection.openedAt > self.plan.requestTimeout {
-                self.report.connectFailures[connection.role.name, default: 0] += 1
+                // The listen backlog was full and the SYNs went unanswered.
+                self.report.connectFailures["\(connection.role.name): not connected within \(Int(self.plan.requestTimeout.timeInterval)) s", default: 0] += 1
                 self.finish(connection, now: now, pause: .milliseconds(200))
             }
         case .exchanging:

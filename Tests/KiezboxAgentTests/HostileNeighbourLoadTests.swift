@@ -112,7 +112,12 @@ struct HostileNeighbourLoadTests {
         let mode = try await runProgram([kiezboxBinary, "mode", "crisis", "--config", configurationPath, "--data-dir", data], in: directory)
         try #require(mode.status == 0, "\(mode.all)")
 
-        let fileLimit = try Self.unitFileLimit()
+        let unitLimit = try Self.unitFileLimit()
+        // The hard limit cannot go above this process's own (no CAP_SYS_RESOURCE in a container); the soft one is
+        // what the daemon runs with.
+        var ownLimit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &ownLimit)
+        let fileLimit = (soft: min(unitLimit.soft, Int(ownLimit.rlim_max)), hard: min(unitLimit.hard, Int(ownLimit.rlim_max)))
         let daemon = try SpawnedDaemon(
             ["/usr/bin/prlimit", "--nofile=\(fileLimit.soft):\(fileLimit.hard)", "--", kiezboxBinary, "run", "--config", configurationPath, "--data-dir", data],
             in: directory
@@ -124,7 +129,13 @@ struct HostileNeighbourLoadTests {
                 _ = reapedStatus(daemon.pid, blocking: true)
             }
         }
-        try await waitUntil("the portal to listen", timeout: .seconds(60)) { daemon.stderr.contains("emergency portal listening") }
+        try await waitUntil("the portal to listen", timeout: .seconds(60)) {
+            guard isRunning(daemon.pid) else {
+                reaped = reapedStatus(daemon.pid) ?? -1
+                throw SpawnError(description: "the daemon ended before listening:\n\(daemon.stderr)")
+            }
+            return daemon.stderr.contains("emergency portal listening")
+        }
         try await waitUntil("crisis mode", timeout: .seconds(30)) { (try? ReadingStore(directory: data, readOnly: true).mode()) == .crisis }
         let limits = (try? String(contentsOfFile: "/proc/\(daemon.pid)/limits", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init) ?? "?"
@@ -140,7 +151,7 @@ struct HostileNeighbourLoadTests {
             var tick = 0
             while !Task.isCancelled {
                 watch.sampleMemory()
-                if tick % 4 == 0 { watch.pollReadings() }
+                if tick % 2 == 0 { watch.pollReadings() }
                 tick += 1
                 try? await Task.sleep(for: .milliseconds(250))
             }
@@ -195,7 +206,8 @@ struct HostileNeighbourLoadTests {
         }
         let feed = try? JSONSerialization.jsonObject(with: Data(geoJSON.body)) as? [String: Any]
         let features = (feed?["features"] as? [[String: Any]] ?? []).compactMap { $0["properties"] as? [String: Any] }
-        let feedPostTexts = Set(features.filter { $0["feature"] as? String == "bulletin_post" }.compactMap { $0["text"] as? String })
+        let feedPosts = features.filter { $0["feature"] as? String == "bulletin_post" }
+        let feedPostTexts = Set(feedPosts.compactMap { $0["text"] as? String })
         let feedCounted = features.first { $0["this_box"] as? Bool == true }
             .flatMap { $0["bulletin_counts"] as? [[String: Any]] }?.compactMap { $0["count"] as? Int }.reduce(0, +)
         let capText = String(decoding: cap.body, as: UTF8.self)
@@ -247,7 +259,7 @@ struct HostileNeighbourLoadTests {
             by role           \(attack.statusesByRole.sorted { $0.key < $1.key }.map { "\($0.key): " + $0.value.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ") }.joined(separator: "; "))
             unanswered        \(attack.unanswered.isEmpty ? "none" : attack.unanswered.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) (no answer within \(Int(plan.requestTimeout.timeInterval)) s)
             cut by server     \(attack.closedByServer.isEmpty ? "none" : attack.closedByServer.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-            connect failures  \(attack.connectFailures.isEmpty ? "none" : attack.connectFailures.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            connect failures  \(attack.connectFailures.isEmpty ? "none" : attack.connectFailures.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             5xx               \(attack.serverErrorCount) \(attack.serverErrors.joined(separator: " | "))
             flood posts       \(attack.postsAccepted) accepted (most from one address: \(attack.postsAcceptedBySource.values.max() ?? 0))
             resident GET /    before: p50 \(milliseconds(percentile(before, 0.5))) p99 \(milliseconds(percentile(before, 0.99))) (n=\(before.count)); \
@@ -255,7 +267,7 @@ struct HostileNeighbourLoadTests {
             failures \(measured.failures.count)\(measured.failures.isEmpty ? "" : " e.g. " + Set(measured.failures).prefix(3).joined(separator: ", "))
             memory (VmRSS)    idle \(megabytes(idleRSS)), peak \(megabytes(peakRSS)), after \(megabytes(afterRSS))
             bulletin          \(storedCount) open posts in the store, \(megabytes(postBytes)) of text; feed counts \(feedCounted.map(String.init) ?? "?"), \
-            feed posts \(feedPostTexts.count); longest text \(longestText) B, place \(longestPlace) B; most marks on one character \(mostMarks)
+            feed posts \(feedPosts.count); longest text \(longestText) B, place \(longestPlace) B; most marks on one character \(mostMarks)
             readings          \(readings.count) stored, \(droppedReadings) dropped; \(schedule.summary)
             shutdown          \(reaped.map { "exit \($0)" } ?? "did not exit within 40 s"); error lines in the log: \(errorLines(log).count)
             =====================================================================
@@ -277,14 +289,19 @@ struct HostileNeighbourLoadTests {
         // The resident always got the page: during the attack and after it.
         #expect(measured.failures.isEmpty, "\(measured.failures.count) of the resident's requests failed: \(Set(measured.failures).prefix(5))")
         #expect(!during.isEmpty)
-        #expect(pageAfter.status == 200)
+        let pageAfterStatus = pageAfter.status
+        #expect(pageAfterStatus == 200)
 
         // Every genuine post is still in the authorities' feeds, and the counts are the store's.
-        #expect(geoJSON.status == 200)
+        let geoJSONStatus = geoJSON.status
+        #expect(geoJSONStatus == 200)
+        // (Booleans first: the feeds are megabytes that an expectation would print in full.)
         for post in Self.genuinePosts {
-            #expect(feedPostTexts.contains(post.text), "the authorities' feed lost \(post.source)'s post: \(post.text)")
+            let inGeoJSON = feedPostTexts.contains(post.text)
+            #expect(inGeoJSON, "the authorities' GeoJSON lost \(post.source)'s post: \(post.text)")
             if post.isRequest {
-                #expect(capText.contains(post.text), "the CAP feed lost \(post.source)'s request: \(post.text)")
+                let inCAP = capText.contains(post.text)
+                #expect(inCAP, "the authorities' CAP feed lost \(post.source)'s request: \(post.text)")
             }
         }
         #expect(feedCounted == storedCount, "the feed counts \(feedCounted.map(String.init) ?? "nothing"), the store holds \(storedCount) open posts")
@@ -310,7 +327,7 @@ struct HostileNeighbourLoadTests {
 
     /// Each sensor that had a round before the attack: every round it was due during the attack is in the store,
     /// measured less than one flush interval after it was due, and was committed (seen by the poll) within one flush
-    /// interval of being measured (plus the poll's period and a second's grace). Every round has all the
+    /// interval of being measured (plus 2 s: the poll's period of 0.5 s and grace for a busy machine). Every round has all the
     /// quantities its chip measured before the attack.
     static func scheduleCheck(
         readings: [StoredReading], sensors: [SensorConfiguration], attack: ClosedRange<Date>, flushInterval: TimeInterval,
@@ -351,7 +368,7 @@ struct HostileNeighbourLoadTests {
                     }
                     let lag = seen.timeIntervalSince(reading.reading.measuredAt)
                     commitLags.append(lag)
-                    if lag > flushInterval + 1.25 {
+                    if lag > flushInterval + 2 {
                         check.problems.append(String(format: "%@: reading %lld was committed %.1f s after it was measured", sensor.id, reading.id, lag))
                     }
                 }
