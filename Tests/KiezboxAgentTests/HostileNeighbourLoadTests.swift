@@ -129,12 +129,16 @@ struct HostileNeighbourLoadTests {
                 _ = reapedStatus(daemon.pid, blocking: true)
             }
         }
-        try await waitUntil("the portal to listen", timeout: .seconds(60)) {
-            guard isRunning(daemon.pid) else {
-                reaped = reapedStatus(daemon.pid) ?? -1
-                throw SpawnError(description: "the daemon ended before listening:\n\(daemon.stderr)")
+        do {
+            try await waitUntil("the portal to listen", timeout: .seconds(60)) {
+                guard isRunning(daemon.pid) else {
+                    reaped = reapedStatus(daemon.pid) ?? -1
+                    throw SpawnError(description: "the daemon ended")
+                }
+                return daemon.stderr.contains("emergency portal listening")
             }
-            return daemon.stderr.contains("emergency portal listening")
+        } catch {
+            throw SpawnError(description: "\(error) before its portal listened:\n\(daemon.stderr)")
         }
         try await waitUntil("crisis mode", timeout: .seconds(30)) { (try? ReadingStore(directory: data, readOnly: true).mode()) == .crisis }
         let limits = (try? String(contentsOfFile: "/proc/\(daemon.pid)/limits", encoding: .utf8))?
