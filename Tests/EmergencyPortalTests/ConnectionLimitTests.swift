@@ -97,7 +97,7 @@ struct ConnectionLimitTests {
         }
     }
 
-    @Test("connections beyond the per-address cap are refused (503, one log line) while another address is served")
+    @Test("connections beyond the per-address cap are refused (429, one log line) while another address is served")
     func perAddressCap() async throws {
         let log = CollectedLog()
         try await withRunningPortal(settings: Self.settings(perAddress: 4), logger: log.logger) { portal in
@@ -111,7 +111,7 @@ struct ConnectionLimitTests {
                 let extra = try await OpenConnection.open(port: portal.port, source: "127.0.2.2")
                 defer { extra.close() }
                 let answer = try await extra.readAnswer(timeout: .seconds(30))
-                #expect(answer.status == 503, "attempt \(attempt)")
+                #expect(answer.status == 429, "attempt \(attempt)")
                 #expect(try await !extra.isOpen(waiting: .seconds(30)))
             }
             // Someone else is served as usual.
@@ -128,7 +128,7 @@ struct ConnectionLimitTests {
         #expect(lines.first?.contains("127.0.2.2") == true)
     }
 
-    @Test("connections beyond the total cap are refused with 503")
+    @Test("at the total cap the most crowded address gives up its oldest connection to a newcomer; 503 only when none is more crowded")
     func totalCap() async throws {
         try await withRunningPortal(settings: Self.settings(perAddress: 3, total: 5)) { portal in
             var crowd: [OpenConnection] = []
@@ -138,13 +138,33 @@ struct ConnectionLimitTests {
             }
             try await crowd[4].send("GET /api/captive HTTP/1.1\r\nHost: kiez.box\r\n\r\n")
             #expect(try await crowd[4].readAnswer().status == 200)
-            let extra = try await OpenConnection.open(port: portal.port, source: "127.0.3.4")
-            defer { extra.close() }
-            #expect(try await extra.readAnswer(timeout: .seconds(30)).status == 503)
+            // A resident arrives at a full box: served, and one of the most crowded address's connections is gone.
+            let resident = try await OpenConnection.open(port: portal.port, source: "127.0.3.4")
+            defer { resident.close() }
+            try await resident.send("GET /api/captive HTTP/1.1\r\nHost: kiez.box\r\n\r\n")
+            #expect(try await resident.readAnswer(timeout: .seconds(30)).status == 200)
+            try await waitUntilTrue("one of 127.0.3.2's connections is closed") {
+                for connection in crowd[0..<3] where (try? await connection.isOpen(waiting: .milliseconds(10))) == false { return true }
+                return false
+            }
+            for connection in crowd[3...] { #expect(try await connection.isOpen(waiting: .milliseconds(10))) }
             crowd.forEach { $0.close() }
             try await waitUntilTrue("the crowd is gone") {
                 (try? await portal.phone(41).get("/api/captive", host: "kiez.box").status) == 200
             }
+        }
+        // Every address holds one: nobody is more crowded than a newcomer would be, so the newcomer is refused.
+        try await withRunningPortal(settings: Self.settings(perAddress: 3, total: 3)) { portal in
+            var crowd: [OpenConnection] = []
+            defer { crowd.forEach { $0.close() } }
+            for source in ["127.0.3.5", "127.0.3.6", "127.0.3.7"] {
+                crowd.append(try await OpenConnection.open(port: portal.port, source: source))
+            }
+            try await crowd[2].send("GET /api/captive HTTP/1.1\r\nHost: kiez.box\r\n\r\n")
+            #expect(try await crowd[2].readAnswer().status == 200)
+            let extra = try await OpenConnection.open(port: portal.port, source: "127.0.3.8")
+            defer { extra.close() }
+            #expect(try await extra.readAnswer(timeout: .seconds(30)).status == 503)
         }
     }
 }

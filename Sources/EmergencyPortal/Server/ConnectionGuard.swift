@@ -38,6 +38,10 @@ public struct ConnectionLimits: Sendable, Hashable {
 
 /// Counts open connections per client address and in all, and says whether one more may open. Shared by every
 /// event loop of a listener.
+///
+/// At the total limit a newcomer is not simply refused: if some address holds more connections than the newcomer's
+/// address would, that address's oldest connection is closed to make room. Crowding the box from many addresses
+/// then costs the crowders their own connections, never a resident's only one.
 final class ConnectionAdmission: Sendable {
     enum Refusal: String, Sendable {
         case perAddress = "per-address connection limit reached"
@@ -47,6 +51,9 @@ final class ConnectionAdmission: Sendable {
     private struct State {
         var perAddress: [String: Int] = [:]
         var total = 0
+        /// The open connections that may be closed to make room, oldest first per address.
+        var channels: [String: [(id: ObjectIdentifier, channel: any Channel)]] = [:]
+        var evicted = 0
         var lastLogged: ContinuousClock.Instant?
         var refusedSinceLog = 0
     }
@@ -65,24 +72,39 @@ final class ConnectionAdmission: Sendable {
         self.logInterval = logInterval
     }
 
-    /// Admits a connection from `address` (counted until ``release(_:)``), or says why not.
-    func admit(_ address: String) -> Refusal? {
-        let (refusal, logLine) = self.state.withLock { state -> (Refusal?, (count: Int, suppressed: Int)?) in
+    /// Admits a connection from `address` (counted until ``release(_:channel:)``), or says why not. `channel` makes
+    /// the connection one that may be closed to make room for a less crowded address.
+    func admit(_ address: String, channel: (any Channel)? = nil) -> Refusal? {
+        let (refusal, logLine, victim) = self.state.withLock { state -> (Refusal?, (count: Int, suppressed: Int)?, (any Channel)?) in
             let fromAddress = state.perAddress[address, default: 0]
-            let refusal: Refusal? =
-                if state.total >= self.limits.maximumTotal { .total } else if fromAddress >= self.limits.maximumPerAddress { .perAddress } else { nil }
+            var victim: (any Channel)?
+            var refusal: Refusal? = fromAddress >= self.limits.maximumPerAddress ? .perAddress : nil
+            if refusal == nil, state.total >= self.limits.maximumTotal {
+                // The most crowded address gives up its oldest connection, if it holds more than the newcomer's would.
+                let crowded = state.channels.max { $0.value.count < $1.value.count }
+                if let crowded, crowded.value.count > fromAddress + 1, let oldest = crowded.value.first {
+                    state.channels[crowded.key]?.removeFirst()
+                    state.evicted += 1
+                    victim = oldest.channel
+                } else {
+                    refusal = .total
+                }
+            }
             guard let refusal else {
                 state.perAddress[address] = fromAddress + 1
                 state.total += 1
-                return (nil, nil)
+                if let channel { state.channels[address, default: []].append((ObjectIdentifier(channel), channel)) }
+                return (nil, nil, victim)
             }
             state.refusedSinceLog += 1
             let now = ContinuousClock.now
-            if let last = state.lastLogged, now - last < self.logInterval { return (refusal, nil) }
+            if let last = state.lastLogged, now - last < self.logInterval { return (refusal, nil, nil) }
             state.lastLogged = now
             defer { state.refusedSinceLog = 0 }
-            return (refusal, (refusal == .total ? state.total : fromAddress, state.refusedSinceLog - 1))
+            return (refusal, (refusal == .total ? state.total : fromAddress, state.refusedSinceLog - 1), nil)
         }
+        // Closed outside the lock: its close handler releases it (and takes the lock).
+        victim?.close(promise: nil)
         if let refusal, let logLine {
             self.logger.warning(
                 "\(self.listener) refused a connection: \(refusal.rawValue)",
@@ -96,13 +118,20 @@ final class ConnectionAdmission: Sendable {
         return refusal
     }
 
-    func release(_ address: String) {
+    func release(_ address: String, channel: (any Channel)? = nil) {
         self.state.withLock { state in
+            if let channel, let index = state.channels[address]?.firstIndex(where: { $0.id == ObjectIdentifier(channel) }) {
+                state.channels[address]?.remove(at: index)
+                if state.channels[address]?.isEmpty == true { state.channels[address] = nil }
+            }
             state.total -= 1
             let remaining = state.perAddress[address, default: 1] - 1
             state.perAddress[address] = remaining > 0 ? remaining : nil
         }
     }
+
+    /// Connections closed so far to make room for a less crowded address.
+    var evictedCount: Int { self.state.withLock { $0.evicted } }
 
     /// Open connections in all and from `address` (for tests and the log).
     func open(from address: String? = nil) -> Int {
@@ -136,12 +165,12 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         let address = channel.remoteAddress.flatMap { $0.ipAddress.map { canonicalIPAddress($0) ?? $0 } } ?? "unknown"
         let admission = self.admission
         return channel.eventLoop.makeCompletedFuture {
-            if let refusal = admission.admit(address) {
+            if let refusal = admission.admit(address, channel: channel) {
                 // Answered and closed here; the channel still goes through Hummingbird's setup, because a failed
                 // setup is an error on the listening socket, and that ends the server.
                 try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal))
             } else {
-                channel.closeFuture.whenComplete { _ in admission.release(address) }
+                channel.closeFuture.whenComplete { _ in admission.release(address, channel: channel) }
                 try channel.pipeline.syncOperations.addHandler(FirstByteSignal())
             }
         }.flatMap {
@@ -179,8 +208,10 @@ final class RefuseConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         guard !self.answered else { return }
         self.answered = true
         let text = "too many connections (\(self.refusal.rawValue)); try again later\n"
+        // Too many from this address is the client's doing (429); the box full of other clients' is the server's (503).
+        let status = self.refusal == .perAddress ? "429 Too Many Requests" : "503 Service Unavailable"
         let answer =
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\n"
+            "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\n"
             + "Retry-After: 10\r\nConnection: close\r\n\r\n\(text)"
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in
