@@ -99,8 +99,8 @@ struct ConnectionLimitTests {
 
     @Test("connections beyond the per-address cap are refused (429, one log line) while another address is served")
     func perAddressCap() async throws {
-        let log = CollectedLog()
-        try await withRunningPortal(settings: Self.settings(perAddress: 4), logger: log.logger) { portal in
+        let (logger, log) = RecordingLogHandler.logger()
+        try await withRunningPortal(settings: Self.settings(perAddress: 4), logger: logger) { portal in
             var crowd: [OpenConnection] = []
             defer { crowd.forEach { $0.close() } }
             for _ in 0..<4 { crowd.append(try await OpenConnection.open(port: portal.port, source: "127.0.2.2")) }
@@ -122,7 +122,7 @@ struct ConnectionLimitTests {
                 (try? await RawHTTPClient(port: portal.port, source: "127.0.2.2").get("/api/captive", host: "kiez.box").status) == 200
             }
         }
-        let lines = log.messages.filter { $0.contains("refused a connection") }
+        let lines = log.all.filter { $0.contains("refused a connection") }
         print("per-address cap: log lines for the refusals: \(lines)")
         #expect(lines.count == 1, "refusals are logged, at most once a minute")
         #expect(lines.first?.contains("127.0.2.2") == true)
@@ -175,32 +175,6 @@ func waitUntilTrue(_ what: String, timeout: Duration = .seconds(60), _ condition
     while !(await condition()) {
         guard ContinuousClock.now - start < timeout else { throw RawHTTPClient.Failure(description: "timed out waiting until \(what)") }
         try await Task.sleep(for: .milliseconds(100))
-    }
-}
-
-/// Log lines a test reads back.
-final class CollectedLog: Sendable {
-    private let lines = Mutex<[String]>([])
-    var messages: [String] { self.lines.withLock { $0 } }
-
-    var logger: Logger {
-        var logger = Logger(label: "portal-test") { _ in Handler(log: self) }
-        logger.logLevel = .info
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let log: CollectedLog
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { self.metadata[key] }
-            set { self.metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let text = "\(event.message) \(event.metadata ?? [:])"
-            self.log.lines.withLock { $0.append(text) }
-        }
     }
 }
 
