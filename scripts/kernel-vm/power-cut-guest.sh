@@ -1,0 +1,110 @@
+#!/bin/sh
+# shellcheck shell=sh
+# power-cut-guest.sh — the guest side of the power-cut test (Tests/KiezboxAgentTests/PowerCutTests.swift), run by
+# run.sh as the VM's executable (busybox sh) on every boot:
+#
+#   scripts/kernel-vm/run.sh --disk DATA.img --disk EXPORT.img --forward 10.0.2.100:1883=BROKER_PORT \
+#       --with KIEZBOX --with SQLITE3 scripts/kernel-vm/power-cut-guest.sh -- KIEZBOX SQLITE3
+#
+# 1. mounts /dev/vda (ext4, the data directory's disk) as a box mounts its SD card after a power cut: the
+#    kernel replays the ext4 journal;
+# 2. checks the store with sqlite3 (PRAGMA integrity_check; opening it recovers the WAL as the daemon would)
+#    and writes every reading (global id, contents) to /dev/vdb for the host to compare with what the broker
+#    delivered;
+# 3. runs `kiezbox run` on the simulated kit, relaying to the host's broker, until the host cuts the power.
+#
+# The host reads lines starting with "power-cut " on the console:
+#   power-cut clock <ms since the epoch> uptime <s>  the guest's clock, for the host to measure its offset
+#   power-cut integrity <result|none>             "ok", sqlite3's complaints, or "none" before the first run
+#   power-cut dump <bytes>                        that many bytes of tab-separated readings are on /dev/vdb
+#   power-cut daemon <ms since the epoch>         kiezbox run is being started
+set -u
+kiezbox=$1
+sqlite=$2
+data=/mnt/data
+store=$data/kiezbox/readings.sqlite
+
+now_ms() { "$sqlite" :memory: "SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"; }
+fail() {
+	echo "power-cut guest: $*"
+	exit 3
+}
+
+echo "power-cut clock $(now_ms) uptime $(cut -d" " -f1 /proc/uptime)"
+mkdir -p "$data"
+mount -t ext4 -o noatime /dev/vda "$data" || fail "cannot mount /dev/vda"
+mkdir -p "$data/kiezbox"
+
+if [ -f "$store" ]; then
+	echo "power-cut integrity $("$sqlite" "$store" 'PRAGMA integrity_check' 2>&1 | tr '\n' ' ')"
+	# The global id as docs/mqtt.md defines it: <instance>:<run>:<id>, or <instance>:<id> for readings of run 0
+	# (before runs were counted; a store without the run column has only those).
+	if [ "$("$sqlite" "$store" "SELECT count(*) FROM pragma_table_info('reading') WHERE name = 'run'")" = 1 ]; then
+		run=run
+	else
+		run=0
+	fi
+	"$sqlite" -separator '	' "$store" "
+		SELECT (SELECT value FROM meta WHERE key = 'instance_id') || ':'
+		         || CASE WHEN $run = 0 THEN '' ELSE $run || ':' END || id,
+		       sensor, quantity, measured_at, quality, printf('%.17g', value)
+		FROM reading ORDER BY id" >/tmp/dump.tsv 2>/tmp/dump-errors.txt ||
+		fail "cannot read the readings: $(cat /tmp/dump-errors.txt)"
+	dropped=$("$sqlite" "$store" "SELECT coalesce((SELECT value FROM meta WHERE key = 'dropped_readings'), 0)")
+	printf '#dropped\t%s\n' "$dropped" >>/tmp/dump.tsv
+else
+	echo "power-cut integrity none"
+	: >/tmp/dump.tsv
+fi
+cat /tmp/dump.tsv >/dev/vdb && sync || fail "cannot write the dump to /dev/vdb"
+echo "power-cut dump $(wc -c </tmp/dump.tsv)"
+
+# Fast sampling and short flushes, so that commits and relaying are under way whenever the power goes.
+# max_size is far above what the test writes: nothing is pruned.
+cat >/tmp/kiezbox.toml <<'EOF'
+[box]
+id = "power-cut-box"
+district = "test-kiez"
+
+[store]
+flush_interval = "500ms"
+max_size = "64 MiB"
+
+[log]
+level = "notice"
+
+[simulation]
+enabled = true
+
+[mqtt]
+host = "10.0.2.100"
+port = 1883
+
+[relay]
+batch_size = 20
+max_backfill_rate = 20
+max_backoff = "1s"
+
+[portal]
+enabled = false
+
+[[sensor]]
+id = "roof"
+chip = "bme280"
+address = 0x76
+interval = "1s"
+
+[[sensor]]
+id = "balcony"
+chip = "bme280"
+address = 0x77
+interval = "1s"
+
+[[sensor]]
+id = "battery"
+chip = "ina219"
+address = 0x40
+interval = "1s"
+EOF
+echo "power-cut daemon $(now_ms)"
+exec "$kiezbox" run --config /tmp/kiezbox.toml --data-dir "$data/kiezbox"
