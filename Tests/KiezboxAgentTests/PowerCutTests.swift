@@ -83,6 +83,7 @@ struct PowerCutTests {
             }
             run.cutPower()
             try await run.waitForExit()
+            print("power-cut: boot \(boot): \(run.timeline)")
             previousRun = run
         }
         print("power-cut: boot to /init \(machine.bootTimes.summary) s, boot to a relayed reading \(machine.relayTimes.summary) s")
@@ -95,6 +96,7 @@ final class PowerCutMachine {
     let rig: String
     let arguments: [String]
     let exportImage: String
+    var pidFile: String { self.directory + "/qemu.pid" }
     var bootTimes = Figures()
     var relayTimes = Figures()
 
@@ -113,7 +115,7 @@ final class PowerCutMachine {
         try #require(mkfs.status == 0, "mkfs.ext4: \(mkfs.all)")
         let guest = PowerCutTests.packageRoot.appending(path: "scripts/kernel-vm/power-cut-guest.sh").path
         self.arguments = [
-            "/bin/bash", self.rig, "--timeout", "900", "--initramfs", directory + "/initramfs.img",
+            "/bin/bash", self.rig, "--timeout", "900", "--initramfs", directory + "/initramfs.img", "--pidfile", directory + "/qemu.pid",
             "--disk", dataImage, "--disk", exportImage, "--forward", "10.0.2.100:1883=\(brokerPort)",
             "--with", kiezboxBinary, "--with", "/usr/bin/sqlite3", guest, "--", kiezboxBinary, "/usr/bin/sqlite3",
         ]
@@ -134,6 +136,8 @@ final class PowerCutRun {
     /// Guest clock minus host clock, in milliseconds, measured from the guest's first console line.
     var clockOffset: Int64 = 0
     var relayingAt: ContinuousClock.Instant?
+    var guestUpAt: ContinuousClock.Instant?
+    var cutInstant: ContinuousClock.Instant?
     /// When the power was cut, on the guest's clock (ms since the epoch).
     var cutAt: Int64?
     var daemonStarted: Int64?
@@ -142,7 +146,7 @@ final class PowerCutRun {
     init(machine: PowerCutMachine, number: Int) throws {
         self.machine = machine
         self.number = number
-        self.pidFile = machine.directory + "/qemu.pid"
+        self.pidFile = machine.pidFile
         try? FileManager.default.removeItem(atPath: self.pidFile)
         self.rig = try SpawnedDaemon(machine.arguments, in: machine.directory, keepOutput: true)
     }
@@ -181,6 +185,7 @@ final class PowerCutRun {
         // "<ms since the epoch> uptime <seconds>"
         let guestNow = Int64(clock.split(separator: " ").first ?? "") ?? 0
         self.clockOffset = guestNow - Int64(Date().timeIntervalSince1970 * 1000)
+        self.guestUpAt = .now
         self.machine.bootTimes.add(self.startedAt.duration(to: .now))
         let integrity = try await self.marker("integrity").trimmingCharacters(in: .whitespaces)
         let bytes = Int(try await self.marker("dump")) ?? 0
@@ -200,7 +205,10 @@ final class PowerCutRun {
     /// SIGKILL to qemu: the power cut. Safe to call again, and a no-op once the VM has ended.
     func cutPower() {
         guard !self.exited else { return }
-        if self.cutAt == nil { self.cutAt = Int64(Date().timeIntervalSince1970 * 1000) + self.clockOffset }
+        if self.cutAt == nil {
+            self.cutAt = Int64(Date().timeIntervalSince1970 * 1000) + self.clockOffset
+            self.cutInstant = .now
+        }
         if let relayingAt { self.machine.relayTimes.add(self.startedAt.duration(to: relayingAt)) }
         if let text = try? String(contentsOfFile: self.pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("qemu") == true
@@ -210,6 +218,16 @@ final class PowerCutRun {
             // qemu has not written its pid yet: the rig goes, and qemu with it at the latest at its time limit.
             self.rig.signal(SIGKILL)
         }
+    }
+
+    /// Seconds from power-on to the guest's first line, to a relayed reading and to the cut.
+    var timeline: String {
+        func seconds(_ instant: ContinuousClock.Instant?) -> String {
+            guard let instant else { return "-" }
+            let duration = self.startedAt.duration(to: instant)
+            return String(format: "%.1f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        }
+        return "guest up after \(seconds(self.guestUpAt)), relaying after \(seconds(self.relayingAt)), cut after \(seconds(self.cutInstant))"
     }
 
     /// Waits until the rig has noticed the cut and exited (a hang guard; the rig is killed after it).
@@ -296,8 +314,8 @@ struct PowerCutLedger {
                 sensor: observation.sensor, quantity: observation.quantity,
                 measuredAt: Self.milliseconds(observation.phenomenonTime) ?? -1, quality: observation.quality, value: observation.result)
             if let first = firstContent[observation.id] {
-                self.duplicatesReceived += 1
-                if first != content { self.idsWithTwoContents.insert(observation.id) }
+                // A repeat (QoS 1 allows it) or a second reading under the same id (never allowed).
+                if first == content { self.duplicatesReceived += 1 } else { self.idsWithTwoContents.insert(observation.id) }
             } else {
                 firstContent[observation.id] = content
             }
@@ -323,7 +341,7 @@ struct PowerCutLedger {
     func summary(cuts: Int) -> String {
         """
         power-cut: \(cuts) cuts; \(self.receivedTotal) readings received (\(self.distinctReceived) distinct ids, \
-        \(self.duplicatesReceived) duplicates); \(self.storedAtEnd) in the store after the last boot, \(self.dropped) pruned; \
+        \(self.duplicatesReceived) repeats with the same contents); \(self.storedAtEnd) in the store after the last boot, \(self.dropped) pruned; \
         received but missing from the store: \(self.missingFromStore.count); ids with two contents: \(self.idsWithTwoContents.count); \
         integrity failures: \(self.integrityFailures.count)
         power-cut: seconds of sampling lost per cut (measured, never durable): \(self.lostSeconds.summary)
