@@ -24,8 +24,8 @@
 #
 # The benchmark reports figures; a slow result never fails it, only something that does not run.
 #
-# Environment: KIEZBOX (the binary; default: the release build's), DURATION (seconds per measured run, default
-# 10), ROUNDS (measured runs per server, alternating which goes first, default 2), CONNECTIONS (default 64),
+# Environment: KIEZBOX (the binary; default: the release build's), IDLE_SECONDS (the idle CPU measurement before
+# the load, default 60), DURATION (seconds per measured run, default 10), ROUNDS (measured runs per server, alternating which goes first, default 2), CONNECTIONS (default 64),
 # PORT / NGINX_PORT (default: free loopback ports).
 #
 # Needs: a release build of kiezbox, nginx (nginx-light), wrk, curl.
@@ -34,6 +34,7 @@ cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-2}"
+IDLE_SECONDS="${IDLE_SECONDS:-60}"
 CONNECTIONS="${CONNECTIONS:-64}"
 KIEZBOX="${KIEZBOX:-$(swift build -c release --show-bin-path)/kiezbox}"
 HOST_HEADER="Host: kiez.box"
@@ -231,6 +232,14 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$DAEMON/stat";
 TICKS_PER_SECOND="$(getconf CLK_TCK)"
 PORTAL_TICKS=0
 
+# Idle: the daemon sampling the full simulated kit, relaying nothing, nobody on the portal, for IDLE_SECONDS.
+# On a roof this is most of its life, paid from the battery: CPU seconds per hour of wall time.
+echo "Measuring the idle daemon for ${IDLE_SECONDS}s ..."
+IDLE_START_TICKS="$(cpu_ticks)"
+sleep "$IDLE_SECONDS"
+IDLE_CPU_PER_HOUR="$(awk -v t="$(( $(cpu_ticks) - IDLE_START_TICKS ))" -v hz="$TICKS_PER_SECOND" -v s="$IDLE_SECONDS" \
+    'BEGIN { printf "%.1f s of CPU per hour (%.2f %% of one core)", t / hz * 3600 / s, t / hz / s * 100 }')"
+
 # load NAME URL SECONDS [HEADER]: one wrk run; its output goes to $WORK/NAME.wrk.
 load() {
     local name="$1" url="$2" seconds="$3" header="${4:-}"
@@ -300,6 +309,7 @@ printf '  %-28s %12s %12s\n' "  headers + body" "$PORTAL_HEADER_BYTES + $PORTAL_
 printf '  %-28s %12s %12s\n' "errors (non-2xx, socket)" "$PORTAL_ERRORS" "$NGINX_ERRORS"
 echo "  ratio portal/nginx: ${RATIO}x (target at least 0.5x: $MET)"
 echo "  daemon CPU per request: ${CPU_PER_REQUEST} µs (user + system, over $PORTAL_REQUESTS requests)"
+echo "  daemon CPU while idle (full simulated kit, no requests, ${IDLE_SECONDS}s): $IDLE_CPU_PER_HOUR"
 echo "  daemon resident memory: idle $(mib "$IDLE_RSS"), peak while serving $(mib "$PEAK_RSS") (sampled every 0.2 s)," \
     "high-water mark $(mib "$HWM"), after the load $(mib "$AFTER_RSS")"
 if [ "$PORTAL_ERRORS" -gt 0 ] || [ "$NGINX_ERRORS" -gt 0 ]; then

@@ -55,6 +55,12 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         let sender = SenderIdentity(box: self.configuration.identity, storeInstance: store.instanceID)
         let (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger).makeUplinks(sender: sender)
+        for retired in try await store.retireUplinks(except: Set(uplinks.map(\.name)), at: self.clock.currentDate()) {
+            self.logger.notice(
+                retired.forgotten ? "forgot the cursor of an uplink no longer configured" : "uplink no longer configured; its cursor holds back nothing",
+                metadata: ["uplink": "\(retired.name)", "undelivered": "\(retired.undelivered)", "since": "\(retired.retiredAt)"]
+            )
+        }
         if let mqtt, let settings = self.configuration.uplinks.mqtt {
             services.append(NeighbourhoodService(
                 uplink: mqtt, store: store, clock: self.clock, district: self.configuration.identity.district,

@@ -44,16 +44,38 @@ public struct Reading: Sendable, Hashable, Codable {
     }
 }
 
-/// A reading once it is committed to the store, with the id that identifies it for ever.
+/// A reading once it is committed to the store, with the ids that identify it for ever.
 ///
-/// `id` grows monotonically and is never reused by the same store; together with the store's
-/// instance id (``ReadingStore/instanceID``) it is unique across stores, which lets receivers drop duplicates.
+/// `id` grows monotonically within a store. After a power cut the disk may have lost the last commits, and
+/// SQLite then hands their ids out again; `run` (the store's run counter, made durable before the first reading
+/// of a daemon run is committed) tells such readings apart. Together with the store's instance id
+/// (``ReadingStore/instanceID``) they make ``globalID(storeInstance:)``, unique across stores, restarts and power
+/// cuts, which lets receivers drop duplicates.
 public struct StoredReading: Sendable, Hashable, Codable, Identifiable {
     public var id: Int64
+    /// The store run that committed the reading; 0 for readings committed before runs were counted.
+    public var run: Int64
     public var reading: Reading
 
-    public init(id: Int64, reading: Reading) {
+    public init(id: Int64, run: Int64 = 0, reading: Reading) {
         self.id = id
+        self.run = run
         self.reading = reading
+    }
+
+    /// The id that names this reading and no other, anywhere: `<store instance>:<run>:<id>`, or
+    /// `<store instance>:<id>` for a reading committed before runs were counted (run 0), which keeps the id it
+    /// was first sent with.
+    public func globalID(storeInstance: String) -> String {
+        self.run == 0 ? "\(storeInstance):\(self.id)" : "\(storeInstance):\(self.run):\(self.id)"
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, run, reading }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try container.decode(Int64.self, forKey: .id)
+        self.run = try container.decodeIfPresent(Int64.self, forKey: .run) ?? 0
+        self.reading = try container.decode(Reading.self, forKey: .reading)
     }
 }

@@ -42,8 +42,8 @@ public struct SenderIdentity: Sendable, Hashable {
         self.storeInstance = storeInstance
     }
 
-    /// The globally unique id of a stored reading: "<store instance>:<reading id>".
+    /// The globally unique id of a stored reading (``StoredReading/globalID(storeInstance:)``).
     public func readingID(_ stored: StoredReading) -> String {
-        "\(self.storeInstance):\(stored.id)"
+        stored.globalID(storeInstance: self.storeInstance)
     }
 }

@@ -3,6 +3,10 @@ import GRDB
 public import KiezboxCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How the store batches, and how big it may grow.
 public struct ReadingStoreConfiguration: Sendable, Hashable {
     /// How often buffered readings are committed. SD cards wear per commit, not per byte (see docs).
@@ -11,17 +15,26 @@ public struct ReadingStoreConfiguration: Sendable, Hashable {
     public var maximumBatch: Int
     /// The most the database may hold. Beyond it the oldest delivered readings go first.
     public var maximumBytes: Int64
+    /// fsync every commit (`synchronous=FULL`) instead of leaving the write-ahead log to the kernel's write-back
+    /// (`NORMAL`, the default): a power cut then costs only what was not yet committed, for one more write to the
+    /// card per commit. Readings are on the disk before any uplink sees them either way.
+    public var syncEveryCommit: Bool
 
-    public init(flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20) {
+    public init(
+        flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20, syncEveryCommit: Bool = false
+    ) {
         self.flushInterval = flushInterval
         self.maximumBatch = maximumBatch
         self.maximumBytes = maximumBytes
+        self.syncEveryCommit = syncEveryCommit
     }
 }
 
 /// One uplink's position in the outbox.
 public struct UplinkProgress: Sendable, Hashable, Codable {
     public var name: String
+    /// When the uplink stopped being configured; its cursor then no longer holds back retention.
+    public var retiredAt: Date?
     /// Every reading with an id up to here has been acknowledged by the uplink.
     public var deliveredThrough: Int64
     /// Readings acknowledged since the uplink was registered.
@@ -58,6 +71,17 @@ public struct StoreStatistics: Sendable, Codable {
     public var neighbours: [NeighbourBox]
 }
 
+/// The cursor of an uplink that is no longer configured.
+public struct RetiredUplink: Sendable, Hashable {
+    public var name: String
+    /// Readings in the store it had not had acknowledged.
+    public var undelivered: Int64
+    /// When it was first found unconfigured.
+    public var retiredAt: Date
+    /// Whether its cursor was deleted now (retired longer than ``ReadingStore/retiredCursorLifetime``).
+    public var forgotten: Bool
+}
+
 /// The result of one retention pass.
 public struct RetentionOutcome: Sendable, Hashable {
     /// Readings removed that every uplink had already delivered.
@@ -81,10 +105,20 @@ public final class ReadingStore: Sendable {
 
     /// The store's permanent random id; with a reading id it names a reading uniquely across all boxes.
     public let instanceID: String
+    /// This opening's run number: one more than the last writer's, on disk before any reading of the run is
+    /// committed (0 for a read-only store). A reading's global id carries it, so ids SQLite hands out again after
+    /// a power cut rolled back the last commits never name two readings.
+    public let run: Int64
+    /// How long the cursor of an uplink that is no longer configured is kept (in case it comes back) before it is
+    /// forgotten.
+    public static let retiredCursorLifetime: TimeInterval = 30 * 24 * 3600
     public let configuration: ReadingStoreConfiguration
     public let path: String
     let pool: DatabasePool
     private let pending = Mutex<[Reading]>([])
+    /// The highest reading id committed, and the highest known to be on the disk (see ``undelivered(for:limit:)``).
+    private let committedThrough = Mutex<Int64>(0)
+    private let durableThrough = Mutex<Int64>(0)
 
     /// Opens (and, unless `readOnly`, creates and migrates) the store at `path`.
     public init(path: String, configuration: ReadingStoreConfiguration = .init(), readOnly: Bool = false) throws {
@@ -99,8 +133,6 @@ public final class ReadingStore: Sendable {
         grdbConfiguration.busyMode = .timeout(5)
         grdbConfiguration.prepareDatabase { db in
             if !db.configuration.readonly {
-                // NORMAL in WAL mode: no fsync per commit; durability up to the last checkpoint on power loss.
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 // Keep the WAL file from staying large after a backfill burst.
                 try db.execute(sql: "PRAGMA journal_size_limit = 4194304")
             }
@@ -120,6 +152,7 @@ public final class ReadingStore: Sendable {
                 self.instanceID = try self.pool.read { db in
                     try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.instanceID])
                 } ?? "unknown"
+                self.run = 0
             } else {
                 let superseded = try self.pool.read { try migrator.hasBeenSuperseded($0) }
                 if superseded { throw Self.newerSchemaError(path) }
@@ -132,6 +165,17 @@ public final class ReadingStore: Sendable {
                     try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [MetaKey.instanceID, id])
                     return id
                 }
+                // GRDB opens the writer with synchronous=NORMAL (WAL mode): no fsync per commit; the log reaches the
+                // disk by the kernel's write-back, a checkpoint, or the fsync before readings are sent
+                // (`undelivered`). FULL, when asked for: an fsync per commit. The writer connection is kept open.
+                if configuration.syncEveryCommit {
+                    try self.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+                }
+                self.run = try Self.beginRun(self.pool)
+                let highest = try self.pool.read { db in try Int64.fetchOne(db, sql: "SELECT max(id) FROM reading") } ?? 0
+                // What an earlier run left is on the disk: the synced commit of the new run came after it.
+                self.committedThrough.withLock { $0 = highest }
+                self.durableThrough.withLock { $0 = highest }
             }
         } catch let error as ReadingStoreError {
             throw error
@@ -148,6 +192,24 @@ public final class ReadingStore: Sendable {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         try self.init(path: (directory as NSString).appendingPathComponent(Self.fileName), configuration: configuration, readOnly: readOnly)
+    }
+
+    /// Counts a new run and waits until the count is on the disk: `synchronous=FULL` for this one commit makes
+    /// SQLite fsync the write-ahead log (and the directory, when the log is new). Every later commit of the run
+    /// comes after it in the log, so no reading of this run can survive a power cut that this count did not.
+    private static func beginRun(_ pool: DatabasePool) throws -> Int64 {
+        try pool.writeWithoutTransaction { db in
+            let usual = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = \(usual)") }
+            var run: Int64 = 0
+            try db.inTransaction {
+                run = (Int64(try Self.meta(MetaKey.run, in: db) ?? "0") ?? 0) + 1
+                try Self.setMeta(MetaKey.run, String(run), in: db)
+                return .commit
+            }
+            return run
+        }
     }
 
     private static func newerSchemaError(_ path: String) -> ReadingStoreError {
@@ -178,8 +240,10 @@ public final class ReadingStore: Sendable {
             return pending
         }
         guard !batch.isEmpty else { return 0 }
+        let run = self.run
         do {
-            try await self.pool.write { db in try Self.insert(batch, into: db) }
+            let highest = try await self.pool.write { db in try Self.insert(batch, run: run, into: db) }
+            self.committedThrough.withLock { $0 = max($0, highest) }
         } catch {
             self.pending.withLock { $0.insert(contentsOf: batch, at: 0) }
             throw ReadingStoreError(.database, "could not commit \(batch.count) readings: \(error)")
@@ -187,20 +251,21 @@ public final class ReadingStore: Sendable {
         return batch.count
     }
 
-    private static func insert(_ batch: [Reading], into db: Database) throws {
+    /// Inserts the batch and returns the highest id it got.
+    private static func insert(_ batch: [Reading], run: Int64, into db: Database) throws -> Int64 {
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO reading(sensor, quantity, value, measured_at, quality) VALUES (?, ?, ?, ?, ?)"
+            sql: "INSERT INTO reading(sensor, quantity, value, measured_at, quality, run) VALUES (?, ?, ?, ?, ?, ?)"
         )
         var newest: [SeriesKey: StoredReading] = [:]
         for reading in batch {
             let measuredAt = millisecondsSinceEpoch(reading.measuredAt)
             statement.setUncheckedArguments([
-                reading.sensorID, reading.quantity.rawValue, reading.value, measuredAt, reading.quality.rawValue,
+                reading.sensorID, reading.quantity.rawValue, reading.value, measuredAt, reading.quality.rawValue, run,
             ])
             try statement.execute()
             let key = SeriesKey(sensor: reading.sensorID, quantity: reading.quantity)
             if let known = newest[key], known.reading.measuredAt > reading.measuredAt { continue }
-            newest[key] = StoredReading(id: db.lastInsertedRowID, reading: reading)
+            newest[key] = StoredReading(id: db.lastInsertedRowID, run: run, reading: reading)
         }
         let upsert = try db.cachedStatement(
             sql: """
@@ -218,6 +283,7 @@ public final class ReadingStore: Sendable {
             ])
         }
         try setMeta(MetaKey.lastFlushAt, String(millisecondsSinceEpoch(Date())), in: db)
+        return db.lastInsertedRowID
     }
 
     private struct SeriesKey: Hashable {
@@ -329,20 +395,41 @@ public final class ReadingStore: Sendable {
         }
     }
 
-    /// The next `limit` committed readings `uplink` has not had acknowledged, oldest first.
+    /// The next `limit` committed readings `uplink` has not had acknowledged, oldest first, each on the disk.
+    ///
+    /// Commits run with `synchronous=NORMAL`: the write-ahead log reaches the disk when the kernel writes it back,
+    /// so a power cut may take the last commits. A reading leaves the box only once it is on the disk: before
+    /// readings above the durable mark are handed out, the log is fsync'd. Otherwise a reading the broker had
+    /// acknowledged could vanish from the store, and its id be given to another reading. With an uplink
+    /// delivering, that is one fsync per relay round, which the SD card pays anyway when the kernel writes back.
     public func undelivered(for uplink: String, limit: Int) async throws -> [StoredReading] {
-        try await self.pool.read { db in
+        let batch = try await self.pool.read { db in
             let cursor = try Self.cursor(of: uplink, in: db)
             return try StoredReadingRow.fetchAll(
                 db,
                 sql: """
-                    SELECT id, sensor, quantity, value, measured_at, quality FROM reading
+                    SELECT id, sensor, quantity, value, measured_at, quality, run FROM reading
                     WHERE id > ? AND id NOT IN (SELECT reading_id FROM uplink_ack WHERE uplink = ?)
                     ORDER BY id LIMIT ?
                     """,
                 arguments: [cursor, uplink, limit]
             ).map(\.stored)
         }
+        if let highest = batch.last?.id, highest > self.durableThrough.withLock({ $0 }) {
+            try await self.makeCommittedReadingsDurable()
+        }
+        return batch
+    }
+
+    /// Waits until every reading committed so far is on the disk: fsync of the write-ahead log and of the
+    /// database file (a checkpoint may have moved readings there), outside the writer lock so sampling goes on.
+    func makeCommittedReadingsDurable() async throws {
+        let committed = self.committedThrough.withLock { $0 }
+        let files = [self.path + "-wal", self.path]
+        try await Task.detached {
+            for file in files { try syncToDisk(file) }
+        }.value
+        self.durableThrough.withLock { $0 = max($0, committed) }
     }
 
     /// Records that `uplink` has delivered these readings (the other side acknowledged them).
@@ -386,6 +473,43 @@ public final class ReadingStore: Sendable {
         }
     }
 
+    /// Tells the store which uplinks are configured now; the cursors of all others are retired: they no longer
+    /// hold back retention (a removed uplink would otherwise keep every reading "undelivered" for ever, and
+    /// retention would count delivered readings as dropped). A retired cursor is kept for
+    /// ``retiredCursorLifetime`` in case the uplink is configured again, then deleted. Returns every retired
+    /// cursor, so the caller can say so in the log.
+    public func retireUplinks(except configured: Set<String>, at now: Date) async throws -> [RetiredUplink] {
+        let lifetime = Self.retiredCursorLifetime
+        return try await self.pool.write { db in
+            var retired: [RetiredUplink] = []
+            let rows = try Row.fetchAll(db, sql: "SELECT name, delivered_through, retired_at FROM uplink ORDER BY name")
+            for row in rows {
+                let name: String = row["name"]
+                let retiredAt: Int64? = row["retired_at"]
+                if configured.contains(name) {
+                    if retiredAt != nil {
+                        try db.execute(sql: "UPDATE uplink SET retired_at = NULL WHERE name = ?", arguments: [name])
+                    }
+                    continue
+                }
+                let since = retiredAt.map(dateFromMilliseconds) ?? now
+                if retiredAt == nil {
+                    try db.execute(
+                        sql: "UPDATE uplink SET retired_at = ? WHERE name = ?", arguments: [millisecondsSinceEpoch(now), name]
+                    )
+                }
+                let undelivered = try Self.undeliveredCount(uplink: name, through: row["delivered_through"], in: db)
+                let forget = now.timeIntervalSince(since) >= lifetime
+                if forget {
+                    try db.execute(sql: "DELETE FROM uplink WHERE name = ?", arguments: [name])
+                    try db.execute(sql: "DELETE FROM uplink_ack WHERE uplink = ?", arguments: [name])
+                }
+                retired.append(RetiredUplink(name: name, undelivered: undelivered, retiredAt: since, forgotten: forget))
+            }
+            return retired
+        }
+    }
+
     private static func cursor(of uplink: String, in db: Database) throws -> Int64 {
         guard
             let cursor = try Int64.fetchOne(
@@ -411,9 +535,10 @@ public final class ReadingStore: Sendable {
             var outcome = RetentionOutcome(deletedDelivered: 0, droppedUndelivered: 0)
             guard try Self.usedBytes(db) > maximumBytes else { return outcome }
             let target = maximumBytes / 10 * 9
-            // Delivered means acknowledged by every uplink; with no uplink configured nothing waits for a reading.
+            // Delivered means acknowledged by every configured uplink (a retired cursor waits for nothing); with
+            // no uplink configured nothing waits for a reading.
             let deliveredThrough =
-                try Int64.fetchOne(db, sql: "SELECT min(delivered_through) FROM uplink")
+                try Int64.fetchOne(db, sql: "SELECT min(delivered_through) FROM uplink WHERE retired_at IS NULL")
                 ?? (try Int64.fetchOne(db, sql: "SELECT max(id) FROM reading") ?? 0)
             // Pages are freed only when they empty, and other tables share the file: estimate, delete, measure
             // again, until the store is under its target.
@@ -474,7 +599,7 @@ public final class ReadingStore: Sendable {
         try self.pool.read { db in
             let rows = try StoredReadingRow.fetchCursor(
                 db,
-                sql: "SELECT id, sensor, quantity, value, measured_at, quality FROM reading \(filter) ORDER BY id",
+                sql: "SELECT id, sensor, quantity, value, measured_at, quality, run FROM reading \(filter) ORDER BY id",
                 arguments: arguments
             )
             while let row = try rows.next() { try body(row.stored) }
@@ -541,20 +666,25 @@ public final class ReadingStore: Sendable {
     }
 
     private static func uplinkProgress(_ db: Database) throws -> [UplinkProgress] {
-        try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total FROM uplink ORDER BY name").map { row in
+        try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total, retired_at FROM uplink ORDER BY name").map { row in
             let name: String = row["name"]
             let through: Int64 = row["delivered_through"]
-            let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
-            let acknowledgedAbove =
-                try Int64.fetchOne(
-                    db,
-                    sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
-                    arguments: [name]
-                ) ?? 0
             return UplinkProgress(
-                name: name, deliveredThrough: through, deliveredTotal: row["delivered_total"], undelivered: above - acknowledgedAbove
+                name: name, retiredAt: (row["retired_at"] as Int64?).map(dateFromMilliseconds), deliveredThrough: through,
+                deliveredTotal: row["delivered_total"], undelivered: try Self.undeliveredCount(uplink: name, through: through, in: db)
             )
         }
+    }
+
+    private static func undeliveredCount(uplink: String, through: Int64, in db: Database) throws -> Int64 {
+        let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
+        let acknowledgedAbove =
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
+                arguments: [uplink]
+            ) ?? 0
+        return above - acknowledgedAbove
     }
 
     /// Waits for the writer connection and runs a no-op on it, writing nothing: returns as soon as no write is in
@@ -594,6 +724,21 @@ private struct StoredReadingRow: FetchableRecord {
                 quality: ReadingQuality(rawValue: row[5]) ?? .implausible
             )
         )
+        // `latest` rows have no run: the id alone there only links back to the reading.
+        if row.count > 6 { self.stored.run = row[6] }
+    }
+}
+
+/// fsync(2) of the file at `path`; a file that does not exist has nothing to sync.
+private func syncToDisk(_ path: String) throws {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    if descriptor < 0 {
+        if errno == ENOENT { return }
+        throw ReadingStoreError(.database, "cannot open \(path) to sync it: \(String(cString: strerror(errno)))")
+    }
+    defer { close(descriptor) }
+    guard fsync(descriptor) == 0 else {
+        throw ReadingStoreError(.database, "cannot sync \(path) to the disk: \(String(cString: strerror(errno)))")
     }
 }
 

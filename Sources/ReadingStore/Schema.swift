@@ -108,6 +108,15 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v5-reading-runs") { db in
+            // The run that committed each reading: a power cut may roll back the last commits and SQLite then
+            // reuses their ids, so (run, id) and not the id alone names a reading. Readings from before get 0.
+            // ADD COLUMN with a constant default rewrites nothing.
+            try db.execute(sql: "ALTER TABLE reading ADD COLUMN run INTEGER NOT NULL DEFAULT 0")
+            // When an uplink stopped being configured: its cursor no longer holds back retention, and it is
+            // forgotten after a while.
+            try db.execute(sql: "ALTER TABLE uplink ADD COLUMN retired_at INTEGER")
+        }
         return migrator
     }
 }
@@ -121,4 +130,6 @@ enum MetaKey {
     static let droppedReadings = "dropped_readings"
     static let lastFlushAt = "last_flush_at"
     static let daemonStartedAt = "daemon_started_at"
+    /// The number of the last run that opened the store for writing (see ``ReadingStore/run``).
+    static let run = "run"
 }

@@ -178,6 +178,41 @@ struct DaemonProcessTests {
         }
     }
 
+    @Test("an uplink that is no longer configured does not make retention drop delivered readings")
+    func removedUplinkHoldsNothingBack() async throws {
+        try await self.withWorkspace { directory in
+            // A store an earlier configuration left: an openSenseMap cursor that never advanced, and more readings
+            // than the new, small size limit holds.
+            let data = directory + "/data"
+            let earlier = try ReadingStore(directory: data, configuration: .init(maximumBatch: 100_000))
+            try await earlier.registerUplink("opensensemap")
+            let start = Date().addingTimeInterval(-86_400)
+            try await earlier.record((0..<40_000).map { index in
+                Reading(sensorID: "roof", quantity: .temperature, value: Double(index % 300) / 10, measuredAt: start.addingTimeInterval(Double(index)))
+            })
+            try await earlier.flush()
+            try earlier.close()
+
+            let configuration = Self.configuration.replacingOccurrences(
+                of: "flush_interval = \"200ms\"", with: "flush_interval = \"200ms\"\nmax_size = \"1 MiB\""
+            )
+            try configuration.write(toFile: directory + "/small.toml", atomically: true, encoding: .utf8)
+            let daemon = try KiezboxProcess(["run", "--config", directory + "/small.toml", "--data-dir", data], in: directory)
+            try await waitUntil("retention to make room") {
+                let statistics = try ReadingStore(directory: data, readOnly: true).statistics()
+                return statistics.readingsStored < 40_000 && statistics.lastFlushAt != nil
+            }
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.waitForExit() == 0, "\(daemon.stderr)")
+            let statistics = try ReadingStore(directory: data, readOnly: true).statistics()
+            // No uplink is configured: nothing waits for these readings, so none of them counts as dropped.
+            #expect(statistics.droppedReadings == 0)
+            #expect(statistics.uplinks.map(\.name) == ["opensensemap"])
+            #expect(statistics.uplinks.first?.retiredAt != nil)
+            #expect(daemon.stderr.contains("uplink no longer configured"), "\(daemon.stderr)")
+        }
+    }
+
     @Test("SIGTERM commits the readings still buffered, and exits 0")
     func shutdownFlush() async throws {
         try await self.withWorkspace { directory in

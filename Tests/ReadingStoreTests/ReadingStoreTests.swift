@@ -52,17 +52,43 @@ struct ReadingStoreTests {
         }
     }
 
-    @Test("the store runs in WAL mode with synchronous=NORMAL")
+    @Test("the store runs in WAL mode with synchronous=NORMAL, or FULL when every commit is to be synced")
     func pragmas() async throws {
         try await withTemporaryDirectory { directory in
             _ = try ReadingStore(directory: directory)
             let queue = try DatabaseQueue(path: directory + "/" + ReadingStore.fileName)
-            let mode = try queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+            let mode = try await queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
             #expect(mode == "wal")
-            let pool = try DatabasePool(path: directory + "/" + ReadingStore.fileName)
             let store = try ReadingStore(directory: directory)
-            _ = pool
-            _ = store
+            // 1 = NORMAL: the run counter's one synced commit must not leave the writer at FULL.
+            #expect(try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 1)
+            try store.close()
+            let syncing = try ReadingStore(directory: directory, configuration: .init(syncEveryCommit: true))
+            #expect(try await syncing.pool.write { try Int.fetchOne($0, sql: "PRAGMA synchronous") } == 2)
+            try syncing.close()
+        }
+    }
+
+    @Test("a cursor of an uplink no longer configured is retired, comes back with the uplink, and is forgotten after a while")
+    func retiredCursors() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try ReadingStore(directory: directory)
+            try await store.registerUplink("mqtt")
+            try await store.registerUplink("opensensemap")
+            try await store.record(makeReadings(5))
+            try await store.flush()
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+            let retired = try await store.retireUplinks(except: ["mqtt"], at: now)
+            #expect(retired == [RetiredUplink(name: "opensensemap", undelivered: 5, retiredAt: now, forgotten: false)])
+            #expect(try store.uplinkProgress().map(\.retiredAt) == [nil, now])
+            // Configured again: it goes on from its cursor.
+            #expect(try await store.retireUplinks(except: ["mqtt", "opensensemap"], at: now + 60).isEmpty)
+            #expect(try await store.undelivered(for: "opensensemap", limit: 10).count == 5)
+            // Gone for longer than the lifetime: the cursor and its acknowledgements are deleted.
+            _ = try await store.retireUplinks(except: ["mqtt"], at: now + 120)
+            let later = now + 120 + ReadingStore.retiredCursorLifetime
+            #expect(try await store.retireUplinks(except: ["mqtt"], at: later).map(\.forgotten) == [true])
+            #expect(try store.uplinkProgress().map(\.name) == ["mqtt"])
         }
     }
 

@@ -65,6 +65,10 @@ struct ReadingsCommand: ParsableCommand {
 /// One reading in `kiezbox readings --format json`.
 struct ReadingRow: Encodable {
     var id: Int64
+    /// The store run that committed it (0: before runs were counted).
+    var run: Int64
+    /// The id receivers de-duplicate by: the `observations[].id` of the MQTT message that carried it.
+    var globalID: String
     var store: String
     var sensor: String
     var quantity: String
@@ -75,6 +79,8 @@ struct ReadingRow: Encodable {
 
     init(_ stored: StoredReading, instanceID: String) {
         self.id = stored.id
+        self.run = stored.run
+        self.globalID = stored.globalID(storeInstance: instanceID)
         self.store = instanceID
         self.sensor = stored.reading.sensorID
         self.quantity = stored.reading.quantity.rawValue

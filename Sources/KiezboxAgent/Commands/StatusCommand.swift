@@ -47,6 +47,8 @@ struct StatusReport: Encodable {
         var deliveredThrough: Int64
         var deliveredTotal: Int64
         var undelivered: Int64
+        /// Set when the uplink is no longer configured: its cursor is kept a while but holds back nothing.
+        var retiredAt: Date?
     }
 
     var identity: BoxIdentity?
@@ -91,7 +93,10 @@ struct StatusReport: Encodable {
         )
         self.neighbours = statistics.neighbours
         self.uplinks = statistics.uplinks.map {
-            Uplink(name: $0.name, deliveredThrough: $0.deliveredThrough, deliveredTotal: $0.deliveredTotal, undelivered: $0.undelivered)
+            Uplink(
+                name: $0.name, deliveredThrough: $0.deliveredThrough, deliveredTotal: $0.deliveredTotal, undelivered: $0.undelivered,
+                retiredAt: $0.retiredAt
+            )
         }
     }
 }
@@ -141,7 +146,9 @@ func renderStatus(_ statistics: StoreStatistics, path: String, now: Date) -> Str
     lines.append("Uplinks")
     if statistics.uplinks.isEmpty { lines.append("  none configured") }
     for uplink in statistics.uplinks {
-        lines.append("  \(pad(uplink.name, 14))  \(uplink.undelivered) undelivered, \(uplink.deliveredTotal) delivered")
+        var line = "  \(pad(uplink.name, 14))  \(uplink.undelivered) undelivered, \(uplink.deliveredTotal) delivered"
+        if let retiredAt = uplink.retiredAt { line += " (no longer configured, for \(age(from: retiredAt, to: now)))" }
+        lines.append(line)
     }
     lines.append("")
     lines.append("Neighbourhood")

@@ -87,6 +87,7 @@ struct KiezboxConfiguration: Sendable {
         flush_interval = "10s"         # commit buffered readings this often (SD cards wear per commit)
         max_batch = 1000               # ...or as soon as this many wait
         max_size = "256 MiB"           # oldest delivered readings go first beyond this
+        sync_every_commit = false      # true: fsync each commit; a power cut then costs at most flush_interval
 
         [log]
         level = "info"                 # trace, debug, info, notice, warning, error, critical
@@ -168,12 +169,13 @@ struct KiezboxConfiguration: Sendable {
         let identity = try parseIdentity(box)
 
         let storeTable = try root.table("store")
-        try storeTable?.rejectUnknownKeys(["data_dir", "flush_interval", "max_batch", "max_size"])
+        try storeTable?.rejectUnknownKeys(["data_dir", "flush_interval", "max_batch", "max_size", "sync_every_commit"])
         let defaults = ReadingStoreConfiguration()
         let store = ReadingStoreConfiguration(
             flushInterval: try storeTable?.duration("flush_interval", atLeast: .milliseconds(10)) ?? defaults.flushInterval,
             maximumBatch: try storeTable?.int("max_batch", in: 1...1_000_000) ?? defaults.maximumBatch,
-            maximumBytes: try storeTable?.byteCount("max_size", atLeast: 1 << 20) ?? defaults.maximumBytes
+            maximumBytes: try storeTable?.byteCount("max_size", atLeast: 1 << 20) ?? defaults.maximumBytes,
+            syncEveryCommit: try storeTable?.bool("sync_every_commit") ?? defaults.syncEveryCommit
         )
         let dataDirectory = try storeTable?.string("data_dir") ?? "/var/lib/kiezbox"
 
