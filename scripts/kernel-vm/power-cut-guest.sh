@@ -9,14 +9,15 @@
 # 1. mounts /dev/vda (ext4, the data directory's disk) as a box mounts its SD card after a power cut: the
 #    kernel replays the ext4 journal;
 # 2. checks the store with sqlite3 (PRAGMA integrity_check; opening it recovers the WAL as the daemon would)
-#    and writes every reading (global id, contents) to /dev/vdb for the host to compare with what the broker
-#    delivered;
+#    and writes every reading (`kiezbox readings --format json`: global id, contents) to /dev/vdb for the host
+#    to compare with what the broker delivered;
 # 3. runs `kiezbox run` on the simulated kit, relaying to the host's broker, until the host cuts the power.
 #
 # The host reads lines starting with "power-cut " on the console:
 #   power-cut clock <ms since the epoch> uptime <s>  the guest's clock, for the host to measure its offset
 #   power-cut integrity <result|none>             "ok", sqlite3's complaints, or "none" when there is no store file
-#   power-cut dump <bytes>                        that many bytes of tab-separated readings are on /dev/vdb
+#   power-cut dump <bytes> dropped <count>        that many bytes of `kiezbox readings --format json` are on
+#                                                 /dev/vdb; the store's count of readings dropped by retention
 #   power-cut daemon <ms since the epoch>         kiezbox run is being started
 set -u
 kiezbox=$1
@@ -39,34 +40,6 @@ echo 50 >/proc/sys/vm/dirty_writeback_centisecs
 mkdir -p "$data"
 mount -t ext4 -o noatime,commit=1 /dev/vda "$data" || fail "cannot mount /dev/vda"
 mkdir -p "$data/kiezbox"
-
-tables() { "$sqlite" "$store" "SELECT count(*) FROM sqlite_master WHERE name IN ('reading', 'meta')" 2>&1; }
-if [ -f "$store" ]; then
-	echo "power-cut integrity $("$sqlite" "$store" 'PRAGMA integrity_check' 2>&1 | tr '\n' ' ')"
-fi
-# A store whose creation did not reach the disk before the cut has a file, perhaps, but no tables yet.
-if [ -f "$store" ] && [ "$(tables)" = 2 ]; then
-	# The global id as docs/mqtt.md defines it: <instance>:<run>:<id>, or <instance>:<id> for readings of run 0
-	# (before runs were counted; a store without the run column has only those).
-	if [ "$("$sqlite" "$store" "SELECT count(*) FROM pragma_table_info('reading') WHERE name = 'run'")" = 1 ]; then
-		run=run
-	else
-		run=0
-	fi
-	"$sqlite" -separator '	' "$store" "
-		SELECT (SELECT value FROM meta WHERE key = 'instance_id') || ':'
-		         || CASE WHEN $run = 0 THEN '' ELSE $run || ':' END || id,
-		       sensor, quantity, measured_at, quality, printf('%.17g', value)
-		FROM reading ORDER BY id" >/tmp/dump.tsv 2>/tmp/dump-errors.txt ||
-		fail "cannot read the readings: $(cat /tmp/dump-errors.txt)"
-	dropped=$("$sqlite" "$store" "SELECT coalesce((SELECT value FROM meta WHERE key = 'dropped_readings'), 0)")
-	printf '#dropped\t%s\n' "$dropped" >>/tmp/dump.tsv
-else
-	[ -f "$store" ] || echo "power-cut integrity none"
-	: >/tmp/dump.tsv
-fi
-cat /tmp/dump.tsv >/dev/vdb && sync || fail "cannot write the dump to /dev/vdb"
-echo "power-cut dump $(wc -c </tmp/dump.tsv)"
 
 # Fast sampling and short flushes, so that commits and relaying are under way whenever the power goes.
 # max_size is far above what the test writes: nothing is pruned.
@@ -115,5 +88,23 @@ chip = "ina219"
 address = 0x40
 interval = "1s"
 EOF
+tables() { "$sqlite" "$store" "SELECT count(*) FROM sqlite_master WHERE name IN ('reading', 'meta')" 2>&1; }
+if [ -f "$store" ]; then
+	echo "power-cut integrity $("$sqlite" "$store" 'PRAGMA integrity_check' 2>&1 | tr '\n' ' ')"
+fi
+# A store whose creation did not reach the disk before the cut has a file, perhaps, but no tables yet.
+if [ -f "$store" ] && [ "$(tables)" = 2 ]; then
+	# The daemon's own account of every reading, with the global id it sends (globalID).
+	"$kiezbox" readings --config /tmp/kiezbox.toml --data-dir "$data/kiezbox" --format json >/tmp/dump.json 2>/tmp/dump-errors.txt ||
+		fail "kiezbox readings failed: $(cat /tmp/dump-errors.txt)"
+	dropped=$("$sqlite" "$store" "SELECT coalesce((SELECT value FROM meta WHERE key = 'dropped_readings'), 0)")
+else
+	[ -f "$store" ] || echo "power-cut integrity none"
+	echo '[]' >/tmp/dump.json
+	dropped=0
+fi
+cat /tmp/dump.json >/dev/vdb && sync || fail "cannot write the dump to /dev/vdb"
+echo "power-cut dump $(wc -c </tmp/dump.json) dropped $dropped"
+
 echo "power-cut daemon $(now_ms)"
 exec "$kiezbox" run --config /tmp/kiezbox.toml --data-dir "$data/kiezbox"

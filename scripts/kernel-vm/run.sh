@@ -30,8 +30,8 @@
 #                      guest to GUEST_ADDRESS:PORT (in 10.0.2.0/24, e.g. 10.0.2.100:1883) goes to
 #                      127.0.0.1:HOST_PORT on the host. The guest's eth0 is 10.0.2.15/24; repeatable
 #   --pidfile FILE     qemu writes its pid there: SIGKILL to it is a power cut (run.sh then exits 125)
-#   --initramfs FILE   boot FILE if it exists, else build it there and keep it: repeated boots of the same
-#                      executables save the build (the token stays the same across them)
+#   --initramfs FILE   boot FILE if it was built before (FILE.token exists), else build it there and keep it:
+#                      repeated boots of the same executables save the build (the token stays the same)
 #   -h, --help         this text
 #
 # Environment:
@@ -174,13 +174,13 @@ build_initramfs() {
 	kvm_log "initramfs $(du -m "$1" | cut -f1) MB ready after $(kvm_since "$started") s"
 }
 
-# The token is read back from the initramfs when it is reused.
-if [[ -n $initramfs && -f $initramfs ]]; then
-	token=$(cpio -i --quiet --to-stdout kernel-vm/settings <"$initramfs" | sed -n 's/^TOKEN=//p')
-	[[ -n $token ]] || kvm_usage_error "--initramfs $initramfs has no token: not built by run.sh?"
+# A kept initramfs has its token beside it (FILE.token), written after the initramfs itself.
+if [[ -n $initramfs && -f $initramfs.token ]]; then
+	token=$(cat "$initramfs.token")
 else
 	token=kernel-vm-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 	build_initramfs "${initramfs:-$work/initramfs.gz}"
+	if [[ -n $initramfs ]]; then printf '%s\n' "$token" >"$initramfs.token"; fi
 fi
 
 # ---- boot -------------------------------------------------------------------------------------------------
