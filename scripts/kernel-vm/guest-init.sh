@@ -71,8 +71,9 @@ for letter in a b c d e f g h; do
 	index=$((index + 1))
 done
 if [ "${NETWORK:-0}" = 1 ]; then
-	ip link set lo up && ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 ||
+	if ! { ip link set lo up && ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0; }; then
 		give_up "cannot configure eth0"
+	fi
 fi
 
 # The test's arguments, one file each, in order (run.sh names them 0001, 0002, ...).

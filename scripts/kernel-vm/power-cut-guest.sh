@@ -103,7 +103,7 @@ else
 	echo '[]' >/tmp/dump.json
 	dropped=0
 fi
-cat /tmp/dump.json >/dev/vdb && sync || fail "cannot write the dump to /dev/vdb"
+if ! { cat /tmp/dump.json >/dev/vdb && sync; }; then fail "cannot write the dump to /dev/vdb"; fi
 echo "power-cut dump $(wc -c </tmp/dump.json) dropped $dropped"
 
 echo "power-cut daemon $(now_ms)"

@@ -99,7 +99,9 @@ fi
 disk_net=$(( ${#disks[@]} + ${#forwards[@]} > 0 ))
 
 started=$(kvm_now)
-kernel_dir=$("$here/prepare-kernel.sh" $( ((disk_net)) && echo --disk-net))
+prepare_options=()
+if ((disk_net)); then prepare_options=(--disk-net); fi
+kernel_dir=$("$here/prepare-kernel.sh" "${prepare_options[@]}")
 if ((prepare_only)); then
 	kvm_log "prepared: $kernel_dir ($(cat "$kernel_dir/ready")) in $(kvm_since "$started") s"
 	exit 0
@@ -198,7 +200,7 @@ if ((${#forwards[@]})); then
 		# When qemu dies, the relay's end closes and the host side sees the connection drop.
 		netdev+=",guestfwd=tcp:${forward%%=*}-cmd:/bin/busybox nc 127.0.0.1 ${forward##*=}"
 	done
-	devices+=(-netdev "$netdev" -device virtio-net-pci,netdev=net0)
+	devices+=(-netdev "$netdev" -device "virtio-net-pci,netdev=net0")
 else
 	devices+=(-nic none)
 fi
