@@ -54,6 +54,10 @@ public final class PortalContent: Sendable {
         return (snapshot, version)
     }
 
+    /// How many of the newest posts a snapshot carries: the front page shows at most ``InfoPage/postsOnPage`` of
+    /// them and skips any too large for its byte budget, so a few spare ones.
+    static let newestPosts = 4 * InfoPage.postsOnPage
+
     private func read(at now: Date) -> PortalSnapshot {
         // A store that cannot be read right now must not take the portal down: show what is known.
         func attempt<T>(_ what: String, _ fallback: T, _ body: () throws -> T) -> T {
@@ -72,7 +76,8 @@ public final class PortalContent: Sendable {
             neighbours: attempt("neighbours", []) { try self.store.neighbours() },
             announcements: self.announcements(now),
             helpPoints: self.settings.helpPoints,
-            bulletin: attempt("bulletin", []) { try self.store.openBulletinPosts(at: now) },
+            bulletin: attempt("bulletin", []) { try self.store.openBulletinPosts(at: now, limit: Self.newestPosts) },
+            bulletinCounts: attempt("bulletin counts", []) { try self.store.bulletinCounts(at: now) },
             clientCount: self.clients.count(seenWithin: 3600, at: now)
         )
     }

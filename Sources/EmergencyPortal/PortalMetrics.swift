@@ -46,7 +46,8 @@ public final class PortalMetrics: Sendable {
             }
             self.set("kiezbox_announcements_accepted_total", Double(desk.acceptedCount()), help: "Announcements accepted since the daemon started")
         }
-        if let statistics = try? store.statistics() {
+        // Counters the store keeps as it writes: a scrape never counts the readings table.
+        if let statistics = try? store.counters() {
             self.set("kiezbox_readings_stored", Double(statistics.readingsStored), help: "Readings in the store")
             self.set("kiezbox_readings_dropped", Double(statistics.droppedReadings), help: "Undelivered readings dropped by retention")
             self.set("kiezbox_store_bytes", Double(statistics.fileBytes), help: "Size of the store on disk")
@@ -65,8 +66,8 @@ public final class PortalMetrics: Sendable {
             self.set("kiezbox_mode", snapshot.mode == mode ? 1 : 0, labels: [("mode", mode.rawValue)], help: "The box's mode (1 = current)")
         }
         var counts: [String: Int] = [:]
-        for post in snapshot.bulletin {
-            counts["\(post.kind.rawValue)|\(post.category?.rawValue ?? "")", default: 0] += 1
+        for count in snapshot.bulletinCounts {
+            counts["\(count.kind.rawValue)|\(count.category?.rawValue ?? "")", default: 0] += count.count
         }
         for kind in BulletinKind.allCases {
             let categories: [BulletinCategory?] = kind == .safe ? [nil] : BulletinCategory.allCases

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KiezboxCore
 import Logging
@@ -13,6 +14,8 @@ public struct PortalRequestContext: RequestContext, RemoteAddressRequestContext 
     /// The box's address the phone reached: a Host that names it is the portal; any other address is not (the
     /// firewall sends every port-80 request to the box, whatever address the phone asked for).
     public let localAddress: SocketAddress?
+    /// Whether the request came over TLS; set by ``CaptiveMiddleware`` from the application it belongs to.
+    public internal(set) var transport: PortalTransport = .http
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -37,12 +40,20 @@ public final class PortalServer: Sendable {
     let store: ReadingStore
     let tokens: FormTokens
     let limiter: PostRateLimiter
+    /// The whole Wi-Fi's allowance, one bucket for every phone together.
+    let wifiLimiter: PostRateLimiter
     let pages: InfoPageCache
+    /// Rendered feeds per route, access and page, for the current snapshot.
+    let feeds = RenderedCache<FeedKey, RenderedFeed>(capacity: 64)
     let authorities: AuthorityTokens
+    /// Wrong tokens per address: logged and slowed down.
+    let attempts: AuthorityAttempts
     /// Verifies and keeps signed announcements; `nil` when no authority key is configured.
     public let desk: AnnouncementDesk?
     let now: @Sendable () -> Date
     let logger: Logger
+    /// Open connections per client and in all, across restarts of the listener.
+    let admission: ConnectionAdmission
 
     /// - Parameters:
     ///   - now: the wall clock (injected so tests can move it).
@@ -69,40 +80,53 @@ public final class PortalServer: Sendable {
         self.metrics = PortalMetrics()
         self.tokens = FormTokens()
         self.limiter = PostRateLimiter(burst: settings.postBurst, perHour: settings.postsPerHour)
+        self.wifiLimiter = PostRateLimiter(burst: settings.wifiPostBurst, perHour: settings.wifiPostsPerHour, capacity: 1)
         self.pages = InfoPageCache()
         self.authorities = authorities
+        self.attempts = AuthorityAttempts(policy: settings.authorityAttempts, logger: logger)
         self.now = now
         self.logger = logger
+        var limits = settings.connectionLimits
+        // The largest body any route takes: form posts and signed announcements.
+        limits.maximumBodyBytes = max(16 * 1024, AnnouncementEnvelope.maximumBytes)
+        self.admission = ConnectionAdmission(limits: limits, listener: "the emergency portal", logger: logger)
     }
 
     /// The Hummingbird application serving the portal. `onListening` receives the bound port (useful with port 0).
     public func application(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: self.router(),
+            server: .guardedHTTP1(admission: self.admission),
             configuration: .init(address: .hostname(self.settings.bindAddress, port: self.settings.port), serverName: "kiezbox"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: self.logger
         )
     }
 
-    func router() -> Router<PortalRequestContext> {
+    func router(transport: PortalTransport = .http) -> Router<PortalRequestContext> {
         let router = Router(context: PortalRequestContext.self)
-        router.add(middleware: CaptiveMiddleware(server: self))
+        router.add(middleware: CaptiveMiddleware(server: self, transport: transport))
         router.get("/") { request, context in self.infoPage(request, context: context, outcome: nil) }
         router.head("/") { request, context in self.infoPage(request, context: context, outcome: nil) }
         router.post("/bulletin") { request, context in try await self.postBulletin(request, context: context) }
         router.post("/acknowledge") { request, context in self.acknowledge(request, context: context) }
         router.get("/api/captive") { request, context in self.captiveAPI(context: context) }
-        router.get("/api/v1/situation.geojson") { request, context in
-            self.feed(request, context: context, mediaType: SituationFeed.mediaType) { snapshot, access in SituationFeed.geoJSON(snapshot, access: access) }
+        router.get(RouterPath(SituationFeed.path)) { request, context in
+            self.feed(request, context: context, route: SituationFeed.path, mediaType: SituationFeed.mediaType) { snapshot, access, page in
+                SituationFeed.geoJSON(snapshot, access: access, page: page)
+            }
         }
         router.get("/api/v1/alerts.cap") { request, context in
-            self.feed(request, context: context, mediaType: CAPFeed.mediaType) { snapshot, access in
-                CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity))
+            self.feed(request, context: context, route: "/api/v1/alerts.cap", mediaType: CAPFeed.mediaType, requestsOnly: true) { snapshot, access, page in
+                CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity), page: page)
             }
         }
         router.post("/api/v1/announcements") { request, context in try await self.postAnnouncement(request, context: context) }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { _, context in
+            // For the box's operators, not for whoever is on the open Wi-Fi: every scrape costs the box work.
+            guard let client = context.remoteAddress?.ipAddress, self.settings.metricsAllowedNetworks.contains(where: { $0.contains(client) }) else {
+                return Self.response(403, "text/plain; charset=utf-8", text: "/metrics is not served to this network (see [metrics] allow)\n")
+            }
             let snapshot = self.content.snapshot(at: self.now()).snapshot
             return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk))
         }
@@ -120,13 +144,24 @@ public final class PortalServer: Sendable {
         let (snapshot, version) = self.content.snapshot(at: now)
         let outcome = outcome ?? query["outcome"].flatMap { BulletinOutcome(queryValue: String($0)) }
         let showAllPosts = query["all"] == "1"
+        // A page of `?all=1`: the posts before `before` (a post id), newest first.
+        let before = showAllPosts ? query["before"].flatMap { Int64(String($0)) }.map { max(0, $0) } ?? Int64.max : nil
         let token = self.tokens.issue(for: context.client, at: now)
         let page = self.pages.page(
-            language: language, cacheable: outcome == nil && !showAllPosts, version: version, token: token,
+            key: InfoPageCache.Key(language: language, allPosts: before), cacheable: outcome == nil, version: version, token: token,
             render: { token in
-                InfoPage.render(
+                var allPosts: (posts: [BulletinPost], more: Bool)?
+                if let before {
+                    do {
+                        let posts = try self.store.openBulletinPosts(at: snapshot.now, before: before, limit: InfoPage.allPostsPerPage + 1)
+                        allPosts = (Array(posts.prefix(InfoPage.allPostsPerPage)), posts.count > InfoPage.allPostsPerPage)
+                    } catch {
+                        self.logger.warning("portal could not read the bulletin", metadata: ["error": "\(error)"])
+                    }
+                }
+                return InfoPage.render(
                     snapshot: snapshot, language: language, form: BulletinFormContext(token: token, outcome: outcome),
-                    portalURL: self.settings.portalURL, showAllPosts: showAllPosts
+                    portalURL: self.settings.portalURL, showAllPosts: showAllPosts, allPosts: allPosts
                 )
             }
         )
@@ -160,12 +195,17 @@ public final class PortalServer: Sendable {
         guard self.tokens.isValid(submission.token, for: context.client, at: now) else {
             return self.refuse(.badToken, request, context: context)
         }
+        // The phone's own allowance first: a phone that has used its own cannot use up the whole Wi-Fi's.
         guard self.limiter.allow(context.client, at: now) else { return self.refuse(.rateLimited, request, context: context) }
+        guard self.wifiLimiter.allow("wifi", at: now) else { return self.refuse(.busy, request, context: context) }
         do {
             _ = try await self.store.addBulletinPost(
                 kind: submission.kind, category: submission.category, text: submission.text, place: submission.place,
                 createdAt: now, expiresAt: now.addingTimeInterval(self.settings.postLifetime.timeInterval)
             )
+        } catch let error as ReadingStoreError where error.code == .bulletinFull {
+            self.logger.notice("bulletin post refused: the bulletin is at its budget", metadata: ["detail": "\(error.detail)"])
+            return self.refuse(.busy, request, context: context)
         } catch {
             self.logger.error("could not store a bulletin post", metadata: ["error": "\(error)"])
             return Self.response(503, "text/plain; charset=utf-8", text: "the bulletin cannot be written right now; try again\n")
@@ -201,29 +241,70 @@ public final class PortalServer: Sendable {
     }
 
     /// The situation feeds: everything for an authority's bearer token, aggregates for anyone else. A token that is
-    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less.
-    func feed(_ request: Request, context: PortalRequestContext, mediaType: String, render: (PortalSnapshot, FeedAccess) -> Data) -> Response {
-        let header = request.headers[.authorization]
-        // Refused before the token is looked at: a phone learns nothing about which tokens exist.
-        if header != nil, self.authoritySideClosed(to: context) { return Self.authoritySideRefusal }
-        let access = self.authorities.authorize(authorizationHeader: header)
-        if header != nil, access == .public {
-            var response = Self.response(401, "text/plain; charset=utf-8", text: "unknown or malformed bearer token\n")
-            response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\", error=\"invalid_token\""
-            return response
+    /// sent but not known is refused (401), so an authority notices a wrong token instead of silently seeing less;
+    /// tokens over plain HTTP and from an address that must wait are refused before they are compared
+    /// (``checkBearerToken(_:context:)``).
+    ///
+    /// An authority gets the open posts a page at a time (``feedPageSize``; help requests first, oldest first, so
+    /// no volume of newer posts pushes them out of the first page); `after` names the next page, and a `Link`
+    /// header with `rel="next"` says where it is. Each page is rendered once per snapshot.
+    func feed(
+        _ request: Request, context: PortalRequestContext, route: String, mediaType: String, requestsOnly: Bool = false,
+        render: (PortalSnapshot, FeedAccess, BulletinFeedPage?) -> Data
+    ) -> Response {
+        let access: FeedAccess
+        switch self.checkBearerToken(request, context: context) {
+        case .absent: access = .public
+        case .authority(let name): access = .authority(name: name)
+        case .refused(let response): return response
         }
-        let snapshot = self.content.snapshot(at: self.now()).snapshot
-        var response = Self.response(200, mediaType, bytes: Array(render(snapshot, access)))
+        let after = request.uri.queryParameters["after"]
+        let cursor = after.flatMap { BulletinCursor(queryValue: $0) }
+        if after != nil, cursor == nil {
+            return Self.response(400, "text/plain; charset=utf-8", text: "after: expected a value from a feed's next link, such as r123\n")
+        }
+        let (snapshot, version) = self.content.snapshot(at: self.now())
+        let key = FeedKey(route: route, authority: access.seesPostText, after: cursor)
+        let feed = self.feeds.value(for: key, version: version) {
+            let page = access.seesPostText ? self.authorityPage(at: snapshot.now, after: cursor, requestsOnly: requestsOnly) : nil
+            return RenderedFeed(body: Array(render(snapshot, access, page)), next: page?.next)
+        }
+        var response = Self.response(200, mediaType, bytes: feed.body)
+        if let next = feed.next {
+            response.headers[.init("Link")!] = "<\(route)?after=\(next.queryValue)>; rel=\"next\""
+        }
         response.headers[.cacheControl] = "no-store"
         response.headers[.vary] = "Authorization"
         return response
+    }
+
+    /// Posts per page of the authorities' feeds.
+    static let feedPageSize = 100
+
+    /// One page of the posts an authority sees; `nil` (and logged) when the store cannot be read.
+    private func authorityPage(at now: Date, after: BulletinCursor?, requestsOnly: Bool) -> BulletinFeedPage? {
+        if requestsOnly, after?.requestsDone == true { return BulletinFeedPage(posts: [], next: nil) }
+        do {
+            var posts = try self.store.openBulletinPostsForAuthorities(at: now, after: after, limit: Self.feedPageSize + 1)
+            if requestsOnly { posts = posts.filter { $0.kind == .request } }
+            let more = posts.count > Self.feedPageSize
+            posts = Array(posts.prefix(Self.feedPageSize))
+            return BulletinFeedPage(posts: posts, next: more ? posts.last.map(BulletinCursor.init(after:)) : nil)
+        } catch {
+            self.logger.warning("portal could not read the bulletin", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     /// An authority posts a signed announcement (the envelope `kiezbox announce sign` prints). The bearer token
     /// says who may post; the signature says who wrote it: both are checked.
     func postAnnouncement(_ request: Request, context: PortalRequestContext) async throws -> Response {
         if self.authoritySideClosed(to: context) { return Self.authoritySideRefusal }
-        guard case .authority(let name) = self.authorities.authorize(authorizationHeader: request.headers[.authorization]) else {
+        let name: String
+        switch self.checkBearerToken(request, context: context) {
+        case .authority(let authority): name = authority
+        case .refused(let response): return response
+        case .absent:
             var response = Self.response(401, "text/plain; charset=utf-8", text: "an authority's bearer token is required\n")
             response.headers[.wwwAuthenticate] = "Bearer realm=\"kiezbox\""
             return response
@@ -301,18 +382,26 @@ public final class PortalServer: Sendable {
 struct CaptiveMiddleware: RouterMiddleware {
     typealias Context = PortalRequestContext
     let server: PortalServer
+    let transport: PortalTransport
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let host = Self.hostName(request.head.authority)
         let path = request.uri.path
         let now = self.server.now()
         let acknowledged = self.server.clients.seen(context.client, at: now)
-        if !self.isPortalHost(host, boxAddress: context.localAddress?.ipAddress) {
+        var context = context
+        context.transport = self.transport
+        // Over HTTPS every name is the portal: only authorities come there, by whatever name the mesh gives the box.
+        if self.transport == .http, !self.isPortalHost(host, boxAddress: context.localAddress?.ipAddress) {
             let probe = ConnectivityProbe.classify(host: host, path: path)
             let response: Response
             if let probe, acknowledged, self.server.settings.acknowledgedClientsSeeOnline, probe != .windowsRedirect {
                 let answer = probe.onlineAnswer
-                response = PortalServer.response(answer.status, answer.contentType, text: answer.body)
+                var online = PortalServer.response(answer.status, answer.contentType, text: answer.body)
+                for header in probe.onlineHeaders {
+                    if let name = HTTPField.Name(header.name) { online.headers[name] = header.value }
+                }
+                response = online
             } else {
                 response = PortalServer.redirect(self.server.settings.portalURL)
             }
@@ -383,4 +472,17 @@ enum FormDecoding {
         let spaced = part.replacingOccurrences(of: "+", with: " ")
         return spaced.contains("%") ? spaced.removingPercentEncoding : spaced
     }
+}
+
+/// Which rendering of a feed: the route, whether with posts (an authority) or counts only, and which page.
+struct FeedKey: Hashable, Sendable {
+    var route: String
+    var authority: Bool
+    var after: BulletinCursor?
+}
+
+/// A feed as rendered, and where its next page begins.
+struct RenderedFeed: Sendable {
+    var body: [UInt8]
+    var next: BulletinCursor?
 }

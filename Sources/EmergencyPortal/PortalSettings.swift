@@ -20,6 +20,10 @@ public struct PortalSettings: Sendable, Hashable {
     /// Posts one phone may make at once, and regains per hour.
     public var postBurst: Int
     public var postsPerHour: Int
+    /// Posts the whole Wi-Fi may make at once, and regains per hour, whichever phones they come from: a flood
+    /// from many addresses slows to this, and the bulletin's budget in the store is not used up in minutes.
+    public var wifiPostBurst: Int
+    public var wifiPostsPerHour: Int
     /// The URL phones are sent to, when it differs from hostname and port (the firewall forwards port 80 to the
     /// daemon's unprivileged port): "http://kiez.box/".
     public var publicURL: String?
@@ -34,14 +38,30 @@ public struct PortalSettings: Sendable, Hashable {
     public var wifiAddress: String?
     /// Whether the authority side is served on ``wifiAddress`` too (`[wifi] authority_api`).
     public var authorityAPIOnWiFi: Bool
+    /// The port of the HTTPS side (same address as the HTTP side), where authorities send their tokens over TLS
+    /// with the box's own certificate (``PortalCertificate``); `nil`: no HTTPS.
+    public var httpsPort: Int? = 8443
+    /// What happens to a bearer token that arrives over plain HTTP.
+    public var tokensOverPlainHTTP: PlainHTTPTokens = .refuse
+    /// How wrong tokens are slowed down and logged.
+    public var authorityAttempts = AuthorityAttemptPolicy()
+    /// Client networks that may read `/metrics` (`[metrics] allow`); loopback by default, never the open Wi-Fi
+    /// unless its network is listed. Everyone else gets `403`.
+    public var metricsAllowedNetworks: [IPNetwork]
+    /// Timeouts and connection caps of the HTTP server.
+    public var connectionLimits: ConnectionLimits
 
     public init(
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,
         acknowledgedClientsSeeOnline: Bool = true, acknowledgementLifetime: Duration = .seconds(12 * 3600),
         postLifetime: Duration = .seconds(24 * 3600), postBurst: Int = 3, postsPerHour: Int = 6,
+        wifiPostBurst: Int = 30, wifiPostsPerHour: Int = 120,
         publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V,
-        wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false
+        wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false, metricsAllowedNetworks: [IPNetwork] = IPNetwork.loopback,
+        connectionLimits: ConnectionLimits = ConnectionLimits()
     ) {
+        self.metricsAllowedNetworks = metricsAllowedNetworks
+        self.connectionLimits = connectionLimits
         self.battery = battery
         self.wifiAddress = wifiAddress
         self.authorityAPIOnWiFi = authorityAPIOnWiFi
@@ -53,6 +73,8 @@ public struct PortalSettings: Sendable, Hashable {
         self.postLifetime = postLifetime
         self.postBurst = postBurst
         self.postsPerHour = postsPerHour
+        self.wifiPostBurst = wifiPostBurst
+        self.wifiPostsPerHour = wifiPostsPerHour
         self.publicURL = publicURL
         self.userPortalURL = userPortalURL
         self.helpPoints = helpPoints
@@ -63,4 +85,15 @@ public struct PortalSettings: Sendable, Hashable {
         if let publicURL { return publicURL }
         return self.port == 80 ? "http://\(self.hostname)/" : "http://\(self.hostname):\(self.port)/"
     }
+}
+
+/// What the portal does with a bearer token that arrived over plain HTTP, where the open Wi-Fi and the mesh could
+/// read it (`[portal] tokens_over_http`).
+public enum PlainHTTPTokens: String, Sendable, Hashable, CaseIterable {
+    /// Refused with 403 pointing to HTTPS, and logged: the token has crossed the network in clear.
+    case refuse
+    /// Accepted from a loopback client only (an SSH tunnel to the box, tests); refused from anywhere else.
+    case loopback
+    /// Accepted from anywhere (a mesh that is itself encrypted and trusted).
+    case allow
 }

@@ -87,16 +87,20 @@ public struct PortalSnapshot: Sendable {
     /// Valid, unexpired official announcements, newest first.
     public var announcements: [OfficialAnnouncement]
     public var helpPoints: [HelpPoint]
-    /// Open (unexpired) bulletin posts, newest first.
+    /// The newest open (unexpired) bulletin posts, newest first: enough for the front page, not all of them
+    /// (`?all=1` and the authorities' feeds page through the store).
     public var bulletin: [BulletinPost]
+    /// Every open post counted by kind and category, from the database: no window, however many there are.
+    public var bulletinCounts: [BulletinCount]
     /// Phones seen on the portal in the last hour.
     public var clientCount: Int
 
     public init(
         identity: BoxIdentity, mode: Mode, now: Date, latest: [StoredReading], power: PowerSummary,
         neighbours: [NeighbourBox], announcements: [OfficialAnnouncement], helpPoints: [HelpPoint],
-        bulletin: [BulletinPost], clientCount: Int
+        bulletin: [BulletinPost], bulletinCounts: [BulletinCount]? = nil, clientCount: Int
     ) {
+        self.bulletinCounts = BulletinCount.ordered(bulletinCounts ?? BulletinCount.counts(of: bulletin))
         self.identity = identity
         self.mode = mode
         self.now = now
@@ -108,4 +112,9 @@ public struct PortalSnapshot: Sendable {
         self.bulletin = bulletin
         self.clientCount = clientCount
     }
+}
+
+extension PortalSnapshot {
+    /// How many posts are open.
+    public var bulletinTotal: Int { self.bulletinCounts.reduce(0) { $0 + $1.count } }
 }

@@ -53,8 +53,13 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         if !watched.isEmpty {
             services.append(SensorWatchService(sensors: watched, clock: self.clock, backoff: RetryBackoff(), logger: self.logger))
         }
+        let certificate = try self.portalCertificate()
         let sender = SenderIdentity(box: self.configuration.identity, storeInstance: store.instanceID)
-        let (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger).makeUplinks(sender: sender)
+        let portalHTTPS = certificate.flatMap { certificate in
+            self.configuration.portal.settings.httpsPort.map { StatusMessage.PortalHTTPS(port: $0, pin: certificate.publicKeyPin) }
+        }
+        let (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger, portalHTTPS: portalHTTPS)
+            .makeUplinks(sender: sender)
         for retired in try await store.retireUplinks(except: Set(uplinks.map(\.name)), at: self.clock.currentDate()) {
             self.logger.notice(
                 retired.forgotten ? "forgot the cursor of an uplink no longer configured" : "uplink no longer configured; its cursor holds back nothing",
@@ -94,7 +99,9 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 settings: self.configuration.portal.settings, identity: self.configuration.identity, store: store,
                 authorities: self.configuration.portal.authorityTokens, desk: desk, now: { clock.currentDate() }, logger: self.logger
             )
-            services.append(PortalService(server: portal, store: store, clock: self.clock, logger: self.logger, listening: portalListening))
+            services.append(PortalService(
+                server: portal, store: store, clock: self.clock, logger: self.logger, listening: portalListening, certificate: certificate
+            ))
         }
         // Last: the first service to hear of a shutdown, so STOPPING=1 goes out before the others stop.
         if let notifier = self.systemdNotifier() {
@@ -121,6 +128,25 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         try await group.run()
         try? store.close()
         self.logger.info("kiezbox stopped")
+    }
+
+    /// The portal's certificate when it serves HTTPS: made on the first start, reused after (``PortalCertificate``).
+    private func portalCertificate() throws -> PortalCertificate? {
+        let portal = self.configuration.portal
+        guard portal.enabled, let httpsPort = portal.settings.httpsPort else { return nil }
+        let (certificate, origin) = try PortalCertificate.loadOrCreate(
+            dataDirectory: self.configuration.dataDirectory, hostname: portal.settings.hostname, identity: self.configuration.identity,
+            now: self.clock.currentDate()
+        )
+        let what = switch origin {
+        case .created: "portal certificate created (a new key: authorities need this pin)"
+        case .reissued: "portal certificate re-issued from the same key (the pin is unchanged)"
+        case .reused: "portal certificate"
+        }
+        self.logger.notice(
+            "\(what)", metadata: ["pin": "sha256//\(certificate.publicKeyPin)", "https_port": "\(httpsPort)", "hostname": "\(portal.settings.hostname)"]
+        )
+        return certificate
     }
 
     /// The systemd notifier when the daemon runs under a `Type=notify` unit; a `NOTIFY_SOCKET` it cannot use is

@@ -44,10 +44,24 @@ public struct BulletinPost: Sendable, Hashable, Codable, Identifiable {
 
 extension ReadingStore {
     /// Stores a new post, committed at once, and returns it with its id.
+    ///
+    /// Expired posts are deleted first, in the same transaction; a post that would take the bulletin beyond
+    /// ``ReadingStoreConfiguration/bulletin`` is refused (``ReadingStoreError/Code/bulletinFull``): nothing already
+    /// posted is pushed out to make room.
     public func addBulletinPost(
         kind: BulletinKind, category: BulletinCategory?, text: String, place: String, createdAt: Date, expiresAt: Date
     ) async throws -> BulletinPost {
+        let budget = self.configuration.bulletin
         let id = try await self.pool.write { db in
+            try db.execute(sql: "DELETE FROM bulletin_post WHERE expires_at <= ?", arguments: [millisecondsSinceEpoch(createdAt)])
+            let usage = try Row.fetchOne(db, sql: "SELECT posts, bytes FROM bulletin_usage WHERE id = 1")
+            let posts: Int = usage?[0] ?? 0
+            let bytes: Int64 = usage?[1] ?? 0
+            let cost = Int64(text.utf8.count + place.utf8.count + Schema.bulletinRowOverhead)
+            guard posts < budget.maximumPosts, bytes + cost <= budget.maximumBytes else {
+                throw ReadingStoreError(
+                    .bulletinFull, "the bulletin is full (\(posts) posts, \(bytes) bytes; budget \(budget.maximumPosts) posts, \(budget.maximumBytes) bytes)")
+            }
             try db.execute(
                 sql: "INSERT INTO bulletin_post(kind, category, text, place, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [
@@ -60,41 +74,85 @@ extension ReadingStore {
         return BulletinPost(id: id, kind: kind, category: category, text: text, place: place, createdAt: createdAt, expiresAt: expiresAt)
     }
 
-    /// The posts that have not expired at `now`, newest first.
-    public func openBulletinPosts(at now: Date, limit: Int = 500) throws -> [BulletinPost] {
+    /// The posts that have not expired at `now`, newest first, at most `limit`, older than post `before` if given.
+    public func openBulletinPosts(at now: Date, before: Int64? = nil, limit: Int = 500) throws -> [BulletinPost] {
         try self.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT id, kind, category, text, place, created_at, expires_at FROM bulletin_post
-                    WHERE expires_at > ? ORDER BY id DESC LIMIT ?
-                    """,
-                arguments: [millisecondsSinceEpoch(now), limit]
-            ).compactMap { row in
-                guard let kind = BulletinKind(rawValue: row[1]) else { return nil }
-                return BulletinPost(
-                    id: row[0], kind: kind, category: (row[2] as String?).flatMap(BulletinCategory.init(rawValue:)),
-                    text: row[3], place: row[4], createdAt: dateFromMilliseconds(row[5]), expiresAt: dateFromMilliseconds(row[6])
-                )
-            }
+            try Self.posts(
+                db, where: "expires_at > ? AND id < ?", order: "id DESC", limit: limit,
+                arguments: [millisecondsSinceEpoch(now), before ?? Int64.max])
         }
     }
 
-    /// Open posts counted by kind and category: what anyone may see without an authority token.
+    /// A page of open posts in the order the authorities work through them: help requests first, oldest first
+    /// (the longest waiting on top, so no volume of newer posts can push them out of the first page), then
+    /// offers and check-ins, oldest first. `after` continues after the last post of the previous page.
+    public func openBulletinPostsForAuthorities(at now: Date, after: BulletinCursor? = nil, limit: Int) throws -> [BulletinPost] {
+        try self.pool.read { db in
+            let now = millisecondsSinceEpoch(now)
+            var posts: [BulletinPost] = []
+            if after?.requestsDone != true {
+                posts = try Self.posts(
+                    db, where: "expires_at > ? AND kind = 'request' AND id > ?", order: "id", limit: limit,
+                    arguments: [now, after?.id ?? 0])
+            }
+            if posts.count < limit {
+                let afterID = after?.requestsDone == true ? after?.id ?? 0 : 0
+                posts += try Self.posts(
+                    db, where: "expires_at > ? AND kind <> 'request' AND id > ?", order: "id", limit: limit - posts.count,
+                    arguments: [now, afterID])
+            }
+            return posts
+        }
+    }
+
+    private static func posts(_ db: Database, where condition: String, order: String, limit: Int, arguments: StatementArguments) throws -> [BulletinPost] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, kind, category, text, place, created_at, expires_at FROM bulletin_post
+                WHERE \(condition) ORDER BY \(order) LIMIT ?
+                """,
+            arguments: arguments + [limit]
+        ).compactMap { row in
+            guard let kind = BulletinKind(rawValue: row[1]) else { return nil }
+            return BulletinPost(
+                id: row[0], kind: kind, category: (row[2] as String?).flatMap(BulletinCategory.init(rawValue:)),
+                text: row[3], place: row[4], createdAt: dateFromMilliseconds(row[5]), expiresAt: dateFromMilliseconds(row[6])
+            )
+        }
+    }
+
+    /// Open posts counted by kind and category, from the database (the `bulletin_post_open` index alone): what
+    /// anyone may see without an authority token.
     public func bulletinCounts(at now: Date) throws -> [BulletinCount] {
         try self.pool.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT kind, category, count(*) FROM bulletin_post WHERE expires_at > ?
+                    SELECT kind, category, count(*), max(expires_at) FROM bulletin_post WHERE expires_at > ?
                     GROUP BY kind, category ORDER BY kind, category
                     """,
                 arguments: [millisecondsSinceEpoch(now)]
             ).compactMap { row in
                 guard let kind = BulletinKind(rawValue: row[0]) else { return nil }
-                return BulletinCount(kind: kind, category: (row[1] as String?).flatMap(BulletinCategory.init(rawValue:)), count: row[2])
+                return BulletinCount(
+                    kind: kind, category: (row[1] as String?).flatMap(BulletinCategory.init(rawValue:)), count: row[2],
+                    latestExpiry: dateFromMilliseconds(row[3]))
             }
         }
+    }
+
+    /// What the bulletin holds against its budget (expired posts not yet deleted included).
+    public func bulletinUsage() throws -> (posts: Int, bytes: Int64) {
+        try self.pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT posts, bytes FROM bulletin_usage WHERE id = 1")
+            return (row?[0] ?? 0, row?[1] ?? 0)
+        }
+    }
+
+    /// The bytes of the pages the bulletin occupies (what retention leaves out of the readings' share).
+    func bulletinPageBytes() throws -> Int64 {
+        try self.pool.read { db in try Self.bulletinPageBytes(db) }
     }
 
     /// Deletes posts that expired before `now`; returns how many.
@@ -107,15 +165,43 @@ extension ReadingStore {
     }
 }
 
+/// Where a page of the authorities' post list ends: the last post shown and whether the help requests are done.
+public struct BulletinCursor: Sendable, Hashable {
+    public var requestsDone: Bool
+    public var id: Int64
+
+    public init(requestsDone: Bool, id: Int64) {
+        self.requestsDone = requestsDone
+        self.id = id
+    }
+
+    /// The cursor after `post` (the last of a page).
+    public init(after post: BulletinPost) {
+        self.init(requestsDone: post.kind != .request, id: post.id)
+    }
+
+    /// As a query value: `r<id>` within the help requests, `o<id>` within the others.
+    public var queryValue: String { (self.requestsDone ? "o" : "r") + String(self.id) }
+
+    /// The cursor a query value names; nil for anything else.
+    public init?(queryValue: some StringProtocol) {
+        guard let first = queryValue.first, first == "r" || first == "o", let id = Int64(String(queryValue.dropFirst())), id >= 0 else { return nil }
+        self.init(requestsDone: first == "o", id: id)
+    }
+}
+
 /// How many open posts there are of one kind and category.
 public struct BulletinCount: Sendable, Hashable, Codable {
     public var kind: BulletinKind
     public var category: BulletinCategory?
     public var count: Int
+    /// When the last of them expires.
+    public var latestExpiry: Date?
 
-    public init(kind: BulletinKind, category: BulletinCategory?, count: Int) {
+    public init(kind: BulletinKind, category: BulletinCategory?, count: Int, latestExpiry: Date? = nil) {
         self.kind = kind
         self.category = category
         self.count = count
+        self.latestExpiry = latestExpiry
     }
 }

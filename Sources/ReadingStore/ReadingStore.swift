@@ -19,14 +19,42 @@ public struct ReadingStoreConfiguration: Sendable, Hashable {
     /// (`NORMAL`, the default): a power cut then costs only what was not yet committed, for one more write to the
     /// card per commit. Readings are on the disk before any uplink sees them either way.
     public var syncEveryCommit: Bool
+    /// The bulletin's share of ``maximumBytes`` and its most posts: a full bulletin refuses new posts, and readings
+    /// are kept within `maximumBytes - bulletin.maximumBytes`, so posts never push readings out.
+    public var bulletin: BulletinBudget
 
+    /// - Parameter bulletin: `nil`: ``BulletinBudget/default(forStoreBytes:)``.
     public init(
-        flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20, syncEveryCommit: Bool = false
+        flushInterval: Duration = .seconds(10), maximumBatch: Int = 1000, maximumBytes: Int64 = 256 << 20,
+        bulletin: BulletinBudget? = nil, syncEveryCommit: Bool = false
     ) {
         self.flushInterval = flushInterval
         self.maximumBatch = maximumBatch
         self.maximumBytes = maximumBytes
         self.syncEveryCommit = syncEveryCommit
+        self.bulletin = bulletin ?? .default(forStoreBytes: maximumBytes)
+    }
+
+    /// What readings may use: the store's limit less the bulletin's share.
+    public var readingBytes: Int64 { max(0, self.maximumBytes - self.bulletin.maximumBytes) }
+}
+
+/// How much the bulletin may hold: its own budget inside the store, apart from the readings'.
+public struct BulletinBudget: Sendable, Hashable {
+    /// The most posts stored (open or not yet deleted).
+    public var maximumPosts: Int
+    /// The most bytes of posts: text and place in UTF-8 plus a fixed allowance per post for the rest of its row.
+    public var maximumBytes: Int64
+
+    public init(maximumPosts: Int, maximumBytes: Int64) {
+        self.maximumPosts = maximumPosts
+        self.maximumBytes = maximumBytes
+    }
+
+    /// 5,000 posts and an eighth of the store, at most 8 MiB (256 MiB store: 8 MiB, about 5,000 posts of the
+    /// largest size).
+    public static func `default`(forStoreBytes storeBytes: Int64) -> BulletinBudget {
+        BulletinBudget(maximumPosts: 5000, maximumBytes: min(8 << 20, storeBytes / 8))
     }
 }
 
@@ -80,6 +108,17 @@ public struct RetiredUplink: Sendable, Hashable {
     public var retiredAt: Date
     /// Whether its cursor was deleted now (retired longer than ``ReadingStore/retiredCursorLifetime``).
     public var forgotten: Bool
+}
+
+/// The store's figures that `/metrics` serves: kept up to date by the store as it writes, so reading them costs
+/// the same with ten readings as with ten million.
+public struct StoreCounters: Sendable, Hashable {
+    public var readingsStored: Int64
+    /// Readings dropped undelivered because the size limit was reached.
+    public var droppedReadings: Int64
+    /// Bytes of the database and its write-ahead log on disk.
+    public var fileBytes: Int64
+    public var uplinks: [UplinkProgress]
 }
 
 /// The result of one retention pass.
@@ -482,7 +521,8 @@ public final class ReadingStore: Sendable {
         let lifetime = Self.retiredCursorLifetime
         return try await self.pool.write { db in
             var retired: [RetiredUplink] = []
-            let rows = try Row.fetchAll(db, sql: "SELECT name, delivered_through, retired_at FROM uplink ORDER BY name")
+            let stored = try Self.readingsStored(db)
+            let rows = try Row.fetchAll(db, sql: "SELECT name, stored_through, retired_at FROM uplink ORDER BY name")
             for row in rows {
                 let name: String = row["name"]
                 let retiredAt: Int64? = row["retired_at"]
@@ -498,7 +538,7 @@ public final class ReadingStore: Sendable {
                         sql: "UPDATE uplink SET retired_at = ? WHERE name = ?", arguments: [millisecondsSinceEpoch(now), name]
                     )
                 }
-                let undelivered = try Self.undeliveredCount(uplink: name, through: row["delivered_through"], in: db)
+                let undelivered = try Self.undeliveredCount(uplink: name, storedThrough: row["stored_through"], stored: stored, in: db)
                 let forget = now.timeIntervalSince(since) >= lifetime
                 if forget {
                     try db.execute(sql: "DELETE FROM uplink WHERE name = ?", arguments: [name])
@@ -523,18 +563,22 @@ public final class ReadingStore: Sendable {
 
     // MARK: - Retention
 
-    /// Keeps the database within ``ReadingStoreConfiguration/maximumBytes``.
+    /// Keeps the readings within ``ReadingStoreConfiguration/readingBytes``: the store's limit less the bulletin's
+    /// share, measured without the bulletin's pages, so however many posts there are (the bulletin keeps to its
+    /// own budget) they never count against readings.
     ///
-    /// Deletes the oldest readings every uplink has delivered until the store is at 90 % of its limit, so it
+    /// Deletes the oldest readings every uplink has delivered until the readings are at 90 % of their limit, so it
     /// does not run at the edge. Only when every remaining reading is undelivered does it drop the oldest
     /// undelivered ones, and counts them (`status` shows the count).
     @discardableResult
     public func enforceRetention() async throws -> RetentionOutcome {
-        let maximumBytes = self.configuration.maximumBytes
+        let maximumBytes = self.configuration.readingBytes
         return try await self.pool.write { db in
             var outcome = RetentionOutcome(deletedDelivered: 0, droppedUndelivered: 0)
-            guard try Self.usedBytes(db) > maximumBytes else { return outcome }
+            guard try Self.usedBytes(db) - Self.bulletinPageBytes(db) > maximumBytes else { return outcome }
             let target = maximumBytes / 10 * 9
+            // Deleting readings never frees a bulletin page: measured once.
+            let bulletinBytes = try Self.bulletinPageBytes(db)
             // Delivered means acknowledged by every configured uplink (a retired cursor waits for nothing); with
             // no uplink configured nothing waits for a reading.
             let deliveredThrough =
@@ -542,7 +586,7 @@ public final class ReadingStore: Sendable {
                 ?? (try Int64.fetchOne(db, sql: "SELECT max(id) FROM reading") ?? 0)
             // Pages are freed only when they empty, and other tables share the file: estimate, delete, measure
             // again, until the store is under its target.
-            while case let used = try Self.usedBytes(db), used > target {
+            while case let used = try Self.usedBytes(db) - bulletinBytes, used > target {
                 let rows = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading") ?? 0
                 guard rows > 0 else { break }
                 let bytesPerRow = max(1, used / rows)
@@ -566,6 +610,20 @@ public final class ReadingStore: Sendable {
                 try Self.setMeta(MetaKey.droppedReadings, String(total + Int64(outcome.droppedUndelivered)), in: db)
             }
             return outcome
+        }
+    }
+
+    /// The pages the bulletin's table and index occupy, from SQLite's `dbstat` table (only those b-trees are
+    /// visited); where SQLite was built without it, the bulletin's own byte count.
+    static func bulletinPageBytes(_ db: Database) throws -> Int64 {
+        do {
+            var bytes: Int64 = 0
+            for name in ["bulletin_post", "bulletin_post_open"] {
+                bytes += try Int64.fetchOne(db, sql: "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?", arguments: [name]) ?? 0
+            }
+            return bytes
+        } catch {
+            return try Int64.fetchOne(db, sql: "SELECT bytes FROM bulletin_usage WHERE id = 1") ?? 0
         }
     }
 
@@ -628,10 +686,7 @@ public final class ReadingStore: Sendable {
 
     /// Everything `kiezbox status` shows about the store.
     public func statistics() throws -> StoreStatistics {
-        let fileBytes = [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
-            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
-            return sum + (size ?? 0)
-        }
+        let fileBytes = self.fileBytes()
         let latest = try self.latest()
         let neighbours = try self.neighbours()
         return try self.pool.read { db in
@@ -660,31 +715,59 @@ public final class ReadingStore: Sendable {
         }
     }
 
+    /// The figures `/metrics` serves, from counters the store keeps as it writes: no table is counted.
+    public func counters() throws -> StoreCounters {
+        try self.pool.read { db in
+            StoreCounters(
+                readingsStored: try Self.readingsStored(db),
+                droppedReadings: Int64(try Self.meta(MetaKey.droppedReadings, in: db) ?? "0") ?? 0,
+                fileBytes: self.fileBytes(),
+                uplinks: try Self.uplinkProgress(db)
+            )
+        }
+    }
+
+    private func fileBytes() -> Int64 {
+        [self.path, self.path + "-wal"].reduce(Int64(0)) { sum, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
+            return sum + (size ?? 0)
+        }
+    }
+
+    private static func readingsStored(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?", arguments: [MetaKey.readingsStored]) ?? 0
+    }
+
     /// Each registered uplink's progress: its cursor and how many committed readings it has still to deliver.
     public func uplinkProgress() throws -> [UplinkProgress] {
         try self.pool.read { db in try Self.uplinkProgress(db) }
     }
 
     private static func uplinkProgress(_ db: Database) throws -> [UplinkProgress] {
-        try Row.fetchAll(db, sql: "SELECT name, delivered_through, delivered_total, retired_at FROM uplink ORDER BY name").map { row in
+        let stored = try Self.readingsStored(db)
+        return try Row.fetchAll(
+            db, sql: "SELECT name, delivered_through, delivered_total, stored_through, retired_at FROM uplink ORDER BY name"
+        ).map { row in
             let name: String = row["name"]
             let through: Int64 = row["delivered_through"]
             return UplinkProgress(
                 name: name, retiredAt: (row["retired_at"] as Int64?).map(dateFromMilliseconds), deliveredThrough: through,
-                deliveredTotal: row["delivered_total"], undelivered: try Self.undeliveredCount(uplink: name, through: through, in: db)
+                deliveredTotal: row["delivered_total"],
+                undelivered: try Self.undeliveredCount(uplink: name, storedThrough: row["stored_through"], stored: stored, in: db)
             )
         }
     }
 
-    private static func undeliveredCount(uplink: String, through: Int64, in db: Database) throws -> Int64 {
-        let above = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading WHERE id > ?", arguments: [through]) ?? 0
+    /// Stored readings `uplink` has not had acknowledged: all of them but those at or below its cursor (both
+    /// counted by triggers, no scan) and those acknowledged out of order above it.
+    private static func undeliveredCount(uplink: String, storedThrough: Int64, stored: Int64, in db: Database) throws -> Int64 {
         let acknowledgedAbove =
             try Int64.fetchOne(
                 db,
                 sql: "SELECT count(*) FROM uplink_ack WHERE uplink = ? AND reading_id IN (SELECT id FROM reading)",
                 arguments: [uplink]
             ) ?? 0
-        return above - acknowledgedAbove
+        return stored - storedThrough - acknowledgedAbove
     }
 
     /// Waits for the writer connection and runs a no-op on it, writing nothing: returns as soon as no write is in

@@ -9,6 +9,8 @@ public struct ReadingStoreError: Error, Sendable, CustomStringConvertible {
         case corrupt
         /// An uplink name the store has not been told about.
         case unknownUplink
+        /// The bulletin is at its budget (posts or bytes): the post was not stored.
+        case bulletinFull
         /// SQLite failed; `detail` says how.
         case database
     }

@@ -117,8 +117,86 @@ enum Schema {
             // forgotten after a while.
             try db.execute(sql: "ALTER TABLE uplink ADD COLUMN retired_at INTEGER")
         }
+        migrator.registerMigration("v6-bulletin-budget") { db in
+            // The bulletin's own budget (posts and bytes), counted in the same transaction as every insert and
+            // delete by triggers, so a post can be refused before the bulletin outgrows it and retention can leave
+            // the bulletin's share out of the readings' without scanning posts.
+            try db.execute(
+                sql: """
+                    CREATE TABLE bulletin_usage(
+                      id INTEGER PRIMARY KEY CHECK(id = 1),
+                      posts INTEGER NOT NULL,
+                      bytes INTEGER NOT NULL)
+                    """
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO bulletin_usage(id, posts, bytes)
+                    SELECT 1, count(*), coalesce(sum(\(Schema.bulletinPostBytes())), 0) FROM bulletin_post
+                    """
+            )
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER bulletin_usage_insert AFTER INSERT ON bulletin_post BEGIN
+                      UPDATE bulletin_usage SET posts = posts + 1, bytes = bytes + \(Schema.bulletinPostBytes("new")) WHERE id = 1;
+                    END
+                    """
+            )
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER bulletin_usage_delete AFTER DELETE ON bulletin_post BEGIN
+                      UPDATE bulletin_usage SET posts = posts - 1, bytes = bytes - \(Schema.bulletinPostBytes("old")) WHERE id = 1;
+                    END
+                    """
+            )
+            // Open posts are counted by kind and category from this index alone (it covers the query); it also
+            // serves expiry, so the older expiry-only index goes.
+            try db.execute(sql: "CREATE INDEX bulletin_post_open ON bulletin_post(expires_at, kind, category)")
+            try db.execute(sql: "DROP INDEX bulletin_post_expiry")
+        }
+        migrator.registerMigration("v7-reading-counts") { db in
+            // How many readings are stored (meta `readings_stored`: a row, not a table, so an empty store stays as
+            // small as it was), and per uplink how many of them are at or below its cursor, kept by triggers in the
+            // same transaction as every insert, delete and cursor move: /metrics and the backlog read them instead
+            // of counting a table of millions of rows. Counted once here, never again.
+            try db.execute(
+                sql: """
+                    INSERT INTO meta(key, value) VALUES ('readings_stored', (SELECT count(*) FROM reading));
+                    ALTER TABLE uplink ADD COLUMN stored_through INTEGER NOT NULL DEFAULT 0;
+                    UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= uplink.delivered_through);
+                    CREATE TRIGGER reading_counted AFTER INSERT ON reading BEGIN
+                      UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'readings_stored';
+                      UPDATE uplink SET stored_through = stored_through + 1 WHERE NEW.id <= delivered_through;
+                    END;
+                    CREATE TRIGGER reading_uncounted AFTER DELETE ON reading BEGIN
+                      UPDATE meta SET value = CAST(value AS INTEGER) - 1 WHERE key = 'readings_stored';
+                      UPDATE uplink SET stored_through = stored_through - 1 WHERE OLD.id <= delivered_through;
+                    END;
+                    CREATE TRIGGER uplink_cursor_counted AFTER UPDATE OF delivered_through ON uplink
+                    WHEN NEW.delivered_through <> OLD.delivered_through BEGIN
+                      UPDATE uplink SET stored_through = stored_through
+                        + (SELECT count(*) FROM reading WHERE id > OLD.delivered_through AND id <= NEW.delivered_through)
+                        - (SELECT count(*) FROM reading WHERE id > NEW.delivered_through AND id <= OLD.delivered_through)
+                      WHERE name = NEW.name;
+                    END;
+                    CREATE TRIGGER uplink_counted AFTER INSERT ON uplink BEGIN
+                      UPDATE uplink SET stored_through = (SELECT count(*) FROM reading WHERE id <= NEW.delivered_through)
+                      WHERE name = NEW.name;
+                    END;
+                    """
+            )
+        }
         return migrator
     }
+
+    /// What one post costs the bulletin's byte budget, as SQL over a row (`new`, `old` or the table itself): its
+    /// text and place in UTF-8 plus a fixed allowance for the row's other columns and its index entry.
+    static func bulletinPostBytes(_ row: String = "bulletin_post") -> String {
+        "(length(CAST(\(row).text AS BLOB)) + length(CAST(\(row).place AS BLOB)) + \(bulletinRowOverhead))"
+    }
+
+    /// Bytes a post costs beyond its text and place.
+    static let bulletinRowOverhead = 96
 }
 
 /// Keys of the `meta` table.
@@ -132,4 +210,6 @@ enum MetaKey {
     static let daemonStartedAt = "daemon_started_at"
     /// The number of the last run that opened the store for writing (see ``ReadingStore/run``).
     static let run = "run"
+    /// Kept by triggers (migration v7-reading-counts); never written by Swift code.
+    static let readingsStored = "readings_stored"
 }

@@ -13,8 +13,23 @@ struct CaptivePortalTests {
         /// The exact "online" answer this OS expects once the phone has acknowledged the portal.
         var onlineStatus: Int
         var onlineBody: String
+        /// For NetworkManager's checks: the `response=` the distribution configures ("" = expects 204 or an
+        /// empty body); `nil` for other OSes.
+        var networkManagerResponse: String? = nil
         var description: String { "\(self.os) \(self.host)\(self.path)" }
     }
+
+    /// NetworkManager's verdict on an answer (src/core/nm-connectivity.c): online if the status header says so,
+    /// or the body starts with the configured response, or an empty response is configured and the answer is a
+    /// 204 (or a 200 with no body); anything else (the portal's redirect) is "portal".
+    static func networkManagerSeesOnline(_ answer: RawHTTPClient.Answer, expecting response: String) -> Bool {
+        if answer.header("X-NetworkManager-Status")?.lowercased() == "online" { return true }
+        if response.isEmpty { return answer.status == 204 || (answer.status == 200 && answer.body.isEmpty) }
+        return answer.text.hasPrefix(response)
+    }
+
+    /// NetworkManager (libcurl) sends no User-Agent of its own and asks for `Connection: close`.
+    static let networkManagerAgent = ""
 
     static let probes: [Probe] = [
         Probe(
@@ -54,17 +69,45 @@ struct CaptivePortalTests {
             userAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", onlineStatus: 200,
             onlineBody: "success\n"
         ),
+        // NetworkManager as the distributions ship it ([connectivity] uri= and response= in their conf.d files).
+        Probe(
+            os: "GNOME (NetworkManager)", host: "nmcheck.gnome.org", path: "/check_network_status.txt", userAgent: networkManagerAgent,
+            onlineStatus: 200, onlineBody: "NetworkManager is online\n", networkManagerResponse: "NetworkManager is online"
+        ),
+        Probe(
+            os: "Debian (NetworkManager)", host: "network-test.debian.org", path: "/nm", userAgent: networkManagerAgent,
+            onlineStatus: 200, onlineBody: "NetworkManager is online\n", networkManagerResponse: "NetworkManager is online"
+        ),
+        Probe(
+            os: "Ubuntu (NetworkManager)", host: "connectivity-check.ubuntu.com", path: "/", userAgent: networkManagerAgent,
+            onlineStatus: 204, onlineBody: "", networkManagerResponse: "NetworkManager is online"
+        ),
+        Probe(
+            os: "Fedora (NetworkManager)", host: "fedoraproject.org", path: "/static/hotspot.txt", userAgent: networkManagerAgent,
+            onlineStatus: 200, onlineBody: "OK\n", networkManagerResponse: "OK"
+        ),
+        Probe(
+            os: "Arch Linux (NetworkManager)", host: "ping.archlinux.org", path: "/nm-check.txt", userAgent: networkManagerAgent,
+            onlineStatus: 200, onlineBody: "NetworkManager is online\n", networkManagerResponse: "NetworkManager is online"
+        ),
+        Probe(
+            os: "KDE (NetworkManager)", host: "networkcheck.kde.org", path: "/", userAgent: networkManagerAgent,
+            onlineStatus: 200, onlineBody: "OK\n", networkManagerResponse: "OK"
+        ),
     ]
 
     @Test("a new phone's probe is sent to the portal; once acknowledged it gets the OS's exact online answer", arguments: probes)
     func probe(_ probe: Probe) async throws {
         try await withRunningPortal { portal in
             let phone = portal.phone(1)
-            let headers = [("User-Agent", probe.userAgent), ("Accept", "*/*")]
+            let headers = (probe.userAgent.isEmpty ? [] : [("User-Agent", probe.userAgent)]) + [("Accept", "*/*")]
             let before = try await phone.get(probe.path, host: probe.host, headers: headers)
             #expect(before.status == 302)
             #expect(before.header("Location") == "http://kiez.box/")
             #expect(before.header("Cache-Control") == "no-store")
+            if let response = probe.networkManagerResponse {
+                #expect(!Self.networkManagerSeesOnline(before, expecting: response), "a captive desktop must see the portal")
+            }
 
             // The person taps "continue" on the portal page (a plain form post, no JavaScript).
             let acknowledged = try await phone.post("/acknowledge", host: "kiez.box", contentType: "application/x-www-form-urlencoded", body: [])
@@ -73,6 +116,12 @@ struct CaptivePortalTests {
             let after = try await phone.get(probe.path, host: probe.host, headers: headers)
             #expect(after.status == probe.onlineStatus)
             #expect(after.text == probe.onlineBody)
+            if let response = probe.networkManagerResponse {
+                #expect(after.header("X-NetworkManager-Status") == "online")
+                #expect(Self.networkManagerSeesOnline(after, expecting: response))
+                // Whatever a distribution configures as its expected body, the status header says online.
+                #expect(Self.networkManagerSeesOnline(after, expecting: "some other distribution's text"))
+            }
 
             // Another phone has not acknowledged anything: still captive.
             let other = try await portal.phone(2).get(probe.path, host: probe.host, headers: headers)
@@ -149,5 +198,9 @@ struct CaptivePortalTests {
         #expect(ConnectivityProbe.classify(host: "ipv6.msftconnecttest.com", path: "/connecttest.txt") == .windows)
         #expect(ConnectivityProbe.classify(host: "example.org", path: "/connecttest.txt") == nil)
         #expect(ConnectivityProbe.classify(host: "example.org", path: "/") == nil)
+        #expect(ConnectivityProbe.classify(host: "NMCHECK.GNOME.ORG", path: "/check_network_status.txt") != nil)
+        #expect(ConnectivityProbe.classify(host: "connectivity-check.ubuntu.com", path: "/") != nil)
+        #expect(ConnectivityProbe.classify(host: "fedoraproject.org", path: "/wiki/Fedora") == nil)
+        #expect(ConnectivityProbe.classify(host: "example.org", path: "/nm-check.txt") == nil)
     }
 }

@@ -120,6 +120,62 @@ struct InfoPageBrowserTests {
         }
     }
 
+    /// The crisis fixture with `text` as the newest post.
+    static func pageWithNewestPost(_ text: String) -> String {
+        var snapshot = InfoPageFixtures.crisis(language: .de, posts: 3, postLength: 60)
+        snapshot.bulletin[0].text = text
+        return InfoPage.render(snapshot: snapshot, language: .de, form: InfoPageFixtures.form, portalURL: InfoPageFixtures.portalURL)
+    }
+
+    @Test("a Zalgo post paints nothing over the help points and forms: the screenshot above the post list is unchanged")
+    func zalgoPostStaysInItsBox() async throws {
+        _ = try HeadlessChromium.installed()
+        let folder = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Marks stacked up and down on every letter, as stored by a box before the limits (a post's text is shown
+        // as stored, so rendering must contain it whatever it is).
+        let marks = (0..<40).map { Unicode.Scalar(0x0300 + UInt32($0 % 0x70))! } + (0..<40).map { Unicode.Scalar(0x0316 + UInt32($0 % 10))! }
+        let zalgo = String(String.UnicodeScalarView("HILFE HILFE".unicodeScalars.flatMap { [$0] + ($0 == " " ? [] : marks) }))
+        let plain = "HILFE HILFE"
+        let zalgoFile = folder.appendingPathComponent("zalgo.html")
+        let plainFile = folder.appendingPathComponent("plain.html")
+        try Data(Self.pageWithNewestPost(zalgo).utf8).write(to: zalgoFile)
+        try Data(Self.pageWithNewestPost(plain).utf8).write(to: plainFile)
+
+        // Where the post list begins, measured by a script in a copy of the page for the test only (the page
+        // itself has none): the top of the first post's box, in CSS pixels. `--dump-dom` lays the page out at
+        // least 500 pixels wide whatever the window size, so the copy is held to the screenshots' 360.
+        let measuring = folder.appendingPathComponent("measure.html")
+        try Data(
+            Self.pageWithNewestPost(plain).replacingOccurrences(of: "</head>", with: "<style>html{width:360px}</style></head>").replacingOccurrences(
+                of: "</body>",
+                with: "<script>document.body.setAttribute('data-top', String(Math.floor(document.querySelector('#posts ~ ul > li').getBoundingClientRect().top + window.scrollY)));</script></body>"
+            ).utf8
+        ).write(to: measuring)
+        let dom = try await HeadlessChromium(javaScriptEnabled: true).dumpDOM(url: measuring)
+        let top = try #require(dom.components(separatedBy: "data-top=\"").dropFirst().first?.prefix { $0.isNumber }).description
+        let postsTop = try #require(Int(top))
+        #expect(postsTop > 400, "the post list starts at \(postsTop) px, below the help points and forms")
+
+        // Screenshots of everything above the first post: identical whether that post is plain or Zalgo.
+        let above = HeadlessChromium(height: postsTop)
+        let zalgoShot = folder.appendingPathComponent("zalgo.png")
+        let plainShot = folder.appendingPathComponent("plain.png")
+        try await above.screenshot(url: zalgoFile, to: zalgoShot)
+        try await above.screenshot(url: plainFile, to: plainShot)
+        let zalgoPNG = try Data(contentsOf: zalgoShot)
+        let plainPNG = try Data(contentsOf: plainShot)
+        let artefacts = try TestArtefacts.folder()
+        try zalgoPNG.write(to: artefacts.appendingPathComponent("zalgo-above-posts.png"))
+        try plainPNG.write(to: artefacts.appendingPathComponent("plain-above-posts.png"))
+        // The control: the whole page does differ, so the browser did draw the marks.
+        let whole = HeadlessChromium(height: postsTop + 400)
+        try await whole.screenshot(url: zalgoFile, to: zalgoShot)
+        try await whole.screenshot(url: plainFile, to: plainShot)
+        #expect(try Data(contentsOf: zalgoShot) != Data(contentsOf: plainShot))
+        #expect(zalgoPNG == plainPNG, "the Zalgo post changed pixels above the post list (see .build/test-artefacts/zalgo-above-posts.png)")
+    }
+
     @Test("the rendered fixture page in the browser matches what the renderer promises (offline, file://)")
     func fixturePage() async throws {
         let browser = try HeadlessChromium.installed()

@@ -150,7 +150,7 @@ struct InfoPageTests {
         for outcome in all {
             #expect(BulletinOutcome(queryValue: outcome.queryValue) == outcome)
         }
-        #expect(all.map(\.queryValue) == ["posted", "tooLong", "empty", "rateLimited", "badToken", "invalid"])
+        #expect(all.map(\.queryValue) == ["posted", "tooLong", "empty", "rateLimited", "busy", "badToken", "invalid"])
         #expect(BulletinOutcome(queryValue: "<script>") == nil)
         #expect(BulletinOutcome(queryValue: "") == nil)
     }

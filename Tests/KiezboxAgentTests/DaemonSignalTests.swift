@@ -54,6 +54,7 @@ struct DaemonSignalTests {
             [portal]
             listen = "127.0.0.1"
             port = \(port)
+            https_port = \(try MosquittoBroker.freePort())
             """
         try configuration.write(toFile: directory + "/kiezbox.toml", atomically: true, encoding: .utf8)
         try await body(directory, directory + "/kiezbox.toml", port)

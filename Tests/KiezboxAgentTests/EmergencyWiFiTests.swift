@@ -103,6 +103,11 @@ struct EmergencyWiFiConfigurationTests {
         #expect(configured.wifi.authorityAPI)
         #expect(configured.portal.settings.wifiAddress == "192.168.77.1")
         #expect(configured.portal.settings.authorityAPIOnWiFi)
+        // The HTTPS side (where tokens go) is open at the Wi-Fi address only then.
+        let opened = try EmergencyWiFiFiles(wifi: configured.wifi, portal: configured.portal).render().first { $0.name == "nftables.conf" }
+        #expect(opened?.contents.contains("ip daddr 192.168.77.1 tcp dport 8443 accept") == true, "\(opened?.contents ?? "")")
+        let closed = try EmergencyWiFiFiles(wifi: try self.parse("").wifi, portal: try self.parse("").portal).render().first { $0.name == "nftables.conf" }
+        #expect(closed?.contents.contains("dport 8443") == false, "\(closed?.contents ?? "")")
     }
 
     @Test("the files carry the settings: open network, option 114, catch-all DNS with no-AAAA, DNAT to the portal port")

@@ -58,7 +58,7 @@ struct MeshTests {
     func committedIDs(_ data: String) throws -> Set<String> {
         do {
             let store = try ReadingStore(directory: data, readOnly: true)
-            return Set(try store.readings().map { "\(store.instanceID):\($0.id)" })
+            return Set(try store.readings().map { $0.globalID(storeInstance: store.instanceID) })
         } catch let error as ReadingStoreError where error.code == .noDatabase {
             return []
         }

@@ -81,7 +81,7 @@ struct SimulatedOutageTests {
                         }
                         // What the relay reports delivered; readings still buffered are committed by the shutdown flush
                         // after the relay has stopped, and go out on the next start.
-                        let delivered = Set(try store.readings().map { "\(store.instanceID):\($0.id)" })
+                        let delivered = Set(try store.readings().map { $0.globalID(storeInstance: store.instanceID) })
                         await clock.waitForSleepers(4)
                         trigger.triggerGracefulShutdown()
                         try await group.waitForAll()

@@ -22,10 +22,19 @@ public final class MosquittoBroker: Sendable {
         public var listener: [String] = []
         /// `user:password` pairs; when non-empty, anonymous clients are refused.
         public var users: [(user: String, password: String)] = []
+        /// Where the broker listens (one listener per address, all on the broker's port): 127.0.0.1 unless set.
+        public var addresses: [String]
+        /// Runs the broker inside this namespace (`ip netns exec`); `addresses` are then its addresses there.
+        public var networkNamespace: NetworkNamespace?
 
-        public init(listener: [String] = [], users: [(user: String, password: String)] = []) {
+        public init(
+            listener: [String] = [], users: [(user: String, password: String)] = [], addresses: [String] = ["127.0.0.1"],
+            networkNamespace: NetworkNamespace? = nil
+        ) {
             self.listener = listener
             self.users = users
+            self.addresses = addresses
+            self.networkNamespace = networkNamespace
         }
     }
 
@@ -82,8 +91,8 @@ public final class MosquittoBroker: Sendable {
             "log_dest stderr",
             "log_type all",
             "log_timestamp true",
-            "listener \(port) 127.0.0.1",
         ]
+        lines += options.addresses.map { "listener \(port) \($0)" }
         lines += options.listener
         if options.users.isEmpty {
             lines.append("allow_anonymous true")
@@ -105,6 +114,9 @@ public final class MosquittoBroker: Sendable {
         }
     }
 
+    /// The first address the broker listens on.
+    public var host: String { self.options.addresses.first ?? "127.0.0.1" }
+
     public var configURL: URL { self.directory.appendingPathComponent("mosquitto.conf") }
     public var logURL: URL { self.directory.appendingPathComponent("mosquitto.log") }
 
@@ -119,8 +131,10 @@ public final class MosquittoBroker: Sendable {
         let log = try FileHandle(forWritingTo: self.logURL)
         try log.seekToEnd()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["-c", self.configURL.path]
+        // `ip netns exec` execs the broker in the same process: the process below is the broker either way.
+        let command = (self.options.networkNamespace?.command([Self.executable]) ?? [Self.executable]) + ["-c", self.configURL.path]
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
@@ -128,7 +142,7 @@ public final class MosquittoBroker: Sendable {
         try? log.close()
         self.process.withLock { $0 = process }
         let deadline = ContinuousClock.now.advanced(by: .seconds(15))
-        while !Self.acceptsConnections(port: self.port) {
+        while !Self.acceptsConnections(host: self.host, port: self.port) {
             guard process.isRunning else {
                 throw TestFailure("mosquitto exited with \(process.terminationStatus):\n\(self.log)")
             }
@@ -189,19 +203,19 @@ public final class MosquittoBroker: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    public static func loopback(port: Int) -> sockaddr_in {
+    public static func loopback(port: Int, host: String = "127.0.0.1") -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return address
     }
 
-    public static func acceptsConnections(port: Int) -> Bool {
+    public static func acceptsConnections(host: String = "127.0.0.1", port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = loopback(port: port)
+        var address = loopback(port: port, host: host)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))

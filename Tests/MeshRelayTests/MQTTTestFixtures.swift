@@ -1,6 +1,8 @@
 import Foundation
 import KiezboxCore
+import Logging
 import MeshRelay
+import ReadingStore
 
 /// Boxes, readings and configurations shared by the MQTT tests.
 enum Fixtures {
@@ -36,6 +38,16 @@ enum Fixtures {
             reconnectDelay: .init(initial: .milliseconds(100), maximum: .milliseconds(500)))
         change(&configuration)
         return configuration
+    }
+
+    /// A relay feeding `uplink` from `store` as fast as it can, retrying quickly: tests of what arrives, not of pacing.
+    static func unpacedRelay(_ uplink: MQTTUplink, store: ReadingStore, batchSize: Int, label: String) -> RelayService<LiveClock> {
+        RelayService(
+            uplinks: [uplink], store: store, clock: LiveClock(),
+            configuration: RelayConfiguration(
+                batchSize: batchSize, idlePoll: .milliseconds(100), initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1),
+                maximumBackfillRate: 0),
+            logger: Logger(label: label))
     }
 
     static func statusMessages(_ messages: [MQTTMessage]) -> [StatusMessage] {

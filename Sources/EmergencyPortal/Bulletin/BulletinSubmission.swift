@@ -3,12 +3,17 @@ import ReadingStore
 
 /// Why a bulletin post was refused; the page tells the person in their language.
 public enum BulletinRefusal: String, Sendable, Hashable, Error, CaseIterable {
-    /// The text is longer than 280 characters or the place longer than 80.
+    /// The text is longer than 280 characters or ``BulletinFormContext/maxTextBytes`` bytes, the place longer than
+    /// 80 or ``BulletinFormContext/maxPlaceBytes``, or a character carries more than
+    /// ``BulletinFormContext/maxMarksPerCharacter`` combining marks.
     case tooLong
     /// The text is empty (after trimming).
     case empty
     /// This phone has posted too much for now.
     case rateLimited
+    /// The whole Wi-Fi has posted too much for now, or the bulletin is at its budget: nothing already posted is
+    /// pushed out to make room.
+    case busy
     /// The form is too old, from before a restart, or not from this box.
     case badToken
     /// Control characters, direction overrides, unknown kind or category, or a field that is not a field.
@@ -19,7 +24,7 @@ public enum BulletinRefusal: String, Sendable, Hashable, Error, CaseIterable {
         switch self {
         case .empty, .tooLong, .invalid: 400
         case .badToken: 403
-        case .rateLimited: 429
+        case .rateLimited, .busy: 429
         }
     }
 }
@@ -55,10 +60,28 @@ public struct BulletinSubmission: Sendable, Hashable {
         let place = (fields["place"] ?? "").precomposedStringWithCanonicalMapping.trimmingCharacters(in: .whitespacesAndNewlines)
         // A check-in may be just "I am safe"; a request or an offer must say something.
         if text.isEmpty && kind != .safe { throw .empty }
-        guard text.count <= BulletinFormContext.maxTextLength, place.count <= BulletinFormContext.maxPlaceLength else { throw .tooLong }
+        guard Self.fits(text, characters: BulletinFormContext.maxTextLength, bytes: BulletinFormContext.maxTextBytes),
+            Self.fits(place, characters: BulletinFormContext.maxPlaceLength, bytes: BulletinFormContext.maxPlaceBytes)
+        else { throw .tooLong }
         guard Self.isPlain(text, allowingNewlines: true), Self.isPlain(place, allowingNewlines: false) else { throw .invalid }
         self.text = text
         self.place = place
+    }
+
+    /// Within `characters` characters (grapheme clusters, as people count) and `bytes` UTF-8 bytes, with at most
+    /// ``BulletinFormContext/maxMarksPerCharacter`` combining marks on any character (after NFC, which has already
+    /// folded the marks that have precomposed forms): counting characters alone, invisible variation selectors and
+    /// stacked "Zalgo" marks would be free.
+    static func fits(_ text: String, characters: Int, bytes: Int) -> Bool {
+        guard text.utf8.count <= bytes, text.count <= characters else { return false }
+        return text.allSatisfy { character in
+            character.unicodeScalars.count { scalar in
+                switch scalar.properties.generalCategory {
+                case .nonspacingMark, .spacingMark, .enclosingMark: true
+                default: false
+                }
+            } <= BulletinFormContext.maxMarksPerCharacter
+        }
     }
 
     /// No control characters (but line breaks in the text), no bidirectional overrides that could make a post

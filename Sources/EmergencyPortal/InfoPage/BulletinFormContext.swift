@@ -39,4 +39,10 @@ public struct BulletinFormContext: Sendable, Hashable {
     /// Field limits shared by the forms' `maxlength` and the POST handler's checks.
     public static let maxTextLength = 280
     public static let maxPlaceLength = 80
+    /// UTF-8 bytes: four per character, what 280 emoji or CJK characters need, and no more.
+    public static let maxTextBytes = 4 * maxTextLength
+    public static let maxPlaceBytes = 4 * maxPlaceLength
+    /// Combining marks one character may carry: enough for Vietnamese, Thai, Tibetan or Devanagari clusters
+    /// (rarely more than four), not for marks stacked up the screen.
+    public static let maxMarksPerCharacter = 6
 }

@@ -1,31 +1,48 @@
 import ReadingStore
 
 extension InfoPageRenderer {
-    /// The posts shown, a link to all when some are left out, and the end of the bulletin section.
-    func postList(_ posts: [BulletinPost], total: Int) -> String {
+    /// The posts shown, a link to all when some are left out (or, on a page of `?all=1`, to the posts older than
+    /// `olderThan`), and the end of the bulletin section.
+    func postList(_ posts: [BulletinPost], total: Int, olderThan: Int64? = nil) -> String {
         var html = "<h3 id=\"posts\">\(self.strings.postsHeading.markupEscaped)</h3>"
         if posts.isEmpty && total == 0 {
             html += "<p class=\"m\">\(self.strings.noneRightNow.markupEscaped)</p>"
         } else if !posts.isEmpty {
             html += "<ul>" + posts.map(self.postItem).joined() + "</ul>"
         }
-        if posts.count < total {
+        if let olderThan {
+            html += "<p><a href=\"?lang=\(self.language.code)&amp;all=1&amp;before=\(olderThan)#posts\">\(self.strings.olderPosts.markupEscaped)</a></p>"
+        } else if posts.count < total {
             html += "<p><a href=\"?lang=\(self.language.code)&amp;all=1#posts\">\(self.strings.showAllPosts(total).markupEscaped)</a></p>"
         }
         return html + "</section>"
     }
 
-    /// The newest posts, at most ``InfoPage/postsOnPage``, whose items fit in `bytes` (the `<ul>` included).
+    /// The newest posts, at most ``InfoPage/postsOnPage``, whose items fit in `bytes` (the `<ul>` included). A post
+    /// too large for what is left is passed over, not the end of the list: one post cannot empty the front page.
     func postsFitting(bytes: Int) -> [BulletinPost] {
         var remaining = bytes - "<ul></ul>".utf8.count
         var fitting: [BulletinPost] = []
-        for post in self.snapshot.bulletin.prefix(InfoPage.postsOnPage) {
+        for post in self.snapshot.bulletin where fitting.count < InfoPage.postsOnPage {
             let size = self.postItem(post).utf8.count
-            guard size <= remaining else { break }
+            guard size <= remaining else { continue }
             remaining -= size
             fitting.append(post)
         }
         return fitting
+    }
+
+    /// `posts` from the first, as long as they fit in `bytes`; at least the first, so paging always moves on.
+    func postsInOrder(_ posts: [BulletinPost], bytes: Int) -> [BulletinPost] {
+        var remaining = bytes
+        var shown: [BulletinPost] = []
+        for post in posts {
+            let size = self.postItem(post).utf8.count
+            guard size <= remaining || shown.isEmpty else { break }
+            remaining -= size
+            shown.append(post)
+        }
+        return shown
     }
 
     /// One post: what kind, about what, the neighbour's words (escaped; `dir="auto"` so Arabic text reads

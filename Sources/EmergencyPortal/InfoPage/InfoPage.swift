@@ -12,8 +12,12 @@ import KiezboxCore
 public enum InfoPage {
     /// The most bytes of HTML the page may have, leaving about 400 bytes of the 14,000 for the HTTP headers.
     public static let byteBudget = 13_600
-    /// The most bulletin posts the page shows; `?all=1` shows all.
+    /// The most bulletin posts the page shows; `?all=1` shows all, a page at a time.
     public static let postsOnPage = 10
+    /// The most bytes of posts on one page of `?all=1` (at least one post is always shown, and at most
+    /// ``allPostsPerPage``): bounded however many posts there are.
+    public static let allPostsByteBudget = 48 * 1024
+    public static let allPostsPerPage = 50
 
     /// Renders the page for one request.
     ///
@@ -22,15 +26,19 @@ public enum InfoPage {
     ///   - language: from ``PortalLanguage/negotiate(acceptLanguage:requested:)``.
     ///   - form: the anti-forgery token for the forms and the outcome of the reader's last post.
     ///   - portalURL: the portal's plain address ("http://kiez.box/"), offered for opening in a real browser.
-    ///   - showAllPosts: every open post (`?all=1`), ignoring the byte budget.
+    ///   - showAllPosts: a page of `?all=1`, from `allPosts` (newest first, as many as fit in
+    ///     ``allPostsByteBudget``; when some are left, a link continues before the last one shown); without
+    ///     `allPosts`, the snapshot's newest posts.
+    ///   - allPosts: the posts fetched for this page of `?all=1` (at most ``allPostsPerPage``), and whether the
+    ///     store has more after them.
     ///   - timeZone: for clock times ("valid until 18:30"); Berlin.
     public static func render(
         snapshot: PortalSnapshot, language: PortalLanguage, form: BulletinFormContext, portalURL: String,
-        showAllPosts: Bool = false, timeZone: TimeZone = InfoPage.berlin
+        showAllPosts: Bool = false, allPosts: (posts: [BulletinPost], more: Bool)? = nil, timeZone: TimeZone = InfoPage.berlin
     ) -> String {
         let page = InfoPageRenderer(
             snapshot: snapshot, language: language, form: form, portalURL: portalURL, timeZone: timeZone)
-        return page.render(showAllPosts: showAllPosts)
+        return page.render(showAllPosts: showAllPosts, allPosts: allPosts ?? (snapshot.bulletin, false))
     }
 
     /// Europe/Berlin, or UTC where the system has no time zone data.
@@ -55,16 +63,19 @@ struct InfoPageRenderer {
         self.portalURL = portalURL
     }
 
-    func render(showAllPosts: Bool) -> String {
+    func render(showAllPosts: Bool, allPosts: (posts: [BulletinPost], more: Bool)) -> String {
         let head = self.documentStart() + self.header() + "<main>" + self.modeBanner() + self.outcomeNotice()
             + self.announcements() + self.helpPoints() + self.bulletinForms()
         let tail = self.readings() + self.powerSection() + self.neighbours() + "</main>" + self.footer() + "</body></html>"
+        let total = self.snapshot.bulletinTotal
         let posts: String
         if showAllPosts {
-            posts = self.postList(self.snapshot.bulletin, total: self.snapshot.bulletin.count)
+            let shown = self.postsInOrder(allPosts.posts, bytes: InfoPage.allPostsByteBudget)
+            let more = shown.count < allPosts.posts.count || allPosts.more
+            posts = self.postList(shown, total: total, olderThan: more ? shown.last?.id : nil)
         } else {
-            let fixed = head.utf8.count + tail.utf8.count + self.postList([], total: self.snapshot.bulletin.count).utf8.count
-            posts = self.postList(self.postsFitting(bytes: InfoPage.byteBudget - fixed), total: self.snapshot.bulletin.count)
+            let fixed = head.utf8.count + tail.utf8.count + self.postList([], total: total).utf8.count
+            posts = self.postList(self.postsFitting(bytes: InfoPage.byteBudget - fixed), total: total)
         }
         return head + posts + tail
     }

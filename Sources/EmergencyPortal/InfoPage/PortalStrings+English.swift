@@ -143,12 +143,14 @@ extension PortalStrings {
         send: "Send",
         postsHeading: "Latest posts",
         showAllPosts: { "Show all \($0) posts" },
+        olderPosts: "Older posts",
         posted: "Thank you! Your post is now visible to your neighbours.",
         refusal: {
             switch $0 {
             case .tooLong: "Not sent: the text is too long (at most 280 characters, place 80)."
             case .empty: "Not sent: please write something."
             case .rateLimited: "Not sent: too many posts from this device. Please try again in a few minutes."
+            case .busy: "Not sent: the bulletin takes no more posts right now (too many at once). Please try again later; in an emergency call 112."
             case .badToken: "Not sent: the page was out of date. Please send it again."
             case .invalid: "Not sent: the form was incomplete. Please try again."
             }

@@ -143,12 +143,14 @@ extension PortalStrings {
         send: "Senden",
         postsHeading: "Aktuelle Einträge",
         showAllPosts: { "Alle \($0) Einträge zeigen" },
+        olderPosts: "Ältere Einträge",
         posted: "Danke! Ihr Eintrag ist jetzt für die Nachbarn sichtbar.",
         refusal: {
             switch $0 {
             case .tooLong: "Nicht gesendet: Der Text ist zu lang (höchstens 280 Zeichen, Ort 80)."
             case .empty: "Nicht gesendet: Bitte schreiben Sie etwas."
             case .rateLimited: "Nicht gesendet: Zu viele Einträge von diesem Gerät. Bitte in ein paar Minuten noch einmal."
+            case .busy: "Nicht gesendet: Das Schwarze Brett nimmt gerade keine Einträge an (zu viele auf einmal). Bitte später noch einmal; im Notfall 112 anrufen."
             case .badToken: "Nicht gesendet: Die Seite war veraltet. Bitte noch einmal senden."
             case .invalid: "Nicht gesendet: Das Formular war unvollständig. Bitte noch einmal."
             }

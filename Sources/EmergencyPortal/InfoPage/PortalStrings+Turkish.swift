@@ -143,12 +143,14 @@ extension PortalStrings {
         send: "Gönder",
         postsHeading: "Son ilanlar",
         showAllPosts: { "\($0) ilanın hepsini göster" },
+        olderPosts: "Daha eski ilanlar",
         posted: "Teşekkürler! İlanınızı artık komşularınız görebilir.",
         refusal: {
             switch $0 {
             case .tooLong: "Gönderilmedi: Metin çok uzun (en fazla 280 karakter, yer 80)."
             case .empty: "Gönderilmedi: Lütfen bir şey yazın."
             case .rateLimited: "Gönderilmedi: Bu cihazdan çok fazla ilan geldi. Lütfen birkaç dakika sonra tekrar deneyin."
+            case .busy: "Gönderilmedi: Pano şu anda yeni ilan kabul etmiyor (aynı anda çok fazla ilan). Lütfen daha sonra tekrar deneyin; acil durumda 112'yi arayın."
             case .badToken: "Gönderilmedi: Sayfa eskimişti. Lütfen tekrar gönderin."
             case .invalid: "Gönderilmedi: Form eksikti. Lütfen tekrar deneyin."
             }

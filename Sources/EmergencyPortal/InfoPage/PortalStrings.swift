@@ -82,6 +82,8 @@ public struct PortalStrings: Sendable {
     public let send: String
     public let postsHeading: String
     public let showAllPosts: @Sendable (_ count: Int) -> String
+    /// The link to the next page of `?all=1`.
+    public let olderPosts: String
     public let posted: String
     public let refusal: @Sendable (BulletinRefusal) -> String
 

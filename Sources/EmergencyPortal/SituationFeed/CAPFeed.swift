@@ -45,17 +45,21 @@ public enum CAPFeed {
     ///   - sender: who sends it; characters CAP forbids there (space, comma, `<`, `&`, …) become `-`.
     ///   - radiusKilometres: the `circle` drawn around the box's position in every `area`: the neighbourhood the
     ///     box serves. Without a position, areas carry only their description.
+    ///   - page: for an authority, the page of open posts to carry (help requests first, oldest first; others are
+    ///     left out); without one, the snapshot's newest posts.
     public static func alertsCAP(
-        _ snapshot: PortalSnapshot, access: FeedAccess, sender: String, radiusKilometres: Double = 1
+        _ snapshot: PortalSnapshot, access: FeedAccess, sender: String, radiusKilometres: Double = 1, page: BulletinFeedPage? = nil
     ) -> Data {
         let area = areaElement(snapshot.identity, radiusKilometres: radiusKilometres)
         var infos = snapshot.announcements.flatMap { announcementInfos($0, area: area) }
-        let requests = snapshot.bulletin.filter { $0.kind == .request }
+        let requestCounts = snapshot.bulletinCounts.filter { $0.kind == .request }
         if access.seesPostText {
+            let requests = (page?.posts ?? snapshot.bulletin).filter { $0.kind == .request }
             infos += requests.map { requestInfo($0, snapshot: snapshot, area: area) }
         } else {
-            infos += requestCountInfos(requests, snapshot: snapshot, area: area)
+            infos += requestCountInfos(requestCounts, snapshot: snapshot, area: area)
         }
+        let requestCount = requestCounts.reduce(0) { $0 + $1.count }
 
         var body = ""
         body += element("status", status(for: snapshot.mode))
@@ -68,7 +72,7 @@ public enum CAPFeed {
         case .public:
             body += element("scope", "Public")
         }
-        body += element("note", note(snapshot, requestCount: requests.count))
+        body += element("note", note(snapshot, requestCount: requestCount))
         body += infos.joined()
 
         let sent = CAPText.dateTime(snapshot.now)
@@ -154,11 +158,12 @@ public enum CAPFeed {
     }
 
     /// Counts only, one `<info>` per category with open requests, for anyone without a token.
-    private static func requestCountInfos(_ requests: [BulletinPost], snapshot: PortalSnapshot, area: String) -> [String] {
-        let byCategory = Dictionary(grouping: requests) { $0.category ?? .other }
+    private static func requestCountInfos(_ counts: [BulletinCount], snapshot: PortalSnapshot, area: String) -> [String] {
+        let byCategory = Dictionary(grouping: counts) { $0.category ?? .other }
         return BulletinCategory.allCases.compactMap { category in
-            guard let posts = byCategory[category], let lastExpiry = posts.map(\.expiresAt).max() else { return nil }
-            let count = posts.count
+            guard let counts = byCategory[category] else { return nil }
+            let count = counts.reduce(0) { $0 + $1.count }
+            let lastExpiry = counts.compactMap(\.latestExpiry).max() ?? snapshot.now
             let noun = count == 1 ? "offenes Hilfeersuchen" : "offene Hilfeersuchen"
             var info = ""
             info += element("language", "de-DE")

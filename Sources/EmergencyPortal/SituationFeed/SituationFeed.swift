@@ -22,20 +22,27 @@ public enum SituationFeed {
     ///   say how many there are, without any text or place.
     /// - Feature ids are stable across requests: `box:<district>/<box>`, `help_point:<district>/<box>/<n>`,
     ///   `post:<district>/<box>/<post id>`.
-    public static func geoJSON(_ snapshot: PortalSnapshot, access: FeedAccess) -> Data {
+    /// - Posts come a page at a time (`page`; without one, the snapshot's newest posts), help requests first and
+    ///   oldest first; a `next` member names the next page when there is one.
+    public static func geoJSON(_ snapshot: PortalSnapshot, access: FeedAccess, page: BulletinFeedPage? = nil) -> Data {
         var features = [boxFeature(snapshot)]
         features += snapshot.neighbours.map { neighbourFeature($0, now: snapshot.now) }
         features += snapshot.helpPoints.enumerated().map { helpPointFeature($1, number: $0 + 1, of: snapshot.identity) }
-        if access.seesPostText {
-            features += snapshot.bulletin.map { postFeature($0, snapshot: snapshot) }
-        }
-        let collection: JSONValue = .object([
+        var members: [String: JSONValue] = [
             "type": .string("FeatureCollection"),
             "generated": .string(timestamp(snapshot.now)),
-            "features": .array(features),
-        ])
-        return collection.encoded()
+        ]
+        if access.seesPostText {
+            features += (page?.posts ?? snapshot.bulletin).map { postFeature($0, snapshot: snapshot) }
+            // A foreign member (RFC 7946 §6.1): where the rest of the posts are.
+            if let next = page?.next { members["next"] = .string("\(path)?after=\(next.queryValue)") }
+        }
+        members["features"] = .array(features)
+        return JSONValue.object(members).encoded()
     }
+
+    /// Where the portal serves the feed.
+    public static let path = "/api/v1/situation.geojson"
 
     private static func boxFeature(_ snapshot: PortalSnapshot) -> JSONValue {
         let identity = snapshot.identity
@@ -55,7 +62,7 @@ public enum SituationFeed {
         properties["readings"] = .array(snapshot.latest.map { readingProperties($0.reading, now: snapshot.now) })
         properties["official_announcements"] = .integer(snapshot.announcements.count)
         properties["bulletin_counts"] = .array(
-            BulletinCount.counts(of: snapshot.bulletin).map { count in
+            snapshot.bulletinCounts.map { count in
                 .object([
                     "kind": .string(count.kind.rawValue),
                     "category": .optional(count.category) { .string($0.rawValue) },

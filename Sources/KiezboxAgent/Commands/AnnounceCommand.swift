@@ -18,8 +18,11 @@ struct AnnounceCommand: ParsableCommand {
                   kiezbox announce sign --key bezirksamt.key --id stromausfall-1 --severity severe \\
                     --headline de="Stromausfall im Kiez" --headline en="Power cut in the neighbourhood" \\
                     --body de="Trinkwasser am Leuchtturm Wrangelstraße." --expires 6h > announcement.json
-                  curl -H "Authorization: Bearer $TOKEN" --data-binary @announcement.json \\
-                    http://<box>/api/v1/announcements
+                  curl -k --pinnedpubkey "sha256//$PIN" -H "Authorization: Bearer $TOKEN" \\
+                    --data-binary @announcement.json https://<box>:8443/api/v1/announcements
+
+                $PIN is the box's key pin, from its MQTT status or `kiezbox status` on the box (docs/portal.md); \
+                tokens are refused over plain HTTP.
 
                 To correct, extend or end an announcement early, sign it again with the same --id: the newer \
                 version replaces the older one on every box (to end it, give a short --expires such as 1m).

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import EmergencyPortal
 import KiezboxCore
+import MeshRelay
 import ReadingStore
 
 struct StatusCommand: ParsableCommand {
@@ -19,13 +21,19 @@ struct StatusCommand: ParsableCommand {
         let store = try ReadingStore(directory: configuration.dataDirectory, configuration: configuration.store, readOnly: true)
         let statistics = try store.statistics()
         let now = Date()
+        // Read from the certificate alone (not the key), so it works for anyone who can read the data directory.
+        let portalHTTPS = try configuration.portal.enabled ? configuration.portal.settings.httpsPort.flatMap { port in
+            try PortalCertificate.storedPin(dataDirectory: configuration.dataDirectory).map { StatusMessage.PortalHTTPS(port: port, pin: $0) }
+        } : nil
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
-            print(String(decoding: try encoder.encode(StatusReport(statistics, path: store.path, now: now)), as: UTF8.self))
+            var report = StatusReport(statistics, path: store.path, now: now)
+            report.portalHTTPS = portalHTTPS
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print(renderStatus(statistics, path: store.path, now: now), terminator: "")
+            print(renderStatus(statistics, path: store.path, now: now, portalHTTPS: portalHTTPS), terminator: "")
         }
     }
 }
@@ -59,6 +67,8 @@ struct StatusReport: Encodable {
     var store: Store
     var uplinks: [Uplink]
     var neighbours: [NeighbourBox]
+    /// The portal's HTTPS port and the pin of its key, as in the MQTT status; absent until the daemon made the key.
+    var portalHTTPS: StatusMessage.PortalHTTPS?
 
     struct Store: Encodable {
         var path: String
@@ -102,7 +112,7 @@ struct StatusReport: Encodable {
 }
 
 /// The human-readable status, as a resident reads it over SSH.
-func renderStatus(_ statistics: StoreStatistics, path: String, now: Date) -> String {
+func renderStatus(_ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
         lines.append("\(identity.name) — \(identity.district)/\(identity.boxID)")
@@ -117,6 +127,9 @@ func renderStatus(_ statistics: StoreStatistics, path: String, now: Date) -> Str
         var daemon = "  daemon      started \(timestamp(started)) (\(age(from: started, to: now)) ago)"
         if let commit = statistics.lastFlushAt { daemon += ", last commit \(age(from: commit, to: now)) ago" }
         lines.append(daemon)
+    }
+    if let portalHTTPS {
+        lines.append("  https       port \(portalHTTPS.port), key pin sha256//\(portalHTTPS.pin)")
     }
     lines.append("")
     lines.append("Latest readings")

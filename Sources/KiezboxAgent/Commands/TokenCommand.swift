@@ -16,7 +16,8 @@ struct TokenCommand: ParsableCommand {
             abstract: "Print a new token once, and the [[authority]] lines with its SHA-256 for the configuration.",
             discussion: """
                 The box stores only the token's SHA-256, so the token cannot be shown again: hand it to the \
-                authority now (it sends `Authorization: Bearer <token>`). To revoke it, delete its lines.
+                authority now (it sends `Authorization: Bearer <token>`, over HTTPS only, to the key pin the box \
+                publishes: docs/portal.md). To revoke it, delete its lines.
                 """
         )
 

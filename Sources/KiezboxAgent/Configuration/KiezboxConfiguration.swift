@@ -149,6 +149,13 @@ struct KiezboxConfiguration: Sendable {
         listen = "127.0.0.1"           # this computer only; a box: "0.0.0.0" (the default), so phones reach it
         port = 8080                    # a box: 80, or 8080 with the firewall forwarding port 80 (public_url)
         hostname = "kiez.box"          # the emergency Wi-Fi's DNS answers every name with the box's address
+        https_port = 8443              # authorities' tokens only over HTTPS; `kiezbox status` shows the key's pin
+        post_burst = 3                 # posts one phone may make at once, then posts_per_hour
+        posts_per_hour = 6
+        wifi_post_burst = 30           # posts all phones together may make at once, then wifi_posts_per_hour
+        wifi_posts_per_hour = 120
+        bulletin_max_posts = 5000      # the bulletin's own budget in the store; a full bulletin refuses posts
+        bulletin_max_size = "8 MiB"    # at most half of [store] max_size; readings keep max_size minus this
 
         # Where neighbours find help when the box cannot help (shown with their distance from the box).
         [[help_point]]
@@ -171,7 +178,7 @@ struct KiezboxConfiguration: Sendable {
         let storeTable = try root.table("store")
         try storeTable?.rejectUnknownKeys(["data_dir", "flush_interval", "max_batch", "max_size", "sync_every_commit"])
         let defaults = ReadingStoreConfiguration()
-        let store = ReadingStoreConfiguration(
+        var store = ReadingStoreConfiguration(
             flushInterval: try storeTable?.duration("flush_interval", atLeast: .milliseconds(10)) ?? defaults.flushInterval,
             maximumBatch: try storeTable?.int("max_batch", in: 1...1_000_000) ?? defaults.maximumBatch,
             maximumBytes: try storeTable?.byteCount("max_size", atLeast: 1 << 20) ?? defaults.maximumBytes,
@@ -216,6 +223,7 @@ struct KiezboxConfiguration: Sendable {
         }
         let uplinks = try UplinkConfiguration.parse(root)
         var portal = try PortalConfiguration.parse(root)
+        store.bulletin = try portal.bulletinBudget(storeBytes: store.maximumBytes, in: root)
         let mode = try ModeConfiguration.parse(root)
         let wifi = try EmergencyWiFiSettings.parse(root)
         // The portal tells phones on the Wi-Fi by the box address they reached (`[wifi] address`, also by default).

@@ -1,5 +1,6 @@
 import EmergencyPortal
 import KiezboxCore
+import ReadingStore
 
 /// An authority (civil protection, the district office): who may pull the full situation feed and post signed
 /// announcements. Parsed from `[[authority]]`; the token is stored only as its SHA-256.
@@ -17,15 +18,20 @@ struct PortalConfiguration: Sendable, Hashable {
     var enabled = true
     var settings = PortalSettings()
     var authorities: [AuthoritySettings] = []
+    /// `bulletin_max_posts` and `bulletin_max_size`, when set; the store's defaults otherwise.
+    var bulletinMaximumPosts: Int?
+    var bulletinMaximumBytes: Int64?
 
-    static let keys = ["portal", "help_point", "authority"]
+    static let keys = ["portal", "help_point", "authority", "metrics"]
 
     static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> PortalConfiguration {
         var portal = PortalConfiguration()
         if let table = try root.table("portal") {
             try table.rejectUnknownKeys([
                 "enabled", "hostname", "listen", "port", "public_url", "user_portal_url", "acknowledged_answer",
-                "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery",
+                "acknowledgement", "post_lifetime", "post_burst", "posts_per_hour", "battery", "https", "https_port",
+                "tokens_over_http", "wifi_post_burst", "wifi_posts_per_hour", "bulletin_max_posts", "bulletin_max_size",
+                "header_timeout", "idle_timeout", "body_timeout", "connections_per_address", "connections",
             ])
             portal.enabled = try table.bool("enabled") ?? true
             var settings = PortalSettings()
@@ -37,6 +43,24 @@ struct PortalConfiguration: Sendable, Hashable {
             }
             settings.bindAddress = try table.string("listen") ?? settings.bindAddress
             settings.port = try table.int("port", in: 1...65535) ?? settings.port
+            let configuredHTTPSPort = try table.int("https_port", in: 1...65535)
+            let httpsPort = configuredHTTPSPort ?? settings.httpsPort ?? 8443
+            settings.httpsPort = try table.bool("https") ?? true ? httpsPort : nil
+            if settings.httpsPort == settings.port {
+                throw table.error(
+                    configuredHTTPSPort == nil ? "port" : "https_port",
+                    "\(httpsPort) is both the HTTP and the HTTPS port (https_port, default 8443); give each a port of its own"
+                )
+            }
+            if let policy = try table.string("tokens_over_http") {
+                guard let parsed = PlainHTTPTokens(rawValue: policy) else {
+                    throw table.error(
+                        "tokens_over_http",
+                        "'\(policy)' is not one of \"refuse\" (default), \"loopback\" (only from the box itself) or \"allow\" (a trusted, encrypted mesh)"
+                    )
+                }
+                settings.tokensOverPlainHTTP = parsed
+            }
             if let url = try table.string("public_url") {
                 guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
                     throw table.error("public_url", "expected an http:// or https:// URL, e.g. \"http://kiez.box/\"")
@@ -63,6 +87,10 @@ struct PortalConfiguration: Sendable, Hashable {
             settings.postLifetime = try table.duration("post_lifetime", atLeast: .seconds(60)) ?? settings.postLifetime
             settings.postBurst = try table.int("post_burst", in: 1...100) ?? settings.postBurst
             settings.postsPerHour = try table.int("posts_per_hour", in: 1...3600) ?? settings.postsPerHour
+            settings.wifiPostBurst = try table.int("wifi_post_burst", in: 1...10_000) ?? settings.wifiPostBurst
+            settings.wifiPostsPerHour = try table.int("wifi_posts_per_hour", in: 1...100_000) ?? settings.wifiPostsPerHour
+            portal.bulletinMaximumPosts = try table.int("bulletin_max_posts", in: 1...1_000_000)
+            portal.bulletinMaximumBytes = try table.byteCount("bulletin_max_size", atLeast: 64 << 10)
             if let battery = try table.string("battery") {
                 guard let chemistry = BatteryChemistry(rawValue: battery) else {
                     throw table.error(
@@ -71,7 +99,30 @@ struct PortalConfiguration: Sendable, Hashable {
                 }
                 settings.battery = chemistry
             }
+            var limits = settings.connectionLimits
+            limits.headerTimeout = try table.duration("header_timeout", atLeast: .milliseconds(100)) ?? limits.headerTimeout
+            limits.idleTimeout = try table.duration("idle_timeout", atLeast: .milliseconds(100)) ?? limits.idleTimeout
+            limits.bodyTimeout = try table.duration("body_timeout", atLeast: .milliseconds(100)) ?? limits.bodyTimeout
+            limits.maximumPerAddress = try table.int("connections_per_address", in: 1...100_000) ?? limits.maximumPerAddress
+            limits.maximumTotal = try table.int("connections", in: 1...100_000) ?? limits.maximumTotal
+            guard limits.maximumPerAddress <= limits.maximumTotal else {
+                throw table.error(
+                    "connections_per_address", "\(limits.maximumPerAddress) is more than connections = \(limits.maximumTotal), the cap for all clients together"
+                )
+            }
+            settings.connectionLimits = limits
             portal.settings = settings
+        }
+        if let table = try root.table("metrics") {
+            try table.rejectUnknownKeys(["allow"])
+            var networks: [IPNetwork] = []
+            for text in try table.strings("allow") {
+                guard let network = IPNetwork(text) else {
+                    throw table.error("allow", "'\(text)' is not an address or network; expected something like \"127.0.0.0/8\" or \"fd00::/8\"")
+                }
+                networks.append(network)
+            }
+            portal.settings.metricsAllowedNetworks = networks
         }
         for table in try root.arrayOfTables("help_point") {
             try table.rejectUnknownKeys(["name", "address", "offers", "latitude", "longitude"])
@@ -123,6 +174,21 @@ struct PortalConfiguration: Sendable, Hashable {
             portal.authorities.append(authority)
         }
         return portal
+    }
+
+    /// The bulletin's budget in a store of `storeBytes`: what is configured, the defaults for the rest. Its share
+    /// may be at most half the store, so readings always keep the other half.
+    func bulletinBudget(storeBytes: Int64, in root: TOMLTableReader) throws(ConfigurationError) -> BulletinBudget {
+        var budget = BulletinBudget.default(forStoreBytes: storeBytes)
+        budget.maximumPosts = self.bulletinMaximumPosts ?? budget.maximumPosts
+        if let bytes = self.bulletinMaximumBytes, let table = try root.table("portal") {
+            guard bytes <= storeBytes / 2 else {
+                throw table.error(
+                    "bulletin_max_size", "\(bytes) bytes is more than half of [store] max_size (\(storeBytes) bytes); readings need the rest")
+            }
+            budget.maximumBytes = bytes
+        }
+        return budget
     }
 
     /// The authorities' announcement keys (checked while parsing).

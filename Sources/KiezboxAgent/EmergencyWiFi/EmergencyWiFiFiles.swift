@@ -60,7 +60,7 @@ struct EmergencyWiFiFiles: Sendable {
                     self.wifi, captiveAPIURL: self.captiveAPIURL, portalHostname: self.portal.hostname, paths: dnsmasqPaths
                 )
             ),
-            ("nftables.conf", NftablesRuleset.render(self.wifi, portalPort: self.portal.port)),
+            ("nftables.conf", NftablesRuleset.render(self.wifi, portalPort: self.portal.port, httpsPort: self.portal.httpsPort)),
             ("wifi.env", self.environment),
         ]
     }

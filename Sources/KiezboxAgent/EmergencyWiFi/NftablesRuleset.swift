@@ -5,9 +5,13 @@ enum NftablesRuleset {
     /// The table `nft delete table inet kiezbox_wifi` removes when the crisis ends.
     static let tableName = "kiezbox_wifi"
 
-    /// - Parameter portalPort: the port the daemon's portal listens on; port 80 from phones is sent there.
-    static func render(_ wifi: EmergencyWiFiSettings, portalPort: Int) -> String {
+    /// - Parameters:
+    ///   - portalPort: the port the daemon's portal listens on; port 80 from phones is sent there.
+    ///   - httpsPort: the portal's HTTPS port; open on the Wi-Fi only with `[wifi] authority_api`, since it is the
+    ///     authorities' side.
+    static func render(_ wifi: EmergencyWiFiSettings, portalPort: Int, httpsPort: Int? = nil) -> String {
         let interface = "\"\(wifi.interface)\""
+        let authorityHTTPS = wifi.authorityAPI ? httpsPort.map { "\n\t\tip daddr \(wifi.address) tcp dport \($0) accept" } ?? "" : ""
         return """
             #!/usr/sbin/nft -f
             # Emergency Wi-Fi of a Kiezbox: written by `kiezbox wifi config`, edit [wifi] in kiezbox.toml instead.
@@ -54,7 +58,7 @@ enum NftablesRuleset {
             \t\t# DNS and the portal (after the DNAT above) only at the box's Wi-Fi address: reached through another
             \t\t# of the box's addresses, the portal would not know the request came from the Wi-Fi.
             \t\tip daddr \(wifi.address) meta l4proto { tcp, udp } th dport 53 accept
-            \t\tip daddr \(wifi.address) tcp dport \(portalPort) accept
+            \t\tip daddr \(wifi.address) tcp dport \(portalPort) accept\(authorityHTTPS)
             \t\tip daddr \(wifi.address) icmp type echo-request accept
             \t\t# Anything else (sshd, a broker, IPv6: the Wi-Fi is IPv4 only) is refused at once instead of left
             \t\t# to time out; broadcasts and multicasts are dropped without an answer.

@@ -8,6 +8,8 @@ import SensorDrivers
 struct UplinkFactory {
     let configuration: KiezboxConfiguration
     let logger: Logger
+    /// The portal's HTTPS side, for the MQTT status.
+    var portalHTTPS: StatusMessage.PortalHTTPS? = nil
 
     /// The configured uplinks, and the MQTT one separately: the neighbourhood view rides on it.
     func makeUplinks(sender: SenderIdentity) throws -> (all: [any Uplink], mqtt: MQTTUplink?) {
@@ -23,14 +25,13 @@ struct UplinkFactory {
                     }
                 )
             }
-            let uplink = try MQTTUplink(
-                configuration: MQTTUplink.Configuration(
-                    host: settings.host, port: settings.port, clientID: settings.clientID,
-                    credentials: settings.username.map { MosquittoClient.Credentials(username: $0, password: settings.password) },
-                    tls: tls, keepAlive: settings.keepAlive, topicPrefix: settings.topicPrefix
-                ),
-                sender: sender
+            var mqttConfiguration = MQTTUplink.Configuration(
+                host: settings.host, port: settings.port, clientID: settings.clientID,
+                credentials: settings.username.map { MosquittoClient.Credentials(username: $0, password: settings.password) },
+                tls: tls, keepAlive: settings.keepAlive, topicPrefix: settings.topicPrefix
             )
+            mqttConfiguration.portalHTTPS = self.portalHTTPS
+            let uplink = try MQTTUplink(configuration: mqttConfiguration, sender: sender, logger: self.logger)
             uplinks.append(uplink)
             mqtt = uplink
         }

@@ -40,7 +40,8 @@ final class PortalListening: Sendable {
     }
 }
 
-/// Runs the emergency portal's HTTP server and sweeps expired bulletin posts.
+/// Runs the emergency portal's HTTP server (and its HTTPS side, given a certificate) and sweeps expired bulletin
+/// posts.
 ///
 /// A portal that cannot listen (the port is taken, no permission for port 80) is logged with the fix and
 /// retried: the box keeps sampling and relaying either way.
@@ -54,36 +55,55 @@ struct PortalService<C: KiezboxClock>: Service {
     let clock: C
     let logger: Logger
     var listening: PortalListening? = nil
+    /// The box's certificate for the HTTPS side (``PortalSettings/httpsPort``); `nil`: HTTP only.
+    var certificate: PortalCertificate? = nil
     var retryDelay: Duration = .seconds(30)
     var sweepInterval: Duration = .seconds(3600)
     var shutdownGrace: Duration = .seconds(5)
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.serve() }
+            group.addTask {
+                await self.serve(scheme: "http", port: self.server.settings.port, listening: self.listening) { onListening in
+                    self.server.application(onListening: onListening)
+                }
+            }
+            if let certificate = self.certificate, let httpsPort = self.server.settings.httpsPort {
+                group.addTask {
+                    await self.serve(scheme: "https", port: httpsPort, listening: nil, pin: certificate.publicKeyPin) { onListening in
+                        try self.server.httpsApplication(certificate: certificate, onListening: onListening)
+                    }
+                }
+            }
             group.addTask { await cancelWhenGracefulShutdown { await self.sweepExpiredPosts() } }
         }
     }
 
-    private func serve() async {
+    /// Serves one side (HTTP or HTTPS) until shutdown; a side that cannot listen is logged and retried.
+    private func serve(
+        scheme: String, port: Int, listening: PortalListening?, pin: String? = nil,
+        application makeApplication: (@escaping @Sendable (Int) async -> Void) throws -> any Service
+    ) async {
         let settings = self.server.settings
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            let application = self.server.application { port in
-                self.listening?.record(.listening)
-                self.logger.notice(
-                    "emergency portal listening",
-                    metadata: ["url": "http://\(settings.bindAddress == "0.0.0.0" ? "127.0.0.1" : settings.bindAddress):\(port)/", "portal": "\(settings.portalURL)"]
-                )
-            }
             do {
+                let application = try makeApplication { port in
+                    listening?.record(.listening)
+                    var metadata: Logger.Metadata = [
+                        "url": "\(scheme)://\(settings.bindAddress == "0.0.0.0" ? "127.0.0.1" : settings.bindAddress):\(port)/", "portal": "\(settings.portalURL)",
+                    ]
+                    // The pin authorities check the box by (docs/portal.md): in the log at every start.
+                    if let pin { metadata["pin"] = "sha256//\(pin)" }
+                    self.logger.notice(scheme == "https" ? "emergency portal listening for authorities (HTTPS)" : "emergency portal listening", metadata: metadata)
+                }
                 try await self.runUntilShutDown(application)
                 return
             } catch {
                 if Task.isCancelled { return }
-                self.listening?.record(.cannotListen)
-                let hint = settings.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE, see systemd/kiezbox.service)" : ""
+                listening?.record(.cannotListen)
+                let hint = port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE, see systemd/kiezbox.service)" : ""
                 self.logger.error(
-                    "the emergency portal cannot listen on \(settings.bindAddress):\(settings.port)\(hint); retrying",
+                    "the emergency portal cannot listen (\(scheme)) on \(settings.bindAddress):\(port)\(hint); retrying",
                     metadata: ["error": "\(error)", "retry_in": "\(self.retryDelay)"]
                 )
                 do {

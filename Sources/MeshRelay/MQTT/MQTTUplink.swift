@@ -1,5 +1,6 @@
 import Foundation
 public import KiezboxCore
+public import Logging
 import Synchronization
 
 /// Why the MQTT uplink did not deliver, or could not do what was asked.
@@ -58,6 +59,12 @@ public enum MQTTUplinkError: Error, Sendable, Hashable, CustomStringConvertible 
 /// returned by the next call that is offered those readings. Receivers may still see a message twice (QoS 1,
 /// or a box restart before the PUBACK): each observation carries its stable id to de-duplicate by.
 ///
+/// A PUBACK that never comes (a broker or bridge that drops a message without a word, a PUBACK lost on a path
+/// that does not break) must not hold its readings and its in-flight slot for ever: once a message has waited
+/// ``Configuration/acknowledgementDeadline`` on a live connection, the uplink reconnects (libmosquitto sends it
+/// again); if the next deadline passes too, it stops the client and starts a new one, which forgets the
+/// unacknowledged messages, so their readings are offered again and published in new messages.
+///
 /// ## Lifecycle
 ///
 /// ``start()`` starts connecting and returns at once; ``stop()`` publishes `offline`, disconnects and ends the
@@ -87,6 +94,13 @@ public final class MQTTUplink: Uplink {
         /// How long ``MQTTUplink/deliver(_:)`` waits without any PUBACK before it gives up; also the wait for
         /// the PUBACK of a status message.
         public var acknowledgementTimeout: Duration
+        /// How long a readings message may wait for its PUBACK while connected, counted from the latest of its
+        /// publication, the last CONNACK and the last PUBACK of an older message (PUBACKs come in publication
+        /// order, so a slow link does not count against the messages queued behind the one on the wire). Past
+        /// it the uplink reconnects, so libmosquitto sends the message again; past it once more, the uplink
+        /// replaces its libmosquitto client and publishes the message's readings again in new messages. Checked
+        /// every quarter of it, so it acts after 1–1.25 times this. `nil`: four acknowledgement timeouts.
+        public var acknowledgementDeadline: Duration?
         /// `false` (default): a clean session; the neighbours' retained statuses arrive again on every
         /// (re)subscribe anyway. `true`: the broker keeps subscriptions and queues messages while the box is away.
         public var persistentSession: Bool
@@ -99,6 +113,8 @@ public final class MQTTUplink: Uplink {
         public var readingsExpiry: Duration?
         /// The mode the status reports until ``MQTTUplink/publishStatus(_:)`` is called; also the mode of the Last Will.
         public var initialMode: Mode
+        /// The portal's HTTPS side, announced in every status (the Last Will included).
+        public var portalHTTPS: StatusMessage.PortalHTTPS? = nil
 
         public init(
             host: String,
@@ -113,6 +129,7 @@ public final class MQTTUplink: Uplink {
             maximumInFlight: Int = 20,
             maximumBatch: Int? = nil,
             acknowledgementTimeout: Duration = .seconds(15),
+            acknowledgementDeadline: Duration? = nil,
             persistentSession: Bool = false,
             sessionExpiry: Duration = .seconds(86_400),
             protocolVersion: MQTTProtocolPreference = .v5FallingBackToV311,
@@ -132,6 +149,7 @@ public final class MQTTUplink: Uplink {
             self.maximumInFlight = maximumInFlight
             self.maximumBatch = maximumBatch
             self.acknowledgementTimeout = acknowledgementTimeout
+            self.acknowledgementDeadline = acknowledgementDeadline
             self.persistentSession = persistentSession
             self.sessionExpiry = sessionExpiry
             self.protocolVersion = protocolVersion
@@ -150,7 +168,16 @@ public final class MQTTUplink: Uplink {
 
     private let readingsPerMessage: Int
     private let maximumInFlight: Int
-    private let client: MosquittoClient
+    /// Every libmosquitto client of this uplink is made from it (a replacement too).
+    private let clientConfiguration: MosquittoClient.Configuration
+    /// The current libmosquitto client; replaced when messages stay unacknowledged past the deadline.
+    private let currentClient: Mutex<MosquittoClient>
+    private var client: MosquittoClient { self.currentClient.withLock { $0 } }
+    /// Between two checks of the unacknowledged messages: a quarter of the acknowledgement deadline.
+    private let deadlineCheckInterval: Duration
+    /// How many checks a message may wait before it is overdue (four full intervals have passed then).
+    private static let deadlineChecks = 5
+    private let logger: Logger
     private let clock: any KiezboxClock
     private let state: Mutex<State>
     /// The mode the status reports. Held while a status is built and handed to libmosquitto, so status
@@ -165,13 +192,23 @@ public final class MQTTUplink: Uplink {
         var consumer: Task<Void, Never>?
         var nextToken: UInt64 = 0
         /// Readings messages handed to libmosquitto and not yet acknowledged, by our own sequence number
-        /// (libmosquitto's 16-bit message ids wrap; ours do not).
-        var outstanding: [UInt64: [Int64]] = [:]
+        /// (libmosquitto's 16-bit message ids wrap; ours do not). At most `maximumInFlight`.
+        var outstanding: [UInt64: OutstandingMessage] = [:]
         /// Reading id → the outstanding message carrying it.
         var messageOfReading: [Int64: UInt64] = [:]
         /// Readings acknowledged after the call that published them gave up (bounded).
         var lateAcknowledged = Set<Int64>()
         var deliveries: [UInt64: Delivery] = [:]
+        /// Checks the outstanding messages against the acknowledgement deadline while there are any.
+        var deadlineWatch: Task<Void, Never>?
+        /// Filters subscribed to, for a replacement client.
+        var subscriptions: [String] = []
+        /// Reconnects made because a message was overdue, and messages given up with their client.
+        var overdueReconnects = 0
+        var givenUpMessages = 0
+        /// Set while the client is about to be replaced: nothing new is published, so that only the overdue
+        /// messages are given up, not messages the broker would still acknowledge.
+        var draining = false
         /// Waiters for connection changes (``waitUntilConnected(timeout:)``).
         var connectionWatchers: [UInt64: Doorbell] = [:]
         var neighbourStreams: [UInt64: (district: String, continuation: AsyncStream<StatusMessage>.Continuation)] = [:]
@@ -181,6 +218,16 @@ public final class MQTTUplink: Uplink {
             self.nextToken += 1
             return self.nextToken
         }
+    }
+
+    /// A readings message handed to libmosquitto and not acknowledged yet.
+    private struct OutstandingMessage {
+        let readingIDs: [Int64]
+        /// Deadline checks passed on a live connection since the message, the last CONNACK or the last PUBACK
+        /// of an older message, whichever came last.
+        var checksWaited = 0
+        /// Whether the uplink has reconnected once already because this message was overdue.
+        var reconnectedFor = false
     }
 
     /// One running ``deliver(_:)`` call.
@@ -198,13 +245,16 @@ public final class MQTTUplink: Uplink {
     /// - Parameters:
     ///   - sender: the box and the store instance whose readings this uplink sends.
     ///   - clock: for status timestamps and acknowledgement timeouts.
+    ///   - logger: where overdue acknowledgements are reported.
     public init(
-        configuration: Configuration, sender: SenderIdentity, clock: any KiezboxClock = LiveClock()
+        configuration: Configuration, sender: SenderIdentity, clock: any KiezboxClock = LiveClock(),
+        logger: Logger = Logger(label: "kiezbox.mqtt")
     ) throws(MQTTUplinkError) {
         let topics = try MQTTTopics(
             prefix: configuration.topicPrefix, district: sender.box.district, box: sender.box.boxID)
         let will = StatusMessage(
-            state: .offline, box: sender.box, mode: configuration.initialMode, time: clock.currentDate())
+            state: .offline, box: sender.box, mode: configuration.initialMode, portalHTTPS: configuration.portalHTTPS,
+            time: clock.currentDate())
         let clientConfiguration = MosquittoClient.Configuration(
             host: configuration.host,
             port: configuration.port,
@@ -221,10 +271,15 @@ public final class MQTTUplink: Uplink {
             publishEvents: false  // deliveries use the completions; keep the event stream for connection changes
         )
         do {
-            self.client = try MosquittoClient(clientConfiguration)
+            self.currentClient = Mutex(try MosquittoClient(clientConfiguration))
         } catch {
             throw .client(error)
         }
+        self.clientConfiguration = clientConfiguration
+        // At least 100 ms between checks: a zero or negative deadline must not make the check spin.
+        self.deadlineCheckInterval = max(
+            .milliseconds(100), (configuration.acknowledgementDeadline ?? configuration.acknowledgementTimeout * 4) / 4)
+        self.logger = logger
         self.configuration = configuration
         self.sender = sender
         self.topics = topics
@@ -250,6 +305,14 @@ public final class MQTTUplink: Uplink {
     /// ``Configuration/maximumInFlight``): a gauge for monitoring.
     public var unacknowledgedMessageCount: Int { self.state.withLock { $0.outstanding.count } }
 
+    /// How often a readings message went past the acknowledgement deadline and the uplink reconnected so
+    /// libmosquitto would send it again: a counter for monitoring.
+    public var overdueReconnectCount: Int { self.state.withLock { $0.overdueReconnects } }
+
+    /// Readings messages given up because their PUBACK did not come after a reconnect either (their readings
+    /// were offered again): a counter for monitoring.
+    public var givenUpMessageCount: Int { self.state.withLock { $0.givenUpMessages } }
+
     // MARK: - Lifecycle
 
     /// Starts connecting (and reconnecting, until ``stop()``) and returns at once. An unreachable broker is not
@@ -269,16 +332,20 @@ public final class MQTTUplink: Uplink {
     /// disconnects cleanly so the Last Will is not sent, and ends the network thread. Neighbour streams finish;
     /// running ``deliver(_:)`` calls return what was acknowledged.
     public func stop() async {
-        let (wasRunning, consumer) = self.state.withLock { state -> (Bool, Task<Void, Never>?) in
+        let (wasRunning, deadlineWatch) = self.state.withLock { state -> (Bool, Task<Void, Never>?) in
             switch state.phase {
             case .idle, .running:
                 let wasRunning = state.phase == .running
                 state.phase = .stopping
-                return (wasRunning, state.consumer)
+                return (wasRunning, state.deadlineWatch)
             case .stopping, .stopped:
-                return (false, state.consumer)
+                return (false, nil)
             }
         }
+        // A client replacement under way finishes first: the client and consumer below are then the current ones.
+        deadlineWatch?.cancel()
+        await deadlineWatch?.value
+        let consumer = self.state.withLock { $0.consumer }
         if wasRunning, self.client.connectionState.isConnected {
             _ = await self.publishStatusAndWait(.offline)
         }
@@ -383,7 +450,7 @@ public final class MQTTUplink: Uplink {
         try self.statusMode.withLock { mode throws(MosquittoError) in
             let status = StatusMessage(
                 state: state, box: self.sender.box, mode: mode, batteryVolts: self.statusBatteryVolts.withLock { $0 },
-                time: self.clock.currentDate()
+                portalHTTPS: self.configuration.portalHTTPS, time: self.clock.currentDate()
             )
             try self.client.publish(
                 topic: self.topics.status, payload: Self.encode(status), qos: .atLeastOnce, retain: true,
@@ -469,6 +536,7 @@ public final class MQTTUplink: Uplink {
             guard state.phase == .idle || state.phase == .running else { return nil }
             let token = state.token()
             state[keyPath: streams][token] = (district, continuation)
+            if !state.subscriptions.contains(filter) { state.subscriptions.append(filter) }
             return token
         }
         guard let token else {
@@ -499,7 +567,11 @@ public final class MQTTUplink: Uplink {
         for await event in events {
             switch event {
             case .connected:
-                self.state.withLock { $0.lastFailure = nil }
+                self.state.withLock { state in
+                    state.lastFailure = nil
+                    // The deadline counts on a live connection only: from this CONNACK on.
+                    for sequence in state.outstanding.keys { state.outstanding[sequence]?.checksWaited = 0 }
+                }
                 // Every CONNACK: the Last Will may have replaced the status while the box was away.
                 try? self.publishStatusNow(.online)
                 self.ringAll()
@@ -589,7 +661,7 @@ public final class MQTTUplink: Uplink {
             // Publish while connected and below the in-flight limit.
             while !unpublished.isEmpty, publishError == nil, self.client.connectionState.isConnected {
                 let slotFree = self.state.withLock { state in
-                    state.phase == .running && state.outstanding.count < self.maximumInFlight
+                    state.phase == .running && !state.draining && state.outstanding.count < self.maximumInFlight
                         && state.deliveries[token]?.timedOut == false
                 }
                 guard slotFree else { break }
@@ -646,9 +718,12 @@ public final class MQTTUplink: Uplink {
         // Registered before publishing: the PUBACK can arrive before publish() returns.
         let sequence = self.state.withLock { state in
             let sequence = state.token()
-            state.outstanding[sequence] = ids
+            state.outstanding[sequence] = OutstandingMessage(readingIDs: ids)
             for id in ids { state.messageOfReading[id] = sequence }
             state.deliveries[token]?.awaiting.insert(sequence)
+            if state.deadlineWatch == nil, state.phase == .running {
+                state.deadlineWatch = Task { await self.watchAcknowledgementDeadline() }
+            }
             return sequence
         }
         do {
@@ -667,7 +742,12 @@ public final class MQTTUplink: Uplink {
     /// The outcome of readings message `sequence`. Runs on libmosquitto's network thread: short, no blocking.
     private func messageFinished(_ sequence: UInt64, outcome: MQTTPublishOutcome) {
         let doorbells = self.state.withLock { state -> [Doorbell] in
-            guard let ids = state.outstanding.removeValue(forKey: sequence) else { return [] }
+            // Unknown: its client was replaced before (the replacement reported it abandoned). Nothing to do.
+            guard let ids = state.outstanding.removeValue(forKey: sequence)?.readingIDs else { return [] }
+            if outcome == .acknowledged {
+                // PUBACKs come in publication order: the messages after this one have waited only since now.
+                for later in state.outstanding.keys where later > sequence { state.outstanding[later]?.checksWaited = 0 }
+            }
             for id in ids where state.messageOfReading[id] == sequence {
                 state.messageOfReading[id] = nil
             }
@@ -701,6 +781,95 @@ public final class MQTTUplink: Uplink {
             return state.deliveries.values.map(\.doorbell)
         }
         for doorbell in doorbells { doorbell.ring() }
+    }
+
+    // MARK: - Acknowledgement deadline
+
+    /// What a deadline check found.
+    private enum OverdueAction {
+        case none, finished
+        /// Reconnect: libmosquitto sends the overdue messages again.
+        case reconnect(messages: Int)
+        /// Replace the client: its unacknowledged messages are given up and their readings offered again.
+        case replaceClient(messages: Int, readings: Int)
+    }
+
+    /// Runs while readings messages are outstanding: every ``deadlineCheckInterval`` it counts how long each has
+    /// waited on a live connection and acts on the overdue ones (see ``Configuration/acknowledgementDeadline``).
+    private func watchAcknowledgementDeadline() async {
+        while true {
+            do { try await self.clock.sleep(for: self.deadlineCheckInterval) } catch { return }
+            let connected = self.client.connectionState.isConnected
+            let action = self.state.withLock { state -> OverdueAction in
+                guard state.phase == .running, !state.outstanding.isEmpty else {
+                    state.deadlineWatch = nil
+                    state.draining = false
+                    return .finished
+                }
+                guard connected else { return .none }
+                for sequence in state.outstanding.keys { state.outstanding[sequence]?.checksWaited += 1 }
+                let overdue = state.outstanding.values.filter { $0.checksWaited >= Self.deadlineChecks }
+                if overdue.contains(where: \.reconnectedFor) {
+                    // Overdue again after a reconnect: wait until the messages still moving are acknowledged (or
+                    // overdue too), then give up everything left with the client.
+                    state.draining = true
+                    guard overdue.count == state.outstanding.count else { return .none }
+                    state.givenUpMessages += overdue.count
+                    return .replaceClient(messages: overdue.count, readings: overdue.reduce(0) { $0 + $1.readingIDs.count })
+                }
+                guard !overdue.isEmpty else { return .none }
+                // All of them are sent again after the reconnect.
+                for sequence in state.outstanding.keys { state.outstanding[sequence]?.reconnectedFor = true }
+                state.overdueReconnects += 1
+                return .reconnect(messages: overdue.count)
+            }
+            switch action {
+            case .finished:
+                return
+            case .none:
+                continue
+            case .reconnect(let messages):
+                self.logger.warning(
+                    "readings messages unacknowledged past the deadline; reconnecting so they are sent again",
+                    metadata: ["uplink": "\(self.name)", "messages": "\(messages)", "deadline": "\(self.deadlineCheckInterval * 4)"])
+                self.client.severConnection()
+            case .replaceClient(let messages, let readings):
+                self.logger.warning(
+                    "readings messages still unacknowledged after a reconnect; giving them up and publishing their readings again",
+                    metadata: ["uplink": "\(self.name)", "messages": "\(messages)", "readings": "\(readings)"])
+                await self.replaceClient()
+            }
+        }
+    }
+
+    /// Stops the current client (it reports its unacknowledged messages abandoned, which frees their readings
+    /// and in-flight slots; libmosquitto's queue goes with the handle) and starts a new one in its place.
+    private func replaceClient() async {
+        let replacement: MosquittoClient
+        do {
+            replacement = try MosquittoClient(self.clientConfiguration)
+        } catch {
+            // The same configuration made the first client: not expected. Keep the old one and try again later.
+            self.logger.error("could not create a new MQTT client", metadata: ["uplink": "\(self.name)", "error": "\(error)"])
+            return
+        }
+        let previous = self.currentClient.withLock { current in
+            defer { current = replacement }
+            return current
+        }
+        // Subscribed before it starts: it subscribes on every CONNACK.
+        for filter in self.state.withLock({ $0.subscriptions }) {
+            try? replacement.subscribe(filter, qos: .atLeastOnce)
+        }
+        await previous.stop()
+        await self.state.withLock { $0.consumer }?.value
+        let events = replacement.events
+        self.state.withLock { state in
+            state.consumer = Task { await self.consume(events) }
+            state.draining = false
+        }
+        replacement.start()
+        self.ringAll()
     }
 
     /// Marks delivery `token` timed out after the acknowledgement timeout, unless re-armed before.

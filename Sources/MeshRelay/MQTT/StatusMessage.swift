@@ -26,8 +26,22 @@ public struct StatusMessage: Codable, Sendable, Hashable {
     /// ISO 8601 UTC with milliseconds. For `online` and a clean `offline`: when it was published. In the Last
     /// Will: when the box connected, i.e. the box was last heard of at or after this time.
     public var time: String
+    /// Where the box's portal takes authorities' tokens over HTTPS, and the pin of its key; absent without HTTPS.
+    public var portalHTTPS: PortalHTTPS?
 
-    public init(state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, time: Date) {
+    /// The HTTPS side of a box's portal as its status announces it.
+    public struct PortalHTTPS: Codable, Sendable, Hashable {
+        public var port: Int
+        /// Base64 SHA-256 of the certificate's SubjectPublicKeyInfo: `curl --pinnedpubkey sha256//<pin>`.
+        public var pin: String
+
+        public init(port: Int, pin: String) {
+            self.port = port
+            self.pin = pin
+        }
+    }
+
+    public init(state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, portalHTTPS: PortalHTTPS? = nil, time: Date) {
         self.version = 1
         self.state = state
         self.district = box.district
@@ -36,6 +50,7 @@ public struct StatusMessage: Codable, Sendable, Hashable {
         self.position = box.position
         self.mode = mode
         self.batteryVolts = batteryVolts
+        self.portalHTTPS = portalHTTPS
         self.time = time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }

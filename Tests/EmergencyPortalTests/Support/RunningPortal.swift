@@ -34,6 +34,8 @@ struct RunningPortal {
 
     static func settings(_ change: (inout PortalSettings) -> Void = { _ in }) -> PortalSettings {
         var settings = PortalSettings(hostname: "kiez.box", bindAddress: "127.0.0.1", port: 0, publicURL: "http://kiez.box/")
+        // The tests' clients are on loopback and speak plain HTTP; the refusal elsewhere has tests of its own.
+        settings.tokensOverPlainHTTP = .loopback
         change(&settings)
         return settings
     }
@@ -44,14 +46,18 @@ func withRunningPortal<T>(
     settings: PortalSettings = RunningPortal.settings(),
     authorities: AuthorityTokens = AuthorityTokens([]),
     keys: [AnnouncementKey] = [],
+    logger: Logger? = nil,
     _ body: (RunningPortal) async throws -> T
 ) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-portal-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try ReadingStore(directory: directory.path)
     let clock = TestWallClock()
-    var logger = Logger(label: "portal-test")
-    logger.logLevel = .warning
+    let logger = logger ?? {
+        var logger = Logger(label: "portal-test")
+        logger.logLevel = .warning
+        return logger
+    }()
     let server = PortalServer(
         settings: settings, identity: RunningPortal.identity, store: store, authorities: authorities,
         desk: keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: RunningPortal.identity.district, store: store, logger: logger),
