@@ -211,7 +211,9 @@ outcome=
 vm_started=$(kvm_now)
 kvm_log "booting $(basename "$kernel") under TCG (time limit ${timeout_seconds} s)"
 set +e
-timeout --kill-after=10 "$timeout_seconds" \
+# In braces with stderr to /dev/null: bash reports a pipeline member killed by SIGKILL ("line N: PID Killed …") on
+# its own stderr, which a power cut (--pidfile) would put in every log. qemu's own stderr goes to a file.
+{ timeout --kill-after=10 "$timeout_seconds" \
 	qemu-system-x86_64 -accel tcg -cpu max -machine pc -smp 1 -m "$memory_mb" \
 	-nodefaults -no-user-config -no-reboot -display none "${devices[@]}" \
 	-serial stdio -kernel "$kernel" -initrd "${initramfs:-$work/initramfs.gz}" \
@@ -226,7 +228,7 @@ timeout --kill-after=10 "$timeout_seconds" \
 		*"$token "*) outcome=${line##*"$token "} ;;
 		*) printf '%s\n' "$line" ;;
 		esac
-	done
+	done; } 2>/dev/null
 qemu_status=${PIPESTATUS[0]}
 set -e
 vm_seconds=$(kvm_since "$vm_started")
