@@ -26,6 +26,7 @@ case "${1:-}" in
       busybox-static curl           # ...and the phone there: udhcpc, nslookup, HTTP
       dpkg-dev lintian              # the .deb the appliance test installs: dependencies, lint
       mmdebstrap qemu-system-x86 qemu-utils openssh-client # the appliance VM (Debian 13 with systemd)
+      cpio xz-utils e2fsprogs       # the kernel VM's initramfs and kernel; the power-cut test's ext4 disk
       shellcheck                    # the first-boot and image-build scripts
     ) ;;
   bench)

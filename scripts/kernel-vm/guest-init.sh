@@ -8,6 +8,9 @@
 #   GPIO: gpio-sim, one bank of $GPIO_SIM_LINES lines                            -> /dev/gpiochip0
 #         drive an input:  echo pull-up > /sys/bus/gpio/devices/gpiochip0/sim_gpio<N>/pull
 #         see an output:   cat /sys/bus/gpio/devices/gpiochip0/sim_gpio<N>/value
+# With run.sh's --disk and --forward also:
+#   disks:   virtio-blk and ext4 (not mounted)                                  -> /dev/vda, /dev/vdb, ...
+#   network: virtio-net, lo up, eth0 10.0.2.15/24 (qemu's forwards in 10.0.2.0/24)
 #
 # The host reads the outcome from lines that start with this run's token:
 #   "<token> booted", then "<token> status=<exit status>" or "<token> setup-failed".
@@ -20,7 +23,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 # No tmpfs on /tmp: the root file system is already in memory, and the test may have been copied under /tmp.
 
-# TOKEN, EXECUTABLE, I2C_STUB_ADDRESSES, GPIO_SIM_LINES, written by run.sh
+# TOKEN, EXECUTABLE, I2C_STUB_ADDRESSES, GPIO_SIM_LINES, DISKS, NETWORK, written by run.sh
 # shellcheck source=/dev/null
 . /kernel-vm/settings
 
@@ -49,6 +52,29 @@ device=/sys/kernel/config/gpio-sim/kiezbox
 mkdir "$device" "$device/bank0" || give_up "cannot create the gpio-sim device"
 echo "$GPIO_SIM_LINES" >"$device/bank0/num_lines" || give_up "cannot set the gpio-sim line count"
 echo 1 >"$device/live" || give_up "gpio-sim did not go live"
+
+if [ "${DISKS:-0}" -gt 0 ] || [ "${NETWORK:-0}" = 1 ]; then
+	while read -r module; do
+		insmod "/lib/kernel-vm/disk-net/$module.ko" || give_up "insmod $module failed"
+	done </lib/kernel-vm/disk-net/load-order
+fi
+# The disks' device nodes appear once the driver has probed them; wait a little (a hang guard, not a schedule).
+index=0
+for letter in a b c d e f g h; do
+	[ "$index" -lt "${DISKS:-0}" ] || break
+	tries=0
+	while [ ! -b "/dev/vd$letter" ]; do
+		tries=$((tries + 1))
+		[ "$tries" -le 100 ] || give_up "no /dev/vd$letter after 10 s"
+		sleep 0.1
+	done
+	index=$((index + 1))
+done
+if [ "${NETWORK:-0}" = 1 ]; then
+	if ! { ip link set lo up && ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0; }; then
+		give_up "cannot configure eth0"
+	fi
+fi
 
 # The test's arguments, one file each, in order (run.sh names them 0001, 0002, ...).
 set --

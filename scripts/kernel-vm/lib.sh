@@ -53,6 +53,10 @@ kvm_prepare_once() {
 		kvm_work=$(mktemp -d "$cache/.prepare.XXXXXX")
 		trap '"$kvm_before_removal" "$kvm_work"; rm -rf "$kvm_work"' EXIT
 		"$prepare" "$entry" "$kvm_work"
+		# Now rather than at exit: a caller may prepare a second entry.
+		"$kvm_before_removal" "$kvm_work"
+		rm -rf "$kvm_work"
+		trap - EXIT
 	fi
 	flock -u "$lock"
 }

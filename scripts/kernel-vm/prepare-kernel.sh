@@ -8,6 +8,10 @@
 #                                 vmlinuz when the ELF cannot be unpacked
 #   <cache>/<abi>/modules/*.ko    configfs, i2c-dev, i2c-stub from the image package; gpio-sim built here
 #   <cache>/<abi>/ready           written last: the recipe version and the Debian package version
+#   <cache>/<abi>/disk-net/       only with --disk-net (run.sh's --disk and --forward): virtio disks, ext4 and
+#                                 virtio networking, which Debian builds as modules, with everything they
+#                                 depend on, and load-order (one module name a line, dependencies first);
+#                                 a separate entry with its own ready file, so adding it never rebuilds the rest
 #
 # Debian builds neither gpio-sim nor the irq_sim helper it needs, so both are compiled as one out-of-tree
 # module from the matching linux-source package against linux-headers-<abi>.
@@ -24,6 +28,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Bump when the way the cache entry is built changes, so old entries are rebuilt.
 readonly RECIPE=1
 readonly HOST_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils)
+readonly DISK_NET_RECIPE=1
+# crc32c_generic is no dependency of ext4 by symbol: ext4 asks the crypto API for "crc32c" when it mounts a file
+# system with metadata checksums (mkfs.ext4's default), and the guest has no modprobe to load it on demand.
+readonly DISK_NET_MODULES=(virtio_pci virtio_blk virtio_net crc32c_generic ext4)
 
 started=$(kvm_now)
 cache=$(kvm_cache_dir)
@@ -130,7 +138,51 @@ prepare_kernel_entry() {
 
 entry_is_ready() { [[ -f $1/ready ]] && grep -q "^recipe=$RECIPE " "$1/ready"; }
 
+# Copies module NAME (and, first, what it depends on: the "depends=" of its .modinfo section) from the unpacked
+# image TREE into DIRECTORY, and appends it to DIRECTORY/load-order. Debian's package ships no modules.dep
+# (depmod writes it at installation), so the dependencies are read from the modules themselves.
+copy_module_with_dependencies() {
+	local tree=$1 directory=$2 name=${3//-/_} found depends dependency
+	grep -qx "$name" "$directory/load-order" 2>/dev/null && return 0
+	found=$(find "$tree" \( -name "$name.ko*" -o -name "${name//_/-}.ko*" \) -print -quit)
+	case $found in
+	*.ko) cp "$found" "$directory/$name.ko.part" ;;
+	*.ko.xz) xz -dc "$found" >"$directory/$name.ko.part" ;;
+	*) kvm_cannot_start "the kernel image has no module $name" ;;
+	esac
+	depends=$(tr '\0' '\n' <"$directory/$name.ko.part" | sed -n 's/^depends=//p' | head -n 1)
+	for dependency in ${depends//,/ }; do
+		copy_module_with_dependencies "$tree" "$directory" "$dependency"
+	done
+	mv "$directory/$name.ko.part" "$directory/$name.ko"
+	printf '%s\n' "$name" >>"$directory/load-order"
+}
+
+# kvm_prepare_once's PREPARE for <abi>/disk-net.
+prepare_disk_net_entry() {
+	local entry=$1 work=$2 abi=$kernel_abi_to_prepare module
+	kvm_log "preparing the disk and network modules of kernel $abi in $entry"
+	mkdir -p "$work/image" "$work/entry"
+	download_package "$work" "linux-image-$abi"
+	dpkg-deb --fsys-tarfile "$(echo "$work/linux-image-${abi}_"*.deb)" | tar -x -C "$work/image" --wildcards './lib/modules/*'
+	for module in "${DISK_NET_MODULES[@]}"; do
+		copy_module_with_dependencies "$work/image/lib/modules" "$work/entry" "$module"
+	done
+	printf 'recipe=%s\n' "$DISK_NET_RECIPE" >"$work/entry/ready"
+	rm -rf "$entry"
+	mv "$work/entry" "$entry"
+	kvm_log "disk and network modules ready: $(tr '\n' ' ' <"$entry/load-order")($(kvm_since "$started") s)"
+}
+
+disk_net_entry_is_ready() { [[ -f $1/ready ]] && grep -qx "recipe=$DISK_NET_RECIPE" "$1/ready"; }
+
 main() {
+	local disk_net=0
+	case ${1:-} in
+	--disk-net) disk_net=1 ;;
+	"") ;;
+	*) kvm_usage_error "prepare-kernel.sh takes only --disk-net" ;;
+	esac
 	install_packages "${HOST_PACKAGES[@]}"
 	command -v qemu-system-x86_64 >/dev/null || kvm_cannot_start "qemu-system-x86_64 is not installed"
 	[[ -x /bin/busybox ]] || kvm_cannot_start "/bin/busybox (busybox-static) is missing"
@@ -145,6 +197,9 @@ main() {
 	entry=$cache/$abi
 	kernel_abi_to_prepare=$abi
 	kvm_prepare_once "$cache" "$entry" entry_is_ready prepare_kernel_entry
+	if ((disk_net)); then
+		kvm_prepare_once "$cache" "$entry/disk-net" disk_net_entry_is_ready prepare_disk_net_entry
+	fi
 	printf '%s\n' "$entry"
 }
 
