@@ -141,7 +141,7 @@ public final class MosquittoBroker: Sendable {
         try process.run()
         try? log.close()
         self.process.withLock { $0 = process }
-        let deadline = ContinuousClock.now.advanced(by: .seconds(15))
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while !Self.acceptsConnections(host: self.host, port: self.port) {
             guard process.isRunning else {
                 throw TestFailure("mosquitto exited with \(process.terminationStatus):\n\(self.log)")
@@ -248,7 +248,7 @@ public func runTool(_ executable: String, _ arguments: [String], in directory: U
 /// Polls `condition` until it returns a value (a wait for a condition, not a fixed sleep).
 @discardableResult
 public func eventually<T>(
-    _ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> T?
+    _ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> T?
 ) async throws -> T {
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while true {

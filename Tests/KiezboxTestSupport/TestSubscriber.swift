@@ -50,7 +50,7 @@ public final class TestSubscriber: Sendable {
     /// Waits until at least `count` messages satisfying `predicate` have arrived; returns them.
     @discardableResult
     public func waitForMessages(
-        _ count: Int = 1, timeout: Duration = .seconds(15), where predicate: @escaping (MQTTMessage) -> Bool = { _ in true }
+        _ count: Int = 1, timeout: Duration = .seconds(60), where predicate: @escaping (MQTTMessage) -> Bool = { _ in true }
     ) async throws -> [MQTTMessage] {
         try await eventually("\(count) message(s)", timeout: timeout) {
             let matching = self.messages.filter(predicate)

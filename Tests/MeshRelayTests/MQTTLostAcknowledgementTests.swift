@@ -37,7 +37,7 @@ struct MQTTLostAcknowledgementTests {
             configuration: MQTTUplink.Configuration(
                 host: "127.0.0.1", port: stub.port, keepAlive: .seconds(5),
                 readingsPerMessage: Self.readingsPerMessage, maximumInFlight: Self.maximumInFlight,
-                acknowledgementTimeout: .seconds(1), acknowledgementDeadline: .seconds(2),
+                acknowledgementTimeout: .seconds(3), acknowledgementDeadline: .seconds(6),
                 reconnectDelay: .init(initial: .milliseconds(100), maximum: .milliseconds(500))),
             sender: SenderIdentity(box: Fixtures.wrangelkiez, storeInstance: store.instanceID))
         let relay = Fixtures.unpacedRelay(uplink, store: store, batchSize: 50, label: "lost-acknowledgement-test")
@@ -46,10 +46,10 @@ struct MQTTLostAcknowledgementTests {
         defer { relayRun.cancel() }
 
         // Hang guards only: with the swallowed messages held for ever, neither ever happens.
-        let complete = try? await eventually("every reading acknowledged by the broker", timeout: .seconds(120)) {
+        let complete = try? await eventually("every reading acknowledged by the broker", timeout: .seconds(300)) {
             Set(Self.readingIDs(stub, acknowledgedOnly: true)).count >= Self.backlog ? true : nil
         }
-        let settled = try? await eventually("the relay's cursor at the end, no message waiting for its PUBACK", timeout: .seconds(60)) {
+        let settled = try? await eventually("the relay's cursor at the end, no message waiting for its PUBACK", timeout: .seconds(120)) {
             try await store.undelivered(for: uplink.name, limit: 1).isEmpty && uplink.unacknowledgedMessageCount == 0 ? true : nil
         }
         let elapsed = ContinuousClock.now - started

@@ -77,7 +77,8 @@ struct GPSDTests {
 
     @Test("a gpsd that closes the connection: .closed")
     func closed() async throws {
-        _ = try await self.withServer(lines: [Report.noFix], hangUp: true) { gps in
+        // A read timeout far beyond the hang-up: on a busy machine only the hang-up may end the wait.
+        _ = try await self.withServer(lines: [Report.noFix], hangUp: true, configure: { $0.readTimeout = .seconds(120) }) { gps in
             let error = await #expect(throws: GPSDError.self) { try await gps.measure() }
             #expect(error?.code == .closed)
         }
