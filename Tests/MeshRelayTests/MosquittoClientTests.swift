@@ -1,3 +1,4 @@
+import Foundation
 import KiezboxTestSupport
 import MeshRelay
 import Synchronization
@@ -22,6 +23,34 @@ struct MosquittoClientTests {
             try await eventually("all PUBACKs") { outcomes.withLock { $0.count } == count ? true : nil }
             await client.stop()
             #expect(outcomes.withLock { $0.values.allSatisfy { $0 == 1 } })
+        }
+    }
+
+    @Test("a process with more than 1024 descriptors open still connects and publishes (no select() limit)")
+    func manyDescriptorsOpen() async throws {
+        // The daemon's portal may hold a thousand connections on the Wi-Fi while MQTT reconnects: its socket then
+        // gets a number above select()'s FD_SETSIZE, which mosquitto_loop refuses with MOSQ_ERR_INVAL.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        if limit.rlim_cur < 2048, limit.rlim_max >= 2048 {
+            limit.rlim_cur = 2048
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        let occupied = (0..<1100).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        defer { for descriptor in occupied where descriptor >= 0 { close(descriptor) } }
+        try #require(occupied.allSatisfy { $0 >= 0 }, "could not open 1,100 descriptors (limit \(limit.rlim_cur))")
+        try await MosquittoBroker.with { broker in
+            let client = try MosquittoClient(.init(host: "127.0.0.1", port: broker.port, clientID: "many-descriptors"))
+            let acknowledged = Mutex(0)
+            client.start()
+            try await eventually("connected") { client.connectionState.isConnected ? true : nil }
+            for index in 0..<10 {
+                try client.publish(topic: "kiezbox/test/descriptors", payload: [UInt8(index)]) { outcome in
+                    if outcome == .acknowledged { acknowledged.withLock { $0 += 1 } }
+                }
+            }
+            try await eventually("ten PUBACKs") { acknowledged.withLock { $0 } == 10 ? true : nil }
+            await client.stop()
         }
     }
 

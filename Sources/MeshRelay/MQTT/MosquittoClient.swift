@@ -239,6 +239,8 @@ public final class MosquittoClient: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     /// Signalled by ``stop()`` to cut a reconnect pause short.
     private let wakeup = DispatchSemaphore(value: 0)
+    /// Wakes the network thread's poll() when another thread has queued a packet (publish, subscribe, disconnect).
+    private let loopWake = LoopWake()
 
     private struct Lifecycle {
         enum Phase { case idle, running, stopping, stopped }
@@ -381,6 +383,7 @@ public final class MosquittoClient: @unchecked Sendable {
             // Queues DISCONNECT and wakes the loop's poll; when not connected it only marks the handle as
             // disconnecting. The network thread repeats it if a connect was in progress.
             _ = mosquitto_disconnect(self.handle)
+            self.loopWake.ring()
             self.wakeup.signal()
         case .stopping, .stopped:
             break
@@ -458,6 +461,7 @@ public final class MosquittoClient: @unchecked Sendable {
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw MosquittoError(code: rc, operation: "publish to \(topic)", detail: context.takeLastError())
         }
+        self.loopWake.ring()
         return messageID
     }
 
@@ -481,6 +485,7 @@ public final class MosquittoClient: @unchecked Sendable {
         guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_NO_CONN.rawValue else {
             throw MosquittoError(code: rc, operation: "subscribe to \(filter)", detail: context.takeLastError())
         }
+        self.loopWake.ring()
     }
 
     // MARK: - Network thread
@@ -561,13 +566,44 @@ public final class MosquittoClient: @unchecked Sendable {
                 if ContinuousClock.now >= deadline { return MOSQ_ERR_SUCCESS.rawValue }
                 timeout = 100
             }
-            let rc = mosquitto_loop(self.handle, timeout, 1)
+            let rc = self.loopOnce(timeout: timeout)
             if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
             if quickAcknowledgements {
                 let socket = mosquitto_socket(self.handle)
                 if socket >= 0 { _ = kz_socket_acknowledge_quickly(socket) }
             }
         }
+    }
+
+    /// One turn of the network loop: what `mosquitto_loop` does, but with poll() instead of select().
+    ///
+    /// `mosquitto_loop` refuses (MOSQ_ERR_INVAL) a socket numbered 1024 or above, select()'s FD_SETSIZE. The daemon
+    /// shares its process with the portal, which may hold a thousand connections on the emergency Wi-Fi: a
+    /// reconnect then gets a high descriptor and MQTT would stay down for as long as the crowd stays. poll() has no
+    /// such limit. libmosquitto's own wake-up pipe is private, so publishes from other threads ring ``loopWake``.
+    private func loopOnce(timeout: Int32) -> Int32 {
+        let socket = mosquitto_socket(self.handle)
+        guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
+        var descriptors = [
+            pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(self.handle) ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: self.loopWake.descriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        let ready = poll(&descriptors, 2, timeout)
+        if ready < 0 {
+            return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue
+        }
+        if descriptors[1].revents != 0 { self.loopWake.drain() }
+        if descriptors[0].revents != 0 {
+            // Also on writable alone: during a TLS handshake mosquitto_loop_read is what advances it; otherwise
+            // it reads what is there and returns at once.
+            let rc = mosquitto_loop_read(self.handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(self.handle) < 0 { return rc }
+        }
+        if mosquitto_want_write(self.handle) {
+            let rc = mosquitto_loop_write(self.handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(self.handle) < 0 { return rc }
+        }
+        return mosquitto_loop_misc(self.handle)
     }
 
     /// Reports pending publishes as abandoned, finishes the event stream and wakes ``stop()``.
@@ -761,5 +797,40 @@ extension Duration {
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
         return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}
+
+/// A pipe another thread writes a byte to so that the network thread's poll() returns at once.
+final class LoopWake: Sendable {
+    /// The end poll() watches.
+    let descriptor: Int32
+    private let writeEnd: Int32
+
+    init() {
+        var ends: [Int32] = [-1, -1]
+        if pipe(&ends) == 0 {
+            for end in ends {
+                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            }
+        }
+        self.descriptor = ends[0]
+        self.writeEnd = ends[1]
+    }
+
+    deinit {
+        if self.descriptor >= 0 { close(self.descriptor) }
+        if self.writeEnd >= 0 { close(self.writeEnd) }
+    }
+
+    /// Wakes the poll; a full pipe already will.
+    func ring() {
+        var byte: UInt8 = 1
+        _ = write(self.writeEnd, &byte, 1)
+    }
+
+    func drain() {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(self.descriptor, &buffer, buffer.count) > 0 {}
     }
 }
