@@ -328,7 +328,7 @@ public final class MQTTUplink: Uplink {
         if started { self.client.start() }
     }
 
-    /// Publishes the retained `offline` status (waiting up to the acknowledgement timeout for its PUBACK),
+    /// Publishes the retained `offline` status (waiting up to 3 s, at most the acknowledgement timeout, for its PUBACK),
     /// disconnects cleanly so the Last Will is not sent, and ends the network thread. Neighbour streams finish;
     /// running ``deliver(_:)`` calls return what was acknowledged.
     public func stop() async {
@@ -347,7 +347,8 @@ public final class MQTTUplink: Uplink {
         await deadlineWatch?.value
         let consumer = self.state.withLock { $0.consumer }
         if wasRunning, self.client.connectionState.isConnected {
-            _ = await self.publishStatusAndWait(.offline)
+            // Bounded well inside systemd's TimeoutStopSec=30: the store's final flush comes after the uplink stops.
+            _ = await self.publishStatusAndWait(.offline, timeout: min(self.configuration.acknowledgementTimeout, Self.offlineStatusWait))
         }
         await self.client.stop()
         await consumer?.value
@@ -427,7 +428,10 @@ public final class MQTTUplink: Uplink {
     }
 
     /// Publishes the status (retained, QoS 1); returns the outcome, or `nil` if the PUBACK did not come in time.
-    private func publishStatusAndWait(_ state: StatusMessage.State) async -> MQTTPublishOutcome? {
+    /// The longest a stop waits for the broker to acknowledge the `offline` status.
+    static let offlineStatusWait: Duration = .seconds(3)
+
+    private func publishStatusAndWait(_ state: StatusMessage.State, timeout: Duration? = nil) async -> MQTTPublishOutcome? {
         let outcome = Mutex<MQTTPublishOutcome?>(nil)
         let doorbell = Doorbell()
         do {
@@ -438,7 +442,7 @@ public final class MQTTUplink: Uplink {
         } catch {
             return nil
         }
-        let timeout = self.configuration.acknowledgementTimeout
+        let timeout = timeout ?? self.configuration.acknowledgementTimeout
         return await awaitCondition(doorbell: doorbell, timeout: timeout, clock: self.clock) {
             outcome.withLock { $0 }
         }
