@@ -587,7 +587,8 @@ public final class ReadingStore: Sendable {
             // Pages are freed only when they empty, and other tables share the file: estimate, delete, measure
             // again, until the store is under its target.
             while case let used = try Self.usedBytes(db) - bulletinBytes, used > target {
-                let rows = try Int64.fetchOne(db, sql: "SELECT count(*) FROM reading") ?? 0
+                // Kept by triggers in this same transaction: no scan of millions of rows per pass.
+                let rows = try Self.readingsStored(db)
                 guard rows > 0 else { break }
                 let bytesPerRow = max(1, used / rows)
                 let excessRows = max(64, Int((used - target + bytesPerRow - 1) / bytesPerRow))
