@@ -61,16 +61,8 @@ public final class NetworkNamespace: Sendable {
         // Interface names must stay within 15 characters.
         let tag = "kbn\(getpid() % 10_000)\(Int.random(in: 10...99))"
         self.name = tag
-        let second = Int.random(in: 150...199)
-        let third = Int.random(in: 0...255)
-        self.links = (0..<linkCount).map { index in
-            let base = 4 * Int.random(in: 0...63)
-            return Link(
-                outside: "\(tag)o\(index)", inside: "\(tag)i\(index)",
-                outsideAddress: "10.\(second).\(third).\(base + 1)", insideAddress: "10.\(second).\(third).\(base + 2)")
-        }
-        guard Set(self.links.map(\.insideAddress)).count == linkCount else {
-            throw TestFailure("address clash between links; try again")
+        self.links = Self.linkAddresses(count: linkCount).enumerated().map { index, pair in
+            Link(outside: "\(tag)o\(index)", inside: "\(tag)i\(index)", outsideAddress: pair.outside, insideAddress: pair.inside)
         }
         do {
             try Self.ip("netns", "add", self.name)
@@ -86,6 +78,18 @@ public final class NetworkNamespace: Sendable {
         } catch {
             self.delete()
             throw error
+        }
+    }
+
+    /// Addresses for `count` links: consecutive /30s from a random start in a random /24 of 10.150–10.199,
+    /// so two links of one namespace never share a subnet (at most 64 links fit in the /24).
+    public static func linkAddresses(count: Int) -> [(outside: String, inside: String)] {
+        precondition((1...64).contains(count), "1 to 64 links fit in one /24")
+        let prefix = "10.\(Int.random(in: 150...199)).\(Int.random(in: 0...255))"
+        let firstSubnet = Int.random(in: 0...(64 - count))
+        return (0..<count).map { index in
+            let base = 4 * (firstSubnet + index)
+            return (outside: "\(prefix).\(base + 1)", inside: "\(prefix).\(base + 2)")
         }
     }
 
