@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "MeshRelay",
             dependencies: [
-                "KiezboxCore", "ReadingStore", "CMosquitto",
+                "KiezboxCore", "ReadingStore", "SensorDrivers", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

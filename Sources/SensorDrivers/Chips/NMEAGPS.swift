@@ -75,7 +75,7 @@ public final class NMEAGPS: SensorDriver {
     ///   metres above mean sea level.
     /// - Throws: ``SerialError`` when the port fails, ``NMEAGPSError`` when there is no fix or no usable data.
     public func measure() async throws -> [MeasuredValue] {
-        var reader = SerialFrameReader<NMEASentenceFormat>(port: self.port)
+        var reader = SerialSession<NMEASentenceFormat>(port: self.port)
         defer {
             let errors = reader.statistics.checksumErrors
             self.state.withLock { $0.checksumErrors += errors }

@@ -124,7 +124,7 @@ public final class PMS5003: SensorDriver {
     // MARK: - Exchanges
 
     /// Sends a command until the sensor answers it.
-    private func send(_ command: PMS5003Command, reader: inout SerialFrameReader<PMS5003SensorFrameFormat>) async throws {
+    private func send(_ command: PMS5003Command, reader: inout SerialSession<PMS5003SensorFrameFormat>) async throws {
         guard let expected = command.expectedReply else {
             try await self.port.write(command.frame)
             return
@@ -140,7 +140,7 @@ public final class PMS5003: SensorDriver {
     }
 
     /// One passive read; nil when no valid measurement came after every attempt.
-    private func read(reader: inout SerialFrameReader<PMS5003SensorFrameFormat>) async throws(SerialError) -> PMS5003Measurement? {
+    private func read(reader: inout SerialSession<PMS5003SensorFrameFormat>) async throws(SerialError) -> PMS5003Measurement? {
         for _ in 0..<self.configuration.commandAttempts {
             try await self.port.write(PMS5003Command.read.frame)
             let measurement = try await reader.next(timeout: self.configuration.replyTimeout) { frame -> PMS5003Measurement? in

@@ -15,7 +15,7 @@ import Synchronization
 /// Frames with a wrong checksum are added to ``checksumErrorCount`` whatever happens. After any failure the sensor is
 /// no longer ready, and the chip is told whether it may have been left working (to spare its laser).
 final class ParticulateDutyCycle<Format: SerialFrameFormat>: Sendable {
-    typealias Reader = SerialFrameReader<Format>
+    typealias Reader = SerialSession<Format>
 
     private struct State {
         /// Known to be awake and set up (only when not slept between measurements).

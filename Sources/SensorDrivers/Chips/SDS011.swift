@@ -141,7 +141,7 @@ public final class SDS011: SensorDriver {
                 self.state.withLock { $0.isConfigured = false }
                 // Spare the laser: a sensor left working after a failure would run until the next measurement.
                 guard mayBeWorking, self.configuration.sleepsBetweenMeasurements else { return }
-                var sleeper = SerialFrameReader<SDS011SensorFrameFormat>(port: self.port)
+                var sleeper = SerialSession<SDS011SensorFrameFormat>(port: self.port)
                 try? await self.port.write(SDS011Command.setWorkState(.sleeping).frame(deviceID: self.configuration.deviceID))
                 _ = try? await sleeper.next(timeout: self.configuration.replyTimeout) { _ in () }
             }
@@ -155,7 +155,7 @@ public final class SDS011: SensorDriver {
     private func send(
         _ command: SDS011Command,
         expecting value: UInt8? = nil,
-        reader: inout SerialFrameReader<SDS011SensorFrameFormat>
+        reader: inout SerialSession<SDS011SensorFrameFormat>
     ) async throws -> SDS011Reply {
         for _ in 0..<self.configuration.commandAttempts {
             try await self.port.write(command.frame(deviceID: self.configuration.deviceID))
@@ -179,7 +179,7 @@ public final class SDS011: SensorDriver {
         _ query: SDS011Command,
         is wanted: UInt8,
         else set: SDS011Command,
-        reader: inout SerialFrameReader<SDS011SensorFrameFormat>
+        reader: inout SerialSession<SDS011SensorFrameFormat>
     ) async throws {
         let current = try await self.send(query, reader: &reader)
         if current.value != wanted {
@@ -188,7 +188,7 @@ public final class SDS011: SensorDriver {
     }
 
     /// One query-data exchange; nil when no valid measurement came after every attempt.
-    private func query(reader: inout SerialFrameReader<SDS011SensorFrameFormat>) async throws(SerialError) -> SDS011Measurement? {
+    private func query(reader: inout SerialSession<SDS011SensorFrameFormat>) async throws(SerialError) -> SDS011Measurement? {
         for _ in 0..<self.configuration.commandAttempts {
             try await self.port.write(SDS011Command.queryData.frame(deviceID: self.configuration.deviceID))
             let measurement = try await reader.next(timeout: self.configuration.replyTimeout) { frame -> SDS011Measurement? in

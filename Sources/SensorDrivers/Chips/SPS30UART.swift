@@ -202,7 +202,7 @@ public final class SPS30UART: SensorDriver {
 
     // MARK: - Exchanges
 
-    private func start(reader: inout SerialFrameReader<SHDLCFrameFormat<SHDLCResponse>>) async throws {
+    private func start(reader: inout SerialSession<SHDLCFrameFormat<SHDLCResponse>>) async throws {
         do {
             try await self.exchange(Command.startMeasurement, data: Command.floatOutput, reader: &reader)
         } catch let error as SPS30UARTError {
@@ -222,7 +222,7 @@ public final class SPS30UART: SensorDriver {
 
     /// Reads until new data arrives; also says whether the state byte flagged the device status register.
     private func readValues(
-        reader: inout SerialFrameReader<SHDLCFrameFormat<SHDLCResponse>>
+        reader: inout SerialSession<SHDLCFrameFormat<SHDLCResponse>>
     ) async throws -> (Measurement, deviceStatusFlag: Bool) {
         for attempt in 0..<self.configuration.readAttempts {
             if attempt > 0 { try await self.pause(self.configuration.readInterval) }
@@ -236,7 +236,7 @@ public final class SPS30UART: SensorDriver {
         throw SPS30UARTError(.noNewData, port: self.port.name)
     }
 
-    private func readDeviceStatus(reader: inout SerialFrameReader<SHDLCFrameFormat<SHDLCResponse>>) async throws -> DeviceStatus {
+    private func readDeviceStatus(reader: inout SerialSession<SHDLCFrameFormat<SHDLCResponse>>) async throws -> DeviceStatus {
         let response = try await self.exchange(Command.readDeviceStatus, data: [0x00], reader: &reader)
         guard response.data.count >= 4 else {
             throw SPS30UARTError(.unexpectedDataLength(command: Command.readDeviceStatus, count: response.data.count), port: self.port.name)
@@ -249,7 +249,7 @@ public final class SPS30UART: SensorDriver {
     private func exchange(
         _ command: UInt8,
         data: [UInt8] = [],
-        reader: inout SerialFrameReader<SHDLCFrameFormat<SHDLCResponse>>
+        reader: inout SerialSession<SHDLCFrameFormat<SHDLCResponse>>
     ) async throws -> SHDLCResponse {
         let address = self.configuration.address
         let checksumErrorsBefore = reader.statistics.checksumErrors
