@@ -186,6 +186,23 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v8-lorawan-airtime") { db in
+            // The LoRaWAN uplink's rolling ledger: every frame's time on air and every downlink, so TTN's daily
+            // fair-use allowance and the duty cycle hold across restarts and power cuts.
+            try db.execute(
+                sql: """
+                    CREATE TABLE lorawan_airtime (
+                      id INTEGER PRIMARY KEY,
+                      kind TEXT NOT NULL,
+                      at INTEGER NOT NULL,
+                      airtime_us INTEGER NOT NULL,
+                      data_rate INTEGER NOT NULL,
+                      payload_length INTEGER NOT NULL
+                    );
+                    CREATE INDEX lorawan_airtime_at ON lorawan_airtime(at);
+                    """
+            )
+        }
         return migrator
     }
 

@@ -1,4 +1,6 @@
 import KiezboxCore
+import MeshRelay
+import SensorDrivers
 import TOMLKit
 
 /// `[mqtt]`: the broker the box sends its readings and status to, over the mesh.
@@ -39,6 +41,100 @@ struct OpenSenseMapSettings: Sendable, Hashable {
     }
 }
 
+/// `[lorawan]`: a LoRaWAN modem (Wio-E5 or RAK3172) on a serial port, registered in The Things Network.
+struct LoRaWANSettings: Sendable, Hashable {
+    /// The modem's serial port ("/dev/ttyUSB0"); with `[simulation] enabled`, a simulated modem stands there.
+    var port: String
+    /// Nil: find out which dialect answers.
+    var modem: LoRaWANModemKind?
+    /// Nil: the modem's factory speed (Wio-E5 9600, RAK3172 115200).
+    var baudRate: Int?
+    var keys: LoRaWANKeys
+    /// Nil: adaptive data rate (the network chooses); 0–5: a fixed EU868 data rate.
+    var dataRate: Int?
+    var payload: LoRaWANPayloadChoice
+    var reportInterval: Duration
+    var crisisSummaryInterval: Duration
+    var fairUse: LoRaWANFairUse
+
+    /// How the box report is encoded on air.
+    enum LoRaWANPayloadChoice: String, Sendable, Hashable, CaseIterable {
+        /// Kiezbox's own fixed-point format (ttn/kiezbox-decoder.js decodes it in TTN).
+        case compact
+        /// CayenneLPP, which TTN decodes without a formatter (longer frames).
+        case cayenneLPP = "cayenne-lpp"
+    }
+
+    static let keys = [
+        "port", "modem", "baud_rate", "dev_eui", "join_eui", "app_key", "data_rate", "payload", "report_interval",
+        "crisis_summary_interval", "airtime_per_day", "downlinks_per_day", "crisis_reserve",
+    ]
+
+    static func parse(_ table: TOMLTableReader) throws(ConfigurationError) -> LoRaWANSettings {
+        try table.rejectUnknownKeys(Self.keys)
+        var modem: LoRaWANModemKind?
+        let modemName = try table.string("modem") ?? "auto"
+        if modemName != "auto" {
+            guard let kind = LoRaWANModemKind(rawValue: modemName) else {
+                throw table.error("modem", "unknown modem '\(modemName)'; known: auto, " + LoRaWANModemKind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            modem = kind
+        }
+        let payloadName = try table.string("payload") ?? LoRaWANPayloadChoice.compact.rawValue
+        guard let payload = LoRaWANPayloadChoice(rawValue: payloadName) else {
+            throw table.error("payload", "unknown payload format '\(payloadName)'; known: " + LoRaWANPayloadChoice.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        let airtime = try table.duration("airtime_per_day", atLeast: .seconds(1)) ?? .seconds(30)
+        if airtime > .seconds(3600) {
+            throw table.error("airtime_per_day", "at most 1h (the 1 % duty cycle allows 864 s a day on one sub-band; TTN allows 30 s)")
+        }
+        return LoRaWANSettings(
+            port: try table.requiredString("port"), modem: modem,
+            baudRate: try Self.baudRate(table),
+            keys: LoRaWANKeys(
+                devEUI: try Self.hex(table, "dev_eui", bytes: 8), joinEUI: try Self.hex(table, "join_eui", bytes: 8),
+                appKey: try Self.hex(table, "app_key", bytes: 16)
+            ),
+            dataRate: try table.int("data_rate", in: 0...5), payload: payload,
+            reportInterval: try table.duration("report_interval", atLeast: .seconds(60)) ?? .seconds(600),
+            crisisSummaryInterval: try table.duration("crisis_summary_interval", atLeast: .seconds(60)) ?? .seconds(1800),
+            fairUse: LoRaWANFairUse(
+                uplinkAirtimePerDay: airtime, downlinksPerDay: try table.int("downlinks_per_day", in: 0...1000) ?? 10,
+                crisisReserve: try table.double("crisis_reserve", in: 0...0.9) ?? 0.25
+            )
+        )
+    }
+
+    private static func baudRate(_ table: TOMLTableReader) throws(ConfigurationError) -> Int? {
+        guard let rate = try table.int("baud_rate") else { return nil }
+        guard SerialBaudRate(rawValue: rate) != nil else {
+            throw table.error("baud_rate", "unsupported baud rate \(rate); the Wio-E5 starts at 9600, the RAK3172 at 115200")
+        }
+        return rate
+    }
+
+    /// A key as TTN's console shows it: hex digits, optionally grouped by spaces, colons or dashes. The message
+    /// never repeats the value (the AppKey is a secret).
+    private static func hex(_ table: TOMLTableReader, _ key: String, bytes: Int) throws(ConfigurationError) -> [UInt8] {
+        let text = try table.requiredString(key)
+        let digits = text.filter { $0 != " " && $0 != ":" && $0 != "-" }
+        guard digits.allSatisfy(\.isHexDigit) else {
+            throw table.error(key, "expected \(bytes * 2) hex digits (0-9, A-F) as the TTN console shows them; found another character")
+        }
+        guard digits.count == bytes * 2 else {
+            throw table.error(key, "expected \(bytes * 2) hex digits (\(bytes) bytes), found \(digits.count)")
+        }
+        var result: [UInt8] = []
+        var index = digits.startIndex
+        while index < digits.endIndex {
+            let next = digits.index(index, offsetBy: 2)
+            result.append(UInt8(digits[index..<next], radix: 16)!)
+            index = next
+        }
+        return result
+    }
+}
+
 /// `[relay]`: how fast and how patiently readings are sent.
 struct RelaySettings: Sendable, Hashable {
     var batchSize: Int
@@ -51,9 +147,10 @@ struct UplinkConfiguration: Sendable, Hashable {
     var mqtt: MQTTSettings?
     var sensorCommunity: SensorCommunitySettings?
     var openSenseMap: OpenSenseMapSettings?
+    var loRaWAN: LoRaWANSettings?
     var relay = RelaySettings(batchSize: 500, maximumBackfillRate: 500, maximumBackoff: .seconds(300))
 
-    static let keys = ["mqtt", "sensor_community", "opensensemap", "relay"]
+    static let keys = ["mqtt", "sensor_community", "opensensemap", "lorawan", "relay"]
 
     static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> UplinkConfiguration {
         var uplinks = UplinkConfiguration()
@@ -112,6 +209,9 @@ struct UplinkConfiguration: Sendable, Hashable {
                 endpoint: try osem.string("endpoint") ?? "https://api.opensensemap.org",
                 boxID: try osem.requiredString("box_id"), accessToken: try osem.string("access_token"), sensorIDs: sensorIDs
             )
+        }
+        if let loRaWAN = try root.table("lorawan") {
+            uplinks.loRaWAN = try LoRaWANSettings.parse(loRaWAN)
         }
         if let relay = try root.table("relay") {
             try relay.rejectUnknownKeys(["batch_size", "max_backfill_rate", "max_backoff"])
