@@ -99,3 +99,42 @@ extension ReadingStore {
         return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 }
+
+/// What the running LoRaWAN uplink decided to send next, kept in the store so `kiezbox status` and `/metrics`
+/// (other processes and services) can show it.
+public struct LoRaWANNextSend: Sendable, Hashable, Codable {
+    /// The earliest moment the frame may go (fair use, duty cycle, cadence).
+    public var at: Date
+    /// "report", "crisis-summary", "join".
+    public var frame: String
+    /// Why then: "routine", "significant change in pm2_5", "duty cycle", "join backoff"…
+    public var reason: String
+
+    public init(at: Date, frame: String, reason: String) {
+        self.at = at
+        self.frame = frame
+        self.reason = reason
+    }
+}
+
+extension ReadingStore {
+    /// Records the uplink's next planned send (nil: nothing planned, e.g. no modem).
+    public func setLoRaWANNextSend(_ next: LoRaWANNextSend?) async throws {
+        let text = try next.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try await self.pool.write { db in
+            if let text {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [MetaKey.loRaWANNextSend, text])
+            } else {
+                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [MetaKey.loRaWANNextSend])
+            }
+        }
+    }
+
+    /// The uplink's last recorded plan, if any.
+    public func loRaWANNextSend() throws -> LoRaWANNextSend? {
+        let text = try self.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.loRaWANNextSend])
+        }
+        return text.flatMap { try? JSONDecoder().decode(LoRaWANNextSend.self, from: Data($0.utf8)) }
+    }
+}

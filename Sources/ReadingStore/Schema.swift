@@ -229,4 +229,6 @@ enum MetaKey {
     static let run = "run"
     /// Kept by triggers (migration v7-reading-counts); never written by Swift code.
     static let readingsStored = "readings_stored"
+    /// The LoRaWAN uplink's next planned send (JSON of ``LoRaWANNextSend``).
+    static let loRaWANNextSend = "lorawan_next_send"
 }

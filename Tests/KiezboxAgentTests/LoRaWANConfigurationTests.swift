@@ -1,5 +1,6 @@
 import KiezboxCore
 import MeshRelay
+import ReadingStore
 import Testing
 
 @testable import KiezboxAgent

@@ -1,5 +1,6 @@
 import KiezboxCore
 import MeshRelay
+import ReadingStore
 import SensorDrivers
 import TOMLKit
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import KiezboxCore
+public import ReadingStore
 
 /// When the LoRaWAN uplink sends what: the decisions, without the modem, so they can be tested on their own.
 ///

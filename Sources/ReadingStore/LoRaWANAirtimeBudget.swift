@@ -1,5 +1,4 @@
 public import Foundation
-public import ReadingStore
 
 /// TTN's fair-use limits as the box applies them, and how much of them it keeps for a crisis.
 public struct LoRaWANFairUse: Sendable, Hashable {
