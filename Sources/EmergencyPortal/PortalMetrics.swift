@@ -36,7 +36,7 @@ public final class PortalMetrics: Sendable {
     }
 
     /// Reads the box's state from the store into the gauges, then renders everything.
-    func render(store: ReadingStore, snapshot: PortalSnapshot, desk: AnnouncementDesk?) -> [UInt8] {
+    func render(store: ReadingStore, snapshot: PortalSnapshot, desk: AnnouncementDesk?, loRaWAN fairUse: LoRaWANFairUse? = nil) -> [UInt8] {
         if let desk {
             for (reason, count) in desk.rejectionCounts() {
                 self.set(
@@ -82,6 +82,22 @@ public final class PortalMetrics: Sendable {
         self.set("kiezbox_portal_clients", Double(snapshot.clientCount), help: "Phones seen on the portal in the last hour")
         self.set("kiezbox_neighbours_online", Double(snapshot.neighbours.count { $0.online }), help: "Neighbouring boxes online")
         if let volts = snapshot.power.batteryVolts { self.set("kiezbox_battery_volts", volts, help: "Battery voltage") }
+        if let fairUse, let account = try? store.loRaWANAccount(fairUse: fairUse, now: snapshot.now) {
+            self.renderLoRaWAN(account)
+        }
         return self.registry.emitToBuffer()
+    }
+
+    private func renderLoRaWAN(_ account: LoRaWANAccount) {
+        self.set("kiezbox_lorawan_airtime_used_seconds", account.airtimeUsedSeconds, help: "LoRaWAN uplink airtime in the last 24 hours")
+        self.set("kiezbox_lorawan_airtime_left_seconds", account.airtimeLeftSeconds, help: "LoRaWAN uplink airtime left of the 24-hour allowance")
+        self.set("kiezbox_lorawan_airtime_limit_seconds", account.airtimeLimitSeconds, help: "LoRaWAN uplink airtime allowed per 24 hours (TTN fair use)")
+        self.set("kiezbox_lorawan_uplinks", Double(account.uplinksSent), help: "LoRaWAN uplinks sent in the last 24 hours")
+        self.set("kiezbox_lorawan_downlinks", Double(account.downlinksReceived), help: "LoRaWAN downlinks received in the last 24 hours")
+        if let next = account.nextSend {
+            self.set(
+                "kiezbox_lorawan_next_send_timestamp_seconds", next.at.timeIntervalSince1970, labels: [("frame", next.frame)],
+                help: "When the LoRaWAN uplink may send next (Unix time)")
+        }
     }
 }

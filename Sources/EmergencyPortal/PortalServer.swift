@@ -128,7 +128,7 @@ public final class PortalServer: Sendable {
                 return Self.response(403, "text/plain; charset=utf-8", text: "/metrics is not served to this network (see [metrics] allow)\n")
             }
             let snapshot = self.content.snapshot(at: self.now()).snapshot
-            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk))
+            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk, loRaWAN: self.settings.loRaWANFairUse))
         }
         return router
     }

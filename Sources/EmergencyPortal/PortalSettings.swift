@@ -1,4 +1,5 @@
 import Foundation
+public import ReadingStore
 
 /// How the portal behaves; parsed from the `[portal]` table of the box's configuration.
 public struct PortalSettings: Sendable, Hashable {
@@ -50,6 +51,8 @@ public struct PortalSettings: Sendable, Hashable {
     public var metricsAllowedNetworks: [IPNetwork]
     /// Timeouts and connection caps of the HTTP server.
     public var connectionLimits: ConnectionLimits
+    /// TTN's fair-use limits when the box has a LoRaWAN uplink: `/metrics` then shows its airtime account.
+    public var loRaWANFairUse: LoRaWANFairUse?
 
     public init(
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,

@@ -1,4 +1,5 @@
 public import Foundation
+import KiezboxCore
 
 /// TTN's fair-use limits as the box applies them, and how much of them it keeps for a crisis.
 public struct LoRaWANFairUse: Sendable, Hashable {
@@ -76,5 +77,33 @@ public struct LoRaWANAirtimeBudget: Sendable, Hashable {
         let reportsPerDay = routine / cost
         guard reportsPerDay >= 1 else { return .seconds(Self.window) }
         return max(minimum, .seconds(Self.window / reportsPerDay))
+    }
+}
+
+/// The LoRaWAN uplink's account as `kiezbox status` and `/metrics` show it: the rolling 24 hours and the
+/// running uplink's plan.
+public struct LoRaWANAccount: Sendable, Hashable, Encodable {
+    public var airtimeUsedSeconds: Double
+    public var airtimeLeftSeconds: Double
+    public var airtimeLimitSeconds: Double
+    public var uplinksSent: Int
+    public var joins: Int
+    public var downlinksReceived: Int
+    public var downlinksLimit: Int
+    /// The running uplink's next planned send; nil when none is planned (or the daemon is not running).
+    public var nextSend: LoRaWANNextSend?
+}
+
+extension ReadingStore {
+    /// The account of the 24 hours before `now` under `fairUse`.
+    public func loRaWANAccount(fairUse: LoRaWANFairUse, now: Date) throws -> LoRaWANAccount {
+        let budget = LoRaWANAirtimeBudget(
+            fairUse: fairUse, now: now, ledger: try self.loRaWANAirtime(since: now.addingTimeInterval(-LoRaWANAirtimeBudget.window)))
+        return LoRaWANAccount(
+            airtimeUsedSeconds: budget.airtimeUsed.timeInterval, airtimeLeftSeconds: budget.airtimeLeft.timeInterval,
+            airtimeLimitSeconds: fairUse.uplinkAirtimePerDay.timeInterval, uplinksSent: budget.uplinksSent,
+            joins: budget.entries.filter { $0.kind == .join }.count, downlinksReceived: budget.downlinksReceived,
+            downlinksLimit: fairUse.downlinksPerDay, nextSend: try self.loRaWANNextSend()
+        )
     }
 }

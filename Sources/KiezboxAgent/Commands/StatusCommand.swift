@@ -25,15 +25,17 @@ struct StatusCommand: ParsableCommand {
         let portalHTTPS = try configuration.portal.enabled ? configuration.portal.settings.httpsPort.flatMap { port in
             try PortalCertificate.storedPin(dataDirectory: configuration.dataDirectory).map { StatusMessage.PortalHTTPS(port: port, pin: $0) }
         } : nil
+        let loRaWAN = try configuration.uplinks.loRaWAN.map { try store.loRaWANAccount(fairUse: $0.fairUse, now: now) }
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.dateEncodingStrategy = .iso8601
             var report = StatusReport(statistics, path: store.path, now: now)
             report.portalHTTPS = portalHTTPS
+            report.lorawan = loRaWAN
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print(renderStatus(statistics, path: store.path, now: now, portalHTTPS: portalHTTPS), terminator: "")
+            print(renderStatus(statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN), terminator: "")
         }
     }
 }
@@ -69,6 +71,8 @@ struct StatusReport: Encodable {
     var neighbours: [NeighbourBox]
     /// The portal's HTTPS port and the pin of its key, as in the MQTT status; absent until the daemon made the key.
     var portalHTTPS: StatusMessage.PortalHTTPS?
+    /// The LoRaWAN uplink's rolling 24-hour account and next planned send, when `[lorawan]` is configured.
+    var lorawan: LoRaWANAccount?
 
     struct Store: Encodable {
         var path: String
@@ -112,7 +116,9 @@ struct StatusReport: Encodable {
 }
 
 /// The human-readable status, as a resident reads it over SSH.
-func renderStatus(_ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil) -> String {
+func renderStatus(
+    _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil
+) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
         lines.append("\(identity.name) — \(identity.district)/\(identity.boxID)")
@@ -162,6 +168,20 @@ func renderStatus(_ statistics: StoreStatistics, path: String, now: Date, portal
         var line = "  \(pad(uplink.name, 14))  \(uplink.undelivered) undelivered, \(uplink.deliveredTotal) delivered"
         if let retiredAt = uplink.retiredAt { line += " (no longer configured, for \(age(from: retiredAt, to: now)))" }
         lines.append(line)
+    }
+    if let loRaWAN {
+        lines.append("")
+        lines.append("LoRaWAN (last 24 hours)")
+        lines.append(String(
+            format: "  airtime     %.2f s used, %.2f s left of %.0f s", loRaWAN.airtimeUsedSeconds, loRaWAN.airtimeLeftSeconds,
+            loRaWAN.airtimeLimitSeconds))
+        lines.append("  frames      \(loRaWAN.uplinksSent) sent, \(loRaWAN.joins) joins, \(loRaWAN.downlinksReceived) of \(loRaWAN.downlinksLimit) downlinks")
+        if let next = loRaWAN.nextSend {
+            let when = next.at <= now ? "now" : "in \(age(from: now, to: next.at))"
+            lines.append("  next send   \(next.frame) \(when) (\(next.reason)), \(timestamp(next.at))")
+        } else {
+            lines.append("  next send   none planned (is the daemon running?)")
+        }
     }
     lines.append("")
     lines.append("Neighbourhood")
