@@ -166,7 +166,8 @@ public struct CrisisSummary: Sendable, Hashable {
         ]
     }
 
-    /// The compact crisis summary for FPort ``compactPort``; counts above 255 are sent as 255 with the clamped flag.
+    /// The payload in `format`, for FPort ``compactPort`` or ``cayenneLPPPort``; counts above 255 are sent as 255
+    /// with the clamped flag.
     public func encode(_ format: LoRaWANPayloadFormat = .compact) -> [UInt8] {
         guard format == .compact else { return self.encodeCayenneLPP() }
         var presence: UInt8 = 0
