@@ -22,7 +22,7 @@ test:
 	$(SWIFT) test --skip-build
 
 ## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference;
-## the portal's info page under wrk against nginx serving the same page.
+## the portal's info page under wrk against nginx serving the same page; a LoRaWAN box report's bytes and airtime.
 bench:
 	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release --product StoreBench
@@ -30,7 +30,9 @@ bench:
 	$(SWIFT) build -c release --product RelayBench
 	$(SWIFT) build -c release --product MosquittoReference
 	$(SWIFT) build -c release --product kiezbox
+	$(SWIFT) build -c release --product LoRaBench
 	$$($(SWIFT) build -c release --show-bin-path)/StoreBench
+	$$($(SWIFT) build -c release --show-bin-path)/LoRaBench
 	Benchmarks/relay-bench.sh
 	Benchmarks/portal-bench.sh
 

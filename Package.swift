@@ -117,7 +117,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // Benchmarks (`make bench`): the store against a plain sqlite3 C API reference.
+        // Benchmarks (`make bench`): the store against a plain sqlite3 C API reference; LoRaWAN airtime figures.
         .executableTarget(
             name: "StoreBench",
             dependencies: ["KiezboxCore", "ReadingStore"],
@@ -132,6 +132,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Benchmarks/RelayBench",
+            swiftSettings: strictSettings
+        ),
+        // What a box report costs on air (bytes, time on air, reports per day under TTN's fair use).
+        .executableTarget(
+            name: "LoRaBench",
+            dependencies: ["KiezboxCore", "ReadingStore", "MeshRelay"],
+            path: "Benchmarks/LoRaBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -28,6 +28,7 @@ case "${1:-}" in
       mmdebstrap qemu-system-x86 qemu-utils openssh-client # the appliance VM (Debian 13 with systemd)
       cpio xz-utils e2fsprogs       # the kernel VM's initramfs and kernel; the power-cut test's ext4 disk
       shellcheck                    # the first-boot and image-build scripts
+      nodejs                        # runs the TTN payload formatter (ttn/kiezbox-decoder.js) on the encoder's bytes
     ) ;;
   bench)
     packages+=(nginx-light wrk) ;;
