@@ -73,6 +73,9 @@ struct HTTPAnswer: Sendable {
         return text.isEmpty ? "no message" : Self.shortened(text)
     }
 
+    /// What the status says, in the classes both open-data services answer with.
+    var statusClass: HTTPStatusClass { HTTPStatusClass(status: self.status) }
+
     private static func flatten(_ json: Any) -> String? {
         switch json {
         case let text as String:
@@ -95,6 +98,34 @@ struct HTTPAnswer: Sendable {
 
     private static func shortened(_ text: String) -> String {
         text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+}
+
+/// How an open-data service answered, by status; each uplink turns the refusals into its own error cases (and
+/// looks closer at the ones its service gives special meaning, such as openSenseMap's 404 or 422).
+enum HTTPStatusClass: Sendable, Hashable {
+    /// 2xx: the request was taken.
+    case accepted
+    /// 401, 403: the credentials (sensor ID, access token) are not accepted.
+    case unauthorized
+    /// 408, 429: slow down and try later.
+    case slowDown
+    /// Another 4xx: the service refused the request itself.
+    case refused
+    /// 5xx: the service has trouble.
+    case serverTrouble
+    /// Neither success nor a known refusal (a redirect that was not followed, 1xx).
+    case unexpected
+
+    init(status: Int) {
+        switch status {
+        case 200...299: self = .accepted
+        case 401, 403: self = .unauthorized
+        case 408, 429: self = .slowDown
+        case 400...499: self = .refused
+        case 500...599: self = .serverTrouble
+        default: self = .unexpected
+        }
     }
 }
 
@@ -149,6 +180,24 @@ final class OpenDataHTTPClient: Sendable {
             throw HTTPTransportFailure(description: "the answer was not HTTP")
         }
         return HTTPAnswer(status: http.statusCode, body: data)
+    }
+
+    /// POSTs `body`; returns whatever status came back. When no answer came, throws `transportFailure` made from
+    /// what went wrong ("connection refused"), or from "cancelled" when the calling task was cancelled (a delivery
+    /// round turns that into `CancellationError`).
+    func post<Failure: Error>(
+        _ url: URL,
+        headers: [(name: String, value: String)],
+        body: Data,
+        transportFailure: (String) -> Failure
+    ) async throws(Failure) -> HTTPAnswer {
+        do {
+            return try await self.post(url, headers: headers, body: body)
+        } catch let failure as HTTPTransportFailure {
+            throw transportFailure(failure.description)
+        } catch {
+            throw transportFailure("cancelled")
+        }
     }
 
     private static func describe(_ error: URLError) -> String {

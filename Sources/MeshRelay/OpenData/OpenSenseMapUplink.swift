@@ -315,39 +315,25 @@ public final class OpenSenseMapUplink: Uplink {
         }
         if logHeldBack, let aheadOfClock { self.log(aheadOfClock.description) }
 
-        var failure: OpenSenseMapError?
-        var start = 0
-        while start < measurements.count {
-            try Task.checkCancellation()
-            let chunk = measurements[start..<min(start + config.maximumBatch, measurements.count)]
-            start += chunk.count
-            do throws(OpenSenseMapError) {
-                try await self.send(chunk.map(\.measurement))
-                done.formUnion(chunk.map(\.id))
-                let sentAt = self.clock.currentDate()
+        let requests = stride(from: 0, to: measurements.count, by: config.maximumBatch).map { start in
+            measurements[start..<min(start + config.maximumBatch, measurements.count)]
+        }
+        return try await UplinkDelivery.round(
+            requests, skipped: done, readingIDs: { $0.map(\.id) }, clock: self.clock, log: self.log,
+            nothingDone: aheadOfClock,
+            send: { chunk throws(OpenSenseMapError) in try await self.send(chunk.map(\.measurement)) },
+            accepted: { chunk, sentAt in
                 self.state.withLock { state in
-                    state.statistics.requestsAccepted += 1
+                    state.statistics.countAccepted(at: sentAt)
                     state.statistics.measurementsSent += chunk.count
-                    state.statistics.lastSuccess = sentAt
                 }
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                self.state.withLock { state in
-                    state.statistics.requestsFailed += 1
-                    state.statistics.lastError = error
-                }
-                failure = error
-                break
+            },
+            failed: { _, error in
+                self.state.withLock { $0.statistics.countFailed(error) }
+                // The request is all-or-nothing and the next chunk would meet the same refusal.
+                return .uplink
             }
-        }
-
-        if let failure {
-            if done.isEmpty { throw failure }
-            self.log("\(failure) (\(done.count) other readings were sent or skipped.)")
-        } else if done.isEmpty, let aheadOfClock {
-            throw aheadOfClock
-        }
-        return done
+        )
     }
 
     /// The request body (internal for tests).
@@ -367,27 +353,22 @@ public final class OpenSenseMapUplink: Uplink {
         }
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
         if !config.accessToken.isEmpty { headers.append(("Authorization", config.accessToken)) }
-        let answer: HTTPAnswer
-        do {
-            answer = try await self.http.post(config.dataURL, headers: headers, body: body)
-        } catch let failure as HTTPTransportFailure {
-            throw .transport(failure.description)
-        } catch {
-            throw .transport("cancelled")
-        }
+        let answer = try await self.http.post(
+            config.dataURL, headers: headers, body: body, transportFailure: OpenSenseMapError.transport
+        )
         let message = { answer.serviceMessage }
-        switch answer.status {
-        case 200...299:
+        switch answer.statusClass {
+        case .accepted:
             return
-        case 401, 403:
+        case .unauthorized:
             throw .unauthorized(status: answer.status, message: message())
-        case 404:
-            throw .boxNotFound(senseBoxID: config.senseBoxID, message: message())
-        case 408, 429:
+        case .slowDown:
             throw .rateLimited(status: answer.status)
-        case 413:
+        case .refused where answer.status == 404:
+            throw .boxNotFound(senseBoxID: config.senseBoxID, message: message())
+        case .refused where answer.status == 413:
             throw .tooLarge(status: 413, message: message())
-        case 400, 422:
+        case .refused where answer.status == 400 || answer.status == 422:
             let text = message()
             if text.localizedCaseInsensitiveContains("future") {
                 throw .timestampInFuture(message: text)
@@ -397,12 +378,14 @@ public final class OpenSenseMapUplink: Uplink {
                 throw .sensorRejected(status: answer.status, message: text)
             }
             throw .rejected(status: answer.status, message: text)
-        case 400...499:
+        case .refused:
             throw .rejected(status: answer.status, message: message())
-        case 500...599:
+        case .serverTrouble:
             throw .serverError(status: answer.status, message: message())
-        default:
+        case .unexpected:
             throw .unexpectedStatus(answer.status, message: message())
         }
     }
 }
+
+extension OpenSenseMapUplink.Statistics: UplinkRequestStatistics {}

@@ -351,37 +351,25 @@ public final class SensorCommunityUplink: Uplink {
         let toSend = self.choose(samples, skipped: &skipped, done: &done)
         self.state.withLock { $0.statistics.add(skipped) }
 
-        var failure: SensorCommunityError?
+        // A sensor refused once is refused for its other samples too: they wait for the next delivery.
         var refusedSensors = Set<String>()
-        for sample in toSend where !refusedSensors.contains(sample.sensorID) {
-            try Task.checkCancellation()
-            do throws(SensorCommunityError) {
-                try await self.send(sample)
-                done.formUnion(sample.ids)
-                let sentAt = self.clock.currentDate()
+        return try await UplinkDelivery.round(
+            toSend, skipped: done, readingIDs: \.ids, clock: self.clock, log: self.log,
+            skip: { refusedSensors.contains($0.sensorID) },
+            send: { sample throws(SensorCommunityError) in try await self.send(sample) },
+            accepted: { sample, sentAt in
                 self.state.withLock { state in
-                    state.statistics.requestsAccepted += 1
+                    state.statistics.countAccepted(at: sentAt)
                     state.statistics.readingsSent += sample.ids.count
-                    state.statistics.lastSuccess = sentAt
                     state.lastSent[sample.sensorID] = max(sample.measuredAt, state.lastSent[sample.sensorID] ?? .distantPast)
                 }
-            } catch {
-                if Task.isCancelled { throw CancellationError() }
-                self.state.withLock { state in
-                    state.statistics.requestsFailed += 1
-                    state.statistics.lastError = error
-                }
-                failure = failure ?? error
+            },
+            failed: { sample, error in
+                self.state.withLock { $0.statistics.countFailed(error) }
                 refusedSensors.insert(sample.sensorID)
-                if error.stopsDelivery { break }
+                return error.stopsDelivery ? .uplink : .request
             }
-        }
-
-        if let failure {
-            if done.isEmpty { throw failure }
-            self.log("\(failure) (\(done.count) other readings were sent or skipped.)")
-        }
-        return done
+        )
     }
 
     /// Which samples get a request, oldest first. With a minimum interval only the newest sample of each sensor
@@ -470,43 +458,37 @@ public final class SensorCommunityUplink: Uplink {
         } catch {
             throw .rejected(status: 0, pin: pin, message: "could not encode the request: \(error)")
         }
-        let answer: HTTPAnswer
-        do {
-            answer = try await self.http.post(
-                config.endpoint,
-                headers: [
-                    ("Content-Type", "application/json"),
-                    ("X-Sensor", config.sensorUID),
-                    ("X-Pin", String(pin)),
-                    ("User-Agent", "\(config.softwareVersion)/\(config.sensorUID)"),
-                ],
-                body: body
-            )
-        } catch let failure as HTTPTransportFailure {
-            throw .transport(failure.description)
-        } catch {
-            throw .transport("cancelled")
-        }
-        switch answer.status {
-        case 200...299:
+        let answer = try await self.http.post(
+            config.endpoint,
+            headers: [
+                ("Content-Type", "application/json"),
+                ("X-Sensor", config.sensorUID),
+                ("X-Pin", String(pin)),
+                ("User-Agent", "\(config.softwareVersion)/\(config.sensorUID)"),
+            ],
+            body: body,
+            transportFailure: SensorCommunityError.transport
+        )
+        switch answer.statusClass {
+        case .accepted:
             return
-        case 401, 403:
+        case .unauthorized:
             throw .sensorNotRegistered(sensorUID: config.sensorUID, status: answer.status, message: answer.serviceMessage)
-        case 408, 429:
+        case .slowDown:
             throw .rateLimited(status: answer.status)
-        case 400 where answer.serviceMessage.localizedCaseInsensitiveContains("could not be selected"):
+        case .refused where answer.status == 400 && answer.serviceMessage.localizedCaseInsensitiveContains("could not be selected"):
             throw .pinNotRegistered(sensorUID: config.sensorUID, pin: pin, kind: sample.kind, message: answer.serviceMessage)
-        case 400...499:
+        case .refused:
             throw .rejected(status: answer.status, pin: pin, message: answer.serviceMessage)
-        case 500...599:
+        case .serverTrouble:
             throw .serverError(status: answer.status, message: answer.serviceMessage)
-        default:
+        case .unexpected:
             throw .unexpectedStatus(answer.status, message: answer.serviceMessage)
         }
     }
 }
 
-extension SensorCommunityUplink.Statistics {
+extension SensorCommunityUplink.Statistics: UplinkRequestStatistics {
     fileprivate mutating func add(_ skipped: Self) {
         self.skippedTooOld += skipped.skippedTooOld
         self.skippedAheadOfClock += skipped.skippedAheadOfClock

@@ -58,6 +58,24 @@ public struct SerialSession<Format: SerialFrameFormat> {
         }
     }
 
+    /// Sends `request` and waits for the first frame `accept` maps to a value, as ``next(timeout:_:)`` does; when the
+    /// wait runs out, sends `request` again, `attempts` times in all (at least once). Nil when no attempt got an answer.
+    ///
+    /// The request/reply-with-retries step of every command protocol on a serial line: a sensor's command and its
+    /// reply frame, a modem's AT command and its answer line. A write failure or a port error ends it at once.
+    public mutating func exchange<Value>(
+        _ request: [UInt8],
+        attempts: Int,
+        timeout: Duration,
+        _ accept: (Format.Frame) -> Value?
+    ) async throws(SerialError) -> Value? {
+        for _ in 0..<max(1, attempts) {
+            try await self.port.write(request)
+            if let value = try await self.next(timeout: timeout, accept) { return value }
+        }
+        return nil
+    }
+
     /// Throws away what has arrived so far (frames sent during a warm-up, a stale half frame): reads without waiting
     /// until the port has nothing more, or `maximumBytes` bytes were discarded.
     public mutating func discardPending(maximumBytes: Int = 16384) async throws(SerialError) {

@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Each ``measure()`` throws away what queued up since the last one, then reads fresh sentences until a GGA
 /// sentence decides: with a fix it gives latitude, longitude (degrees, WGS 84) and altitude above mean sea level;
-/// without one (quality 0) the measurement fails with ``NMEAGPSError/Code/noFix``, so no position is ever reported
+/// without one (quality 0) the measurement fails with ``NMEAGPSErrorCode/noFix(satellites:)``, so no position is ever reported
 /// from a receiver that has none. A receiver that sends RMC but no GGA gives latitude and longitude from a valid
 /// RMC (status `A`, mode not `N`). Any talker (`GP`, `GN`, `GL`, …) is accepted.
 ///
@@ -130,40 +130,32 @@ public final class NMEAGPS: SensorDriver {
     }
 }
 
-/// A GPS receiver that gave no position, with what a resident can check.
-public struct NMEAGPSError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// Nothing arrived on the line.
-        case silent
-        /// Sentences arrived, but every one had a wrong checksum.
-        case corruptSentences(count: Int)
-        /// The receiver reports no fix (GGA quality 0 or RMC status V); `satellites` in view or used, if known.
-        case noFix(satellites: Int?)
-        /// Sentences arrived, but neither GGA nor RMC among them.
-        case noPositionSentences
-    }
+/// A GPS receiver that gave no position, with the port it is on.
+public typealias NMEAGPSError = SerialDeviceError<NMEAGPSErrorCode>
 
-    public var code: Code
-    /// The serial port ("/dev/serial0").
-    public var port: String
+/// Why a GPS receiver gave no position, with what a resident can check.
+public enum NMEAGPSErrorCode: SerialDeviceFailure {
+    /// Nothing arrived on the line.
+    case silent
+    /// Sentences arrived, but every one had a wrong checksum.
+    case corruptSentences(count: Int)
+    /// The receiver reports no fix (GGA quality 0 or RMC status V); `satellites` in view or used, if known.
+    case noFix(satellites: Int?)
+    /// Sentences arrived, but neither GGA nor RMC among them.
+    case noPositionSentences
 
-    public init(_ code: Code, port: String) {
-        self.code = code
-        self.port = port
-    }
-
-    public var description: String {
-        switch self.code {
+    public func description(port: String) -> String {
+        switch self {
         case .silent:
-            "no data from the GPS on \(self.port): check that its TX goes to the Pi's RX, its power, and the baud rate "
+            "no data from the GPS on \(port): check that its TX goes to the Pi's RX, its power, and the baud rate "
                 + "(9600 for most modules; some use 4800 or 38400)"
         case .corruptSentences(let count):
-            "\(count) sentences from the GPS on \(self.port) had wrong checksums: check the baud rate and the ground wire"
+            "\(count) sentences from the GPS on \(port) had wrong checksums: check the baud rate and the ground wire"
         case .noFix(let satellites):
-            "the GPS on \(self.port) has no fix yet" + (satellites.map { " (\($0) satellites)" } ?? "")
+            "the GPS on \(port) has no fix yet" + (satellites.map { " (\($0) satellites)" } ?? "")
                 + ": give the antenna a clear view of the sky; a cold start can take several minutes"
         case .noPositionSentences:
-            "the GPS on \(self.port) sends no GGA or RMC sentences: enable them in the receiver's configuration"
+            "the GPS on \(port) sends no GGA or RMC sentences: enable them in the receiver's configuration"
         }
     }
 }

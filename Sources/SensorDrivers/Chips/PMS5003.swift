@@ -129,27 +129,29 @@ public final class PMS5003: SensorDriver {
             try await self.port.write(command.frame)
             return
         }
-        for _ in 0..<self.configuration.commandAttempts {
-            try await self.port.write(command.frame)
-            let answered = try await reader.next(timeout: self.configuration.replyTimeout) { frame -> Bool? in
-                frame == .commandReply(expected) ? true : nil
-            }
-            if answered != nil { return }
+        let answered = try await self.exchange(command, reader: &reader) { frame -> Bool? in
+            frame == .commandReply(expected) ? true : nil
         }
-        throw PMS5003Error(.noReply(command: command.code.command), port: self.port.name)
+        if answered == nil { throw PMS5003Error(.noReply(command: command.code.command), port: self.port.name) }
     }
 
     /// One passive read; nil when no valid measurement came after every attempt.
     private func read(reader: inout SerialSession<PMS5003SensorFrameFormat>) async throws(SerialError) -> PMS5003Measurement? {
-        for _ in 0..<self.configuration.commandAttempts {
-            try await self.port.write(PMS5003Command.read.frame)
-            let measurement = try await reader.next(timeout: self.configuration.replyTimeout) { frame -> PMS5003Measurement? in
-                guard case .measurement(let measurement) = frame else { return nil }
-                return measurement
-            }
-            if let measurement { return measurement }
+        try await self.exchange(.read, reader: &reader) { frame -> PMS5003Measurement? in
+            guard case .measurement(let measurement) = frame else { return nil }
+            return measurement
         }
-        return nil
+    }
+
+    /// Sends `command` until a frame `accept` takes arrives, within the configured attempts.
+    private func exchange<Value>(
+        _ command: PMS5003Command,
+        reader: inout SerialSession<PMS5003SensorFrameFormat>,
+        _ accept: (PMS5003SensorFrameFormat.Frame) -> Value?
+    ) async throws(SerialError) -> Value? {
+        try await reader.exchange(
+            command.frame, attempts: self.configuration.commandAttempts, timeout: self.configuration.replyTimeout, accept
+        )
     }
 
     // MARK: - Conversion
@@ -171,36 +173,28 @@ public final class PMS5003: SensorDriver {
     }
 }
 
-/// A PMS5003 that did not answer as its protocol says, with what a resident can check.
-public struct PMS5003Error: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// No answer to a mode or sleep command after every attempt.
-        case noReply(command: UInt8)
-        /// No measurement frame in answer to any read request.
-        case noMeasurement
-        /// Frames arrived, but every one had a wrong checksum.
-        case corruptFrames(count: Int)
-    }
+/// A PMS5003 that did not answer as its protocol says, with the port it is on.
+public typealias PMS5003Error = SerialDeviceError<PMS5003ErrorCode>
 
-    public var code: Code
-    /// The serial port ("/dev/ttyAMA0").
-    public var port: String
+/// How a PMS5003 did not answer as its protocol says, with what a resident can check.
+public enum PMS5003ErrorCode: SerialDeviceFailure {
+    /// No answer to a mode or sleep command after every attempt.
+    case noReply(command: UInt8)
+    /// No measurement frame in answer to any read request.
+    case noMeasurement
+    /// Frames arrived, but every one had a wrong checksum.
+    case corruptFrames(count: Int)
 
-    public init(_ code: Code, port: String) {
-        self.code = code
-        self.port = port
-    }
-
-    public var description: String {
-        switch self.code {
+    public func description(port: String) -> String {
+        switch self {
         case .noReply(let command):
-            "no answer from the PMS5003 on \(self.port) to command \(SerialWire.hex(command)): check that its TX goes to the "
+            "no answer from the PMS5003 on \(port) to command \(SerialWire.hex(command)): check that its TX goes to the "
                 + "Pi's RX and its RX to the Pi's TX, the 5 V supply, that SET and RESET are high (or unconnected), "
                 + "and that the port runs at 9600 baud"
         case .noMeasurement:
-            "the PMS5003 on \(self.port) answered commands but sent no measurement: power-cycle it (pull RESET low)"
+            "the PMS5003 on \(port) answered commands but sent no measurement: power-cycle it (pull RESET low)"
         case .corruptFrames(let count):
-            "\(count) frames from the PMS5003 on \(self.port) had wrong checksums: check the ground wire and keep "
+            "\(count) frames from the PMS5003 on \(port) had wrong checksums: check the ground wire and keep "
                 + "the cable short and away from mains or motor wiring"
         }
     }

@@ -142,8 +142,8 @@ public final class SDS011: SensorDriver {
                 // Spare the laser: a sensor left working after a failure would run until the next measurement.
                 guard mayBeWorking, self.configuration.sleepsBetweenMeasurements else { return }
                 var sleeper = SerialSession<SDS011SensorFrameFormat>(port: self.port)
-                try? await self.port.write(SDS011Command.setWorkState(.sleeping).frame(deviceID: self.configuration.deviceID))
-                _ = try? await sleeper.next(timeout: self.configuration.replyTimeout) { _ in () }
+                let sleep = SDS011Command.setWorkState(.sleeping).frame(deviceID: self.configuration.deviceID)
+                _ = try? await sleeper.exchange(sleep, attempts: 1, timeout: self.configuration.replyTimeout) { _ in () }
             }
         )
     }
@@ -157,21 +157,16 @@ public final class SDS011: SensorDriver {
         expecting value: UInt8? = nil,
         reader: inout SerialSession<SDS011SensorFrameFormat>
     ) async throws -> SDS011Reply {
-        for _ in 0..<self.configuration.commandAttempts {
-            try await self.port.write(command.frame(deviceID: self.configuration.deviceID))
-            let reply = try await reader.next(timeout: self.configuration.replyTimeout) { frame -> SDS011Reply? in
-                guard case .reply(let reply) = frame, reply.command == command.commandID, self.isAddressed(reply.deviceID) else {
-                    return nil
-                }
-                if let value, reply.value != value { return nil }
-                return reply
+        let reply = try await self.exchange(command, reader: &reader) { frame -> SDS011Reply? in
+            guard case .reply(let reply) = frame, reply.command == command.commandID, self.isAddressed(reply.deviceID) else {
+                return nil
             }
-            if let reply {
-                self.state.withLock { $0.lastDeviceID = reply.deviceID }
-                return reply
-            }
+            if let value, reply.value != value { return nil }
+            return reply
         }
-        throw SDS011Error(.noReply(command: command.commandID), port: self.port.name)
+        guard let reply else { throw SDS011Error(.noReply(command: command.commandID), port: self.port.name) }
+        self.state.withLock { $0.lastDeviceID = reply.deviceID }
+        return reply
     }
 
     /// Reads a setting and writes it only when it differs: the sensor keeps it in flash.
@@ -189,18 +184,26 @@ public final class SDS011: SensorDriver {
 
     /// One query-data exchange; nil when no valid measurement came after every attempt.
     private func query(reader: inout SerialSession<SDS011SensorFrameFormat>) async throws(SerialError) -> SDS011Measurement? {
-        for _ in 0..<self.configuration.commandAttempts {
-            try await self.port.write(SDS011Command.queryData.frame(deviceID: self.configuration.deviceID))
-            let measurement = try await reader.next(timeout: self.configuration.replyTimeout) { frame -> SDS011Measurement? in
-                guard case .measurement(let measurement) = frame, self.isAddressed(measurement.deviceID) else { return nil }
-                return measurement
-            }
-            if let measurement {
-                self.state.withLock { $0.lastDeviceID = measurement.deviceID }
-                return measurement
-            }
+        let measurement = try await self.exchange(.queryData, reader: &reader) { frame -> SDS011Measurement? in
+            guard case .measurement(let measurement) = frame, self.isAddressed(measurement.deviceID) else { return nil }
+            return measurement
         }
-        return nil
+        if let measurement { self.state.withLock { $0.lastDeviceID = measurement.deviceID } }
+        return measurement
+    }
+
+    /// Sends `command` to the configured sensor until a frame `accept` takes arrives, within the configured attempts.
+    private func exchange<Value>(
+        _ command: SDS011Command,
+        reader: inout SerialSession<SDS011SensorFrameFormat>,
+        _ accept: (SDS011Frame) -> Value?
+    ) async throws(SerialError) -> Value? {
+        try await reader.exchange(
+            command.frame(deviceID: self.configuration.deviceID),
+            attempts: self.configuration.commandAttempts,
+            timeout: self.configuration.replyTimeout,
+            accept
+        )
     }
 
     private func isAddressed(_ deviceID: UInt16) -> Bool {
@@ -222,36 +225,28 @@ public final class SDS011: SensorDriver {
     }
 }
 
-/// An SDS011 that did not answer as its protocol says, with what a resident can check.
-public struct SDS011Error: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// No `C5` reply to a command after every attempt.
-        case noReply(command: UInt8)
-        /// No measurement frame in reply to any query.
-        case noMeasurement
-        /// Frames arrived, but every one had a wrong checksum.
-        case corruptFrames(count: Int)
-    }
+/// An SDS011 that did not answer as its protocol says, with the port it is on.
+public typealias SDS011Error = SerialDeviceError<SDS011ErrorCode>
 
-    public var code: Code
-    /// The serial port ("/dev/ttyUSB0").
-    public var port: String
+/// How an SDS011 did not answer as its protocol says, with what a resident can check.
+public enum SDS011ErrorCode: SerialDeviceFailure {
+    /// No `C5` reply to a command after every attempt.
+    case noReply(command: UInt8)
+    /// No measurement frame in reply to any query.
+    case noMeasurement
+    /// Frames arrived, but every one had a wrong checksum.
+    case corruptFrames(count: Int)
 
-    public init(_ code: Code, port: String) {
-        self.code = code
-        self.port = port
-    }
-
-    public var description: String {
-        switch self.code {
+    public func description(port: String) -> String {
+        switch self {
         case .noReply(let command):
-            "no reply from the SDS011 on \(self.port) to command \(SerialWire.hex(command)): check that its TX goes to the "
+            "no reply from the SDS011 on \(port) to command \(SerialWire.hex(command)): check that its TX goes to the "
                 + "Pi's RX and its RX to the Pi's TX, its 5 V supply, and that the port runs at 9600 baud"
         case .noMeasurement:
-            "the SDS011 on \(self.port) answered commands but sent no measurement: power-cycle it; "
+            "the SDS011 on \(port) answered commands but sent no measurement: power-cycle it; "
                 + "if it persists the sensor may be failing"
         case .corruptFrames(let count):
-            "\(count) frames from the SDS011 on \(self.port) had wrong checksums: check the ground wire, keep the "
+            "\(count) frames from the SDS011 on \(port) had wrong checksums: check the ground wire, keep the "
                 + "cable short and away from mains or motor wiring"
         }
     }

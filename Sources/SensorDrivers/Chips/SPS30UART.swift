@@ -253,19 +253,21 @@ public final class SPS30UART: SensorDriver {
     ) async throws -> SHDLCResponse {
         let address = self.configuration.address
         let checksumErrorsBefore = reader.statistics.checksumErrors
-        for _ in 0..<self.configuration.commandAttempts {
-            try await self.port.write(SHDLCRequest(address: address, command: command, data: data).frame)
-            let response = try await reader.next(timeout: self.configuration.replyTimeout) { response -> SHDLCResponse? in
-                response.address == address && response.command == command ? response : nil
-            }
-            guard let response else { continue }
-            guard response.errorCode == 0 else {
-                throw SPS30UARTError(.deviceError(command: command, code: response.errorCode), port: self.port.name)
-            }
-            return response
+        let response = try await reader.exchange(
+            SHDLCRequest(address: address, command: command, data: data).frame,
+            attempts: self.configuration.commandAttempts,
+            timeout: self.configuration.replyTimeout
+        ) { response -> SHDLCResponse? in
+            response.address == address && response.command == command ? response : nil
         }
-        let corrupted = reader.statistics.checksumErrors - checksumErrorsBefore
-        throw SPS30UARTError(corrupted > 0 ? .corruptFrames(count: corrupted) : .noReply(command: command), port: self.port.name)
+        guard let response else {
+            let corrupted = reader.statistics.checksumErrors - checksumErrorsBefore
+            throw SPS30UARTError(corrupted > 0 ? .corruptFrames(count: corrupted) : .noReply(command: command), port: self.port.name)
+        }
+        guard response.errorCode == 0 else {
+            throw SPS30UARTError(.deviceError(command: command, code: response.errorCode), port: self.port.name)
+        }
+        return response
     }
 
     // MARK: - Conversion
@@ -290,45 +292,37 @@ public final class SPS30UART: SensorDriver {
     }
 }
 
-/// An SPS30 on the UART that did not answer as its protocol says, with what a resident can check.
-public struct SPS30UARTError: Error, Sendable, Hashable, CustomStringConvertible {
-    public enum Code: Sendable, Hashable {
-        /// No answer to a command after every attempt (and after a wake-up, for the start command).
-        case noReply(command: UInt8)
-        /// Answers arrived, but every one had a wrong checksum.
-        case corruptFrames(count: Int)
-        /// The state byte reported an execution error (0x01 wrong length, 0x02 unknown command, 0x03 no access,
-        /// 0x04 illegal parameter, 0x28 out of range, 0x43 not allowed in this state).
-        case deviceError(command: UInt8, code: UInt8)
-        /// Every read answered "no new data".
-        case noNewData
-        /// An answer with a data length the command does not produce.
-        case unexpectedDataLength(command: UInt8, count: Int)
-    }
+/// An SPS30 on the UART that did not answer as its protocol says, with the port it is on.
+public typealias SPS30UARTError = SerialDeviceError<SPS30UARTErrorCode>
 
-    public var code: Code
-    /// The serial port ("/dev/ttyUSB1").
-    public var port: String
+/// How an SPS30 on the UART did not answer as its protocol says, with what a resident can check.
+public enum SPS30UARTErrorCode: SerialDeviceFailure {
+    /// No answer to a command after every attempt (and after a wake-up, for the start command).
+    case noReply(command: UInt8)
+    /// Answers arrived, but every one had a wrong checksum.
+    case corruptFrames(count: Int)
+    /// The state byte reported an execution error (0x01 wrong length, 0x02 unknown command, 0x03 no access,
+    /// 0x04 illegal parameter, 0x28 out of range, 0x43 not allowed in this state).
+    case deviceError(command: UInt8, code: UInt8)
+    /// Every read answered "no new data".
+    case noNewData
+    /// An answer with a data length the command does not produce.
+    case unexpectedDataLength(command: UInt8, count: Int)
 
-    public init(_ code: Code, port: String) {
-        self.code = code
-        self.port = port
-    }
-
-    public var description: String {
-        switch self.code {
+    public func description(port: String) -> String {
+        switch self {
         case .noReply(let command):
-            "no answer from the SPS30 on \(self.port) to command \(SerialWire.hex(command)): check that SEL is unconnected "
+            "no answer from the SPS30 on \(port) to command \(SerialWire.hex(command)): check that SEL is unconnected "
                 + "(UART mode), TX goes to the Pi's RX and RX to the Pi's TX, the 5 V supply, and 115200 baud"
         case .corruptFrames(let count):
-            "\(count) answers from the SPS30 on \(self.port) had wrong checksums: check the ground wire and the cable"
+            "\(count) answers from the SPS30 on \(port) had wrong checksums: check the ground wire and the cable"
         case .deviceError(let command, let code):
-            "the SPS30 on \(self.port) refused command \(SerialWire.hex(command)) with error \(SerialWire.hex(code)): "
+            "the SPS30 on \(port) refused command \(SerialWire.hex(command)) with error \(SerialWire.hex(code)): "
                 + "power-cycle it; if it persists, its firmware may not support the command"
         case .noNewData:
-            "the SPS30 on \(self.port) is measuring but reports no new data: power-cycle it"
+            "the SPS30 on \(port) is measuring but reports no new data: power-cycle it"
         case .unexpectedDataLength(let command, let count):
-            "the SPS30 on \(self.port) answered command \(SerialWire.hex(command)) with \(count) data bytes: "
+            "the SPS30 on \(port) answered command \(SerialWire.hex(command)) with \(count) data bytes: "
                 + "is this really an SPS30?"
         }
     }
