@@ -30,6 +30,20 @@ public final class PortalMetrics: Sendable {
         self.registry.makeGauge(descriptor: Self.descriptor(name, help: help), labels: labels).set(value)
     }
 
+    /// Sets the crisis downlink counters (``CrisisDownlinkReceiver/counts()``): accepted per action, fragments, and
+    /// refused per reason, every reason present.
+    public func setCrisisDownlinkCounts(_ counts: CrisisDownlinkCounts) {
+        let help = "Signed crisis commands by LoRaWAN downlink since the daemon started"
+        self.set("kiezbox_crisis_downlinks_accepted_total", Double(counts.declared), labels: [("action", "declare")], help: help)
+        self.set("kiezbox_crisis_downlinks_accepted_total", Double(counts.ended), labels: [("action", "end")], help: help)
+        self.set("kiezbox_crisis_downlink_fragments_total", Double(counts.fragments), help: "Crisis command fragments received")
+        for (reason, count) in counts.refused {
+            self.set(
+                "kiezbox_crisis_downlinks_refused_total", Double(count), labels: [("reason", reason.rawValue)],
+                help: "Crisis downlinks refused since the daemon started")
+        }
+    }
+
     /// A metric's full name (units are part of our names) and its help text.
     static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)

@@ -203,6 +203,26 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v9-crisis-commands") { db in
+            // The last crisis command accepted by LoRaWAN downlink from each authority key (by the key's
+            // fingerprint, so renaming its key id in the configuration does not forget it): a command not newer
+            // than it is a replay, and a declaration in it holds crisis mode until valid_until. One row per key,
+            // kept for ever: a handful of rows.
+            try db.execute(
+                sql: """
+                    CREATE TABLE crisis_command(
+                      key_fingerprint TEXT PRIMARY KEY NOT NULL,
+                      key_id TEXT NOT NULL,
+                      issuer TEXT NOT NULL,
+                      declares_crisis INTEGER NOT NULL,
+                      district_tag INTEGER NOT NULL,
+                      issued_at INTEGER NOT NULL,
+                      sequence INTEGER NOT NULL,
+                      valid_until INTEGER NOT NULL,
+                      received_at INTEGER NOT NULL) WITHOUT ROWID
+                    """
+            )
+        }
         return migrator
     }
 

@@ -27,8 +27,8 @@ public final class AnnouncementDesk: Sendable {
 
     /// This box's district: announcements for others are refused.
     public let district: String
-    private let keys: [String: AnnouncementKey]
-    private let store: ReadingStore
+    let keys: [String: AnnouncementKey]
+    let store: ReadingStore
     private let logger: Logger
     private let counts = Mutex<[AnnouncementRejection: Int]>([:])
     private let acceptedTotal = Atomic<Int>(0)
@@ -93,17 +93,8 @@ public final class AnnouncementDesk: Sendable {
         }
     }
 
-    private struct Refusal: Error {
-        var reason: AnnouncementRejection
-        var detail: String
-        init(_ reason: AnnouncementRejection, _ detail: String) {
-            self.reason = reason
-            self.detail = detail
-        }
-    }
-
     /// Everything but the replay check, which needs the store.
-    private func verify(_ bytes: Data, now: Date) -> Result<(AnnouncementKey, AnnouncementPayload, AnnouncementEnvelope), Refusal> {
+    private func verify(_ bytes: Data, now: Date) -> Result<(AnnouncementKey, AnnouncementPayload, AnnouncementEnvelope), Refusal<AnnouncementRejection>> {
         let envelope: AnnouncementEnvelope
         do throws(AnnouncementFormatError) {
             envelope = try AnnouncementEnvelope(json: bytes)
@@ -171,5 +162,17 @@ public final class AnnouncementDesk: Sendable {
                 announcement: announcement, keyID: stored.keyID, district: payload.district, envelope: stored.envelope,
                 source: AnnouncementSource(rawValue: stored.receivedVia) ?? .mesh)
         }
+    }
+}
+
+/// Why a verification refused what it checked, with a sentence for the log: the desk's and the crisis downlink
+/// receiver's checks return it before they count the refusal.
+struct Refusal<Reason: Sendable>: Error {
+    var reason: Reason
+    var detail: String
+
+    init(_ reason: Reason, _ detail: String) {
+        self.reason = reason
+        self.detail = detail
     }
 }

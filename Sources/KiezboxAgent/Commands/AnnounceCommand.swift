@@ -7,7 +7,7 @@ struct AnnounceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "announce",
         abstract: "Sign official announcements for the boxes.",
-        subcommands: [Sign.self]
+        subcommands: [Sign.self, Downlink.self]
     )
 
     struct Sign: ParsableCommand {
@@ -72,14 +72,7 @@ struct AnnounceCommand: ParsableCommand {
                     "--severity: one of \(AnnouncementSeverity.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(self.severity)\"")
             }
             guard !self.headline.isEmpty else { throw ValidationError("--headline: give at least one, e.g. --headline de=\"Stromausfall\"") }
-            let issuedAt: Date
-            if let text = self.issuedAt {
-                guard let date = Self.parseTime(text) else { throw ValidationError("--issued-at: an ISO 8601 UTC time like 2026-09-21T10:00:00Z") }
-                issuedAt = date
-            } else {
-                // Whole seconds: the payload carries seconds, and the signature must cover what is shown.
-                issuedAt = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
-            }
+            let issuedAt = try Self.issueTime(self.issuedAt)
             let expiresAt: Date
             if let duration = parseDuration(self.expires) {
                 expiresAt = issuedAt.addingTimeInterval(TimeInterval(duration.components.seconds))
@@ -124,6 +117,14 @@ struct AnnounceCommand: ParsableCommand {
 
         static func parseTime(_ text: String) -> Date? {
             try? Date(text, strategy: .iso8601)
+        }
+
+        /// The `--issued-at` time, or now. Whole seconds: what is signed carries seconds, and the signature must
+        /// cover what is shown.
+        static func issueTime(_ text: String?) throws -> Date {
+            guard let text else { return Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down)) }
+            guard let date = Self.parseTime(text) else { throw ValidationError("--issued-at: an ISO 8601 UTC time like 2026-09-21T10:00:00Z") }
+            return date
         }
     }
 }
