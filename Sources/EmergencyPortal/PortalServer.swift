@@ -50,6 +50,8 @@ public final class PortalServer: Sendable {
     let attempts: AuthorityAttempts
     /// Verifies and keeps signed announcements; `nil` when no authority key is configured.
     public let desk: AnnouncementDesk?
+    /// Signed crisis commands by LoRaWAN downlink, counted in `/metrics`; `nil` without a LoRaWAN uplink.
+    let crisisDownlinks: CrisisDownlinkReceiver?
     let now: @Sendable () -> Date
     let logger: Logger
     /// Open connections per client and in all, across restarts of the listener.
@@ -61,9 +63,11 @@ public final class PortalServer: Sendable {
     ///   - desk: the announcement desk (verification, storage); `nil` when no authority key is configured.
     public init(
         settings: PortalSettings, identity: BoxIdentity, store: ReadingStore, authorities: AuthorityTokens = AuthorityTokens([]),
-        desk: AnnouncementDesk? = nil, now: @escaping @Sendable () -> Date = { Date() }, logger: Logger
+        desk: AnnouncementDesk? = nil, crisisDownlinks: CrisisDownlinkReceiver? = nil, now: @escaping @Sendable () -> Date = { Date() },
+        logger: Logger
     ) {
         self.settings = settings
+        self.crisisDownlinks = crisisDownlinks
         self.store = store
         self.clients = CaptiveClients(acknowledgementLifetime: settings.acknowledgementLifetime.timeInterval)
         self.content = PortalContent(
@@ -128,6 +132,7 @@ public final class PortalServer: Sendable {
                 return Self.response(403, "text/plain; charset=utf-8", text: "/metrics is not served to this network (see [metrics] allow)\n")
             }
             let snapshot = self.content.snapshot(at: self.now()).snapshot
+            if let crisisDownlinks = self.crisisDownlinks { self.metrics.setCrisisDownlinkCounts(crisisDownlinks.counts()) }
             return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk, loRaWAN: self.settings.loRaWANFairUse))
         }
         return router

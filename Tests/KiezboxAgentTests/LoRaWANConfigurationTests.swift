@@ -38,7 +38,7 @@ struct LoRaWANConfigurationTests {
             modem = "rak3172"
             baud_rate = 115200
             data_rate = 5
-            payload = "cayenne-lpp"
+            payload_format = "cayenne-lpp"
             report_interval = "15m"
             crisis_summary_interval = "1h"
             airtime_per_day = "20s"
@@ -65,7 +65,7 @@ struct LoRaWANConfigurationTests {
              "lorawan.app_key", "expected 32 hex digits", 4),
             ("port = \"/dev/ttyUSB0\"\ndev_eui = \"70B3D57ED0012345\"\njoin_eui = \"0000000000000000\"\n", "lorawan.app_key", "missing", nil),
             ("modem = \"rak\"\n", "lorawan.modem", "unknown modem 'rak'; known: auto, wio-e5, rak3172", 1),
-            ("payload = \"json\"\n", "lorawan.payload", "known: compact, cayenne-lpp", 1),
+            ("payload_format = \"json\"\n", "lorawan.payload_format", "known: compact, cayenne-lpp", 1),
             ("data_rate = 7\n", "lorawan.data_rate", "expected 0 to 5", 1),
             ("baud_rate = 9601\n", "lorawan.baud_rate", "unsupported baud rate 9601", 1),
             ("report_interval = \"10s\"\n", "lorawan.report_interval", "at least", 1),

@@ -53,21 +53,13 @@ struct LoRaWANSettings: Sendable, Hashable {
     var keys: LoRaWANKeys
     /// Nil: adaptive data rate (the network chooses); 0–5: a fixed EU868 data rate.
     var dataRate: Int?
-    var payload: LoRaWANPayloadChoice
+    var payload: LoRaWANPayloadFormat
     var reportInterval: Duration
     var crisisSummaryInterval: Duration
     var fairUse: LoRaWANFairUse
 
-    /// How the box report is encoded on air.
-    enum LoRaWANPayloadChoice: String, Sendable, Hashable, CaseIterable {
-        /// Kiezbox's own fixed-point format (ttn/kiezbox-decoder.js decodes it in TTN).
-        case compact
-        /// CayenneLPP, which TTN decodes without a formatter (longer frames).
-        case cayenneLPP = "cayenne-lpp"
-    }
-
     static let keys = [
-        "port", "modem", "baud_rate", "dev_eui", "join_eui", "app_key", "data_rate", "payload", "report_interval",
+        "port", "modem", "baud_rate", "dev_eui", "join_eui", "app_key", "data_rate", "payload_format", "report_interval",
         "crisis_summary_interval", "airtime_per_day", "downlinks_per_day", "crisis_reserve",
     ]
 
@@ -81,9 +73,9 @@ struct LoRaWANSettings: Sendable, Hashable {
             }
             modem = kind
         }
-        let payloadName = try table.string("payload") ?? LoRaWANPayloadChoice.compact.rawValue
-        guard let payload = LoRaWANPayloadChoice(rawValue: payloadName) else {
-            throw table.error("payload", "unknown payload format '\(payloadName)'; known: " + LoRaWANPayloadChoice.allCases.map(\.rawValue).joined(separator: ", "))
+        let payloadName = try table.string("payload_format") ?? LoRaWANPayloadFormat.compact.rawValue
+        guard let payload = LoRaWANPayloadFormat(rawValue: payloadName) else {
+            throw table.error("payload_format", "unknown payload format '\(payloadName)'; known: " + LoRaWANPayloadFormat.allCases.map(\.rawValue).joined(separator: ", "))
         }
         let airtime = try table.duration("airtime_per_day", atLeast: .seconds(1)) ?? .seconds(30)
         if airtime > .seconds(3600) {

@@ -50,6 +50,8 @@ struct ModePolicy: Sendable, Hashable {
 struct ModeController<C: KiezboxClock>: Service {
     let store: ReadingStore
     let desk: AnnouncementDesk?
+    /// Signed crisis commands received by LoRaWAN downlink; `nil` without a LoRaWAN uplink or authority keys.
+    var downlinks: CrisisDownlinkReceiver? = nil
     let clock: C
     let policy: ModePolicy
     let hooks: ModeHooks
@@ -116,8 +118,10 @@ struct ModeController<C: KiezboxClock>: Service {
         let fresh = mains.flatMap { now.timeIntervalSince($0.measuredAt) <= self.mainsStaleAfter ? $0 : nil }
         tracker.observe(present: fresh.map { $0.value >= 0.5 }, at: now)
         let declared = (try? self.desk?.current(at: now))?.first { $0.declaresCrisis }
+        // A declaration by signed announcement, else one by LoRaWAN downlink (the same keys; a hand still wins).
+        let declaredByDownlink = (try? self.downlinks?.declaredCrisis(at: now)) ?? nil
         return ModeInputs(
-            override: try? self.store.modeOverride(), declaredBy: declared?.issuer,
+            override: try? self.store.modeOverride(), declaredBy: declared?.issuer ?? declaredByDownlink.map { "\($0.issuer) (LoRaWAN downlink)" },
             mainsLostFor: tracker.lostSince.map { now.timeIntervalSince($0) },
             mainsPresentFor: tracker.presentSince.map { now.timeIntervalSince($0) }
         )
