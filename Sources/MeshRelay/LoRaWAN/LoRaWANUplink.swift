@@ -92,7 +92,7 @@ public final class LoRaWANUplink: Uplink, Service {
         var seeded = false
     }
 
-    private let modem: any LoRaWANModem
+    private let connect: @Sendable () async throws -> any LoRaWANModem
     private let store: ReadingStore
     private let clock: any KiezboxClock
     private let boxState: @Sendable () async -> LoRaWANBoxState
@@ -101,15 +101,17 @@ public final class LoRaWANUplink: Uplink, Service {
     private let state = Mutex(State())
 
     /// - Parameters:
+    ///   - connect: opens the modem's port and returns its driver (found out by dialect when the configuration
+    ///     says "auto"); called again after the modem failed, so a pulled cable or a rebooted modem is picked up.
     ///   - boxState: read before every frame: the status bits and, in crisis mode, the crisis summary.
     ///   - onDownlink: every application downlink received (a signed crisis command, for example).
     public init(
-        configuration: Configuration, modem: any LoRaWANModem, store: ReadingStore, clock: any KiezboxClock,
+        configuration: Configuration, connect: @escaping @Sendable () async throws -> any LoRaWANModem, store: ReadingStore, clock: any KiezboxClock,
         boxState: @escaping @Sendable () async -> LoRaWANBoxState,
         onDownlink: @escaping @Sendable (LoRaWANDownlink) async -> Void = { _ in }, logger: Logger
     ) {
         self.configuration = configuration
-        self.modem = modem
+        self.connect = connect
         self.store = store
         self.clock = clock
         self.boxState = boxState
@@ -163,7 +165,8 @@ public final class LoRaWANUplink: Uplink, Service {
     }
 
     private struct Session {
-        var identified = false
+        /// The connected modem, nil until identified (and again after it failed).
+        var modem: (any LoRaWANModem)?
         var configured = false
         var joined = false
         var joinFailures = 0
@@ -189,7 +192,7 @@ public final class LoRaWANUplink: Uplink, Service {
                 return
             } catch {
                 session.modemFailures += 1
-                session.identified = false
+                session.modem = nil
                 session.configured = false
                 let delay = min(self.configuration.joinBackoff * (1 << min(session.modemFailures - 1, 6)), self.configuration.maximumJoinBackoff)
                 self.note(error: "\(error)")
@@ -205,21 +208,27 @@ public final class LoRaWANUplink: Uplink, Service {
     /// One look at the modem and the plan; returns how long to wait before the next look.
     private func step(_ session: inout Session) async throws -> Duration {
         let now = self.clock.currentDate()
-        if !session.identified {
-            let identity = try await self.modem.identify()
-            session.identified = true
+        let modem: any LoRaWANModem
+        if let connected = session.modem {
+            modem = connected
+        } else {
+            modem = try await self.connect()
+            let identity = try await modem.identify()
+            session.modem = modem
+            session.configured = false
             self.state.withLock { $0.statistics.modem = identity }
-            self.logger.info("LoRaWAN modem found", metadata: ["modem": "\(identity.kind)", "firmware": "\(identity.firmwareVersion)", "port": "\(self.modem.portName)"])
+            self.logger.info("LoRaWAN modem found", metadata: ["modem": "\(identity.kind)", "firmware": "\(identity.firmwareVersion)", "port": "\(modem.portName)"])
         }
         if !session.configured {
-            try await self.modem.configure(keys: self.configuration.keys, dataRate: self.configuration.dataRate)
+            try await modem.configure(keys: self.configuration.keys, dataRate: self.configuration.dataRate)
             session.configured = true
-            session.joined = try await self.modem.isJoined()
-            if session.joined { session.dataRate = try await self.currentDataRate() }
+            session.joined = try await modem.isJoined()
+            if session.joined { session.dataRate = try await self.currentDataRate(modem) }
+            self.state.withLock { $0.statistics.joined = session.joined }
             session.modemFailures = 0
         }
         if !session.joined {
-            return try await self.joinIfDue(&session, now: now)
+            return try await self.joinIfDue(modem, &session, now: now)
         }
 
         let ledger = try self.store.loRaWANAirtime(since: now.addingTimeInterval(-LoRaWANAirtimeBudget.window))
@@ -241,7 +250,7 @@ public final class LoRaWANUplink: Uplink, Service {
         if decision.at > now {
             return min(self.configuration.checkInterval, .seconds(decision.at.timeIntervalSince(now)))
         }
-        try await self.send(frame, kind: decision.frame, reason: decision.reason, values: values, crisis: crisis, session: &session)
+        try await self.send(frame, through: modem, kind: decision.frame, reason: decision.reason, crisis: crisis, session: &session)
         return .zero
     }
 
@@ -253,7 +262,7 @@ public final class LoRaWANUplink: Uplink, Service {
     }
 
     /// One join attempt when the backoff and the budget allow it.
-    private func joinIfDue(_ session: inout Session, now: Date) async throws -> Duration {
+    private func joinIfDue(_ modem: any LoRaWANModem, _ session: inout Session, now: Date) async throws -> Duration {
         // A join request is 23 bytes on air (MHDR, JoinEUI, DevEUI, DevNonce, MIC), at the modem's data rate.
         let joinRate = EU868DataRate(rawValue: self.configuration.dataRate ?? 0) ?? .dr0
         let cost = LoRaModulation(spreadingFactor: joinRate.spreadingFactor, bandwidth: joinRate.bandwidth).timeOnAir(phyPayloadLength: 23)
@@ -268,7 +277,7 @@ public final class LoRaWANUplink: Uplink, Service {
         let entry = try await self.store.recordLoRaWANAirtime(
             LoRaWANAirtimeEntry(kind: .join, at: now, airtime: cost, dataRate: joinRate.rawValue, payloadLength: 0))
         do {
-            try await self.modem.join()
+            try await modem.join()
         } catch let error as LoRaWANModemError {
             switch error {
             case .joinFailed:
@@ -291,7 +300,7 @@ public final class LoRaWANUplink: Uplink, Service {
         session.joined = true
         session.joinFailures = 0
         session.nextJoinAt = nil
-        session.dataRate = try await self.currentDataRate()
+        session.dataRate = try await self.currentDataRate(modem)
         self.state.withLock {
             $0.statistics.joined = true
             $0.statistics.lastError = nil
@@ -300,8 +309,8 @@ public final class LoRaWANUplink: Uplink, Service {
         return .zero
     }
 
-    private func currentDataRate() async throws -> EU868DataRate {
-        EU868DataRate(rawValue: min(max(try await self.modem.dataRate(), 0), 5)) ?? .dr0
+    private func currentDataRate(_ modem: any LoRaWANModem) async throws -> EU868DataRate {
+        EU868DataRate(rawValue: min(max(try await modem.dataRate(), 0), 5)) ?? .dr0
     }
 
     private func payloadLimit(_ session: Session) -> Int {
@@ -354,16 +363,17 @@ public final class LoRaWANUplink: Uplink, Service {
     }
 
     private func send(
-        _ frame: Frame, kind: LoRaWANReportSchedule.Frame, reason: String, values: [Quantity: Double], crisis: Bool, session: inout Session
+        _ frame: Frame, through modem: any LoRaWANModem, kind: LoRaWANReportSchedule.Frame, reason: String, crisis: Bool,
+        session: inout Session
     ) async throws {
-        session.dataRate = try await self.currentDataRate()
+        session.dataRate = try await self.currentDataRate(modem)
         let now = self.clock.currentDate()
         let airtime = uplinkAirtime(applicationPayloadLength: frame.payload.count, dataRate: session.dataRate)
         let entry = try await self.store.recordLoRaWANAirtime(
             LoRaWANAirtimeEntry(kind: .uplink, at: now, airtime: airtime, dataRate: session.dataRate.rawValue, payloadLength: frame.payload.count))
         let transmission: LoRaWANTransmission
         do {
-            transmission = try await self.modem.send(port: frame.port, payload: frame.payload)
+            transmission = try await modem.send(port: frame.port, payload: frame.payload)
         } catch let error as LoRaWANModemError {
             try await self.store.withdrawLoRaWANAirtime(id: entry)
             self.count(refusal: error)
@@ -373,7 +383,7 @@ public final class LoRaWANUplink: Uplink, Service {
                 self.state.withLock { $0.statistics.joined = false }
             case .lengthError(let maximum):
                 session.maximumPayloadLength = maximum ?? max(1, frame.payload.count - 1)
-                if self.modem.kind == .rak3172 {
+                if modem.kind == .rak3172 {
                     // RUI3 still transmits an empty frame to flush its MAC commands.
                     _ = try await self.store.recordLoRaWANAirtime(
                         LoRaWANAirtimeEntry(
