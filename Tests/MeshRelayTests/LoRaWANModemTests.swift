@@ -149,6 +149,25 @@ struct LoRaWANModemPseudoTerminalTests {
         #expect(radio.applicationUplinks.count == 1)
     }
 
+    @Test("calls made at the same time are one conversation after the other", arguments: ModemDialect.allCases)
+    func concurrentCalls(dialect: ModemDialect) async throws {
+        let radio = SimulatedLoRaWANRadio(dataRate: 5)
+        let transmissions = try await self.onPseudoTerminal(dialect, radio: radio) { modem, _ in
+            try await modem.configure(keys: testKeys, dataRate: nil)
+            try await modem.join()
+            return try await withThrowingTaskGroup(of: LoRaWANTransmission.self) { group in
+                for port in UInt8(1)...6 {
+                    group.addTask { try await modem.send(port: port, payload: [port]) }
+                    group.addTask { _ = try await modem.dataRate(); return LoRaWANTransmission(dataRate: -1, payloadLength: 0) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        #expect(transmissions.filter { $0.dataRate == 5 }.count == 6)
+        // Each uplink carried its own port's byte: no command went out in the middle of another's conversation.
+        #expect(Set(radio.applicationUplinks.map { [$0.port] + $0.payload }) == Set((UInt8(1)...6).map { [$0, $0] }))
+    }
+
     @Test("the detector tells the dialects apart on the same kind of port", arguments: ModemDialect.allCases)
     func detector(dialect: ModemDialect) async throws {
         let identity = try await withSimulatedDeviceOnPseudoTerminal(
