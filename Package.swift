@@ -163,17 +163,18 @@ let package = Package(
         // Boots the VM with KernelInterfaceChecks; depending on it makes `swift test` build it first.
         .testTarget(name: "KernelInterfaceTests", dependencies: ["KernelInterfaceChecks"], swiftSettings: strictSettings),
 
-        // Test helpers more than one test target uses: a private mosquitto per test, a recording subscriber.
+        // Test helpers more than one test target uses: a private mosquitto per test, a recording subscriber, a
+        // pseudo-terminal with a simulated serial device behind it.
         .target(
             name: "KiezboxTestSupport",
-            dependencies: ["MeshRelay"],
+            dependencies: ["MeshRelay", "SensorDrivers"],
             path: "Tests/KiezboxTestSupport",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "MeshRelayTests",
             dependencies: [
-                "KiezboxCore", "ReadingStore", "MeshRelay", "KiezboxTestSupport",
+                "KiezboxCore", "ReadingStore", "MeshRelay", "SensorDrivers", "KiezboxTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
@@ -197,7 +198,7 @@ let package = Package(
         .testTarget(name: "KiezboxCoreTests", dependencies: ["KiezboxCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "SensorDriversTests",
-            dependencies: ["KiezboxCore", "SensorDrivers"],
+            dependencies: ["KiezboxCore", "SensorDrivers", "KiezboxTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import KiezboxTestSupport
 @testable import SensorDrivers
 import Testing
 

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import KiezboxCore
+import KiezboxTestSupport
 import SensorDrivers
 import Testing
 
@@ -7,36 +8,6 @@ import Testing
 /// chips writing their byte streams (noise, split writes, bad checksums) into the master side of a pseudo-terminal.
 @Suite("Drivers over real pseudo-terminals")
 struct PseudoTerminalDriverTests {
-    /// Opens the port first (raw mode), then starts the device behind the master.
-    /// Drivers here wait up to 2 s for a reply: a hang guard, not a schedule, so that a busy machine (a parallel
-    /// build, CI) never turns a slow pty into a retried command that the expected command lists do not have.
-    @discardableResult
-    private func withDevice<T>(
-        _ device: any SimulatedSerialDevice,
-        baudRate: SerialBaudRate,
-        timeScale: Double = 1,
-        noise: [UInt8] = [],
-        body: (CountingSerialPort, @escaping Pause) async throws -> T
-    ) async throws -> T {
-        let terminal = try PseudoTerminal()
-        defer { terminal.closeMaster() }
-        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: baudRate)
-        defer { port.close() }
-        let line = PseudoTerminalDevice(terminal: terminal, device: device, timeScale: timeScale, noise: noise, splitsWrites: true)
-        let pump = Task { await line.run() }
-        let counting = CountingSerialPort(port)
-        let result: Result<T, any Error>
-        do {
-            result = .success(try await body(counting, line.pause(after: counting)))
-        } catch {
-            result = .failure(error)
-        }
-        // Stop the device before the descriptors close under it.
-        pump.cancel()
-        await pump.value
-        return try result.get()
-    }
-
     @Test("SDS011: commands reach the sensor through the pty; noise, split frames and a bad checksum are survived")
     func sds011() async throws {
         let sensor = SimulatedSDS011()
@@ -45,7 +16,7 @@ struct PseudoTerminalDriverTests {
         // The sensor's clock moves only with the driver's pauses (time scale 0): woken in active mode, a real
         // SDS011 streams a frame every second until it is switched to query mode, and on a busy machine that
         // frame would take the corruption meant for a queried measurement.
-        let values = try await self.withDevice(
+        let values = try await withSimulatedDeviceOnPseudoTerminal(
             sensor, baudRate: SDS011.baudRate, timeScale: 0, noise: [0xAA, 0x13, 0xAB, 0xAA]
         ) { port, pause in
             let driver = SDS011(port: port, configuration: .init(samples: 3, replyTimeout: .seconds(2)), pause: pause)
@@ -69,7 +40,7 @@ struct PseudoTerminalDriverTests {
         let sensor = SimulatedPMS5003()
         sensor.setConcentrations(pm1: 6, pm2_5: 11, pm10: 15)
         sensor.setWarmUp(duration: .seconds(30), factor: 5)
-        let values = try await self.withDevice(sensor, baudRate: PMS5003.baudRate, noise: [0x42, 0x4D, 0x00, 0x42]) { port, pause in
+        let values = try await withSimulatedDeviceOnPseudoTerminal(sensor, baudRate: PMS5003.baudRate, noise: [0x42, 0x4D, 0x00, 0x42]) { port, pause in
             let driver = PMS5003(port: port, configuration: .init(samples: 2, replyTimeout: .seconds(2)), pause: pause)
             // Corrupt the first passive read's answer once the warm-up frames have gone by.
             let first = try await driver.measure()
@@ -89,7 +60,7 @@ struct PseudoTerminalDriverTests {
         let sensor = SimulatedSPS30UART()
         sensor.setMode(.sleeping)
         sensor.setConcentrations(pm1: 2.5, pm2_5: 4.75, pm4: 5.5, pm10: 6.25)
-        let values = try await self.withDevice(sensor, baudRate: SPS30UART.baudRate, noise: [0x7E, 0x7D]) { port, pause in
+        let values = try await withSimulatedDeviceOnPseudoTerminal(sensor, baudRate: SPS30UART.baudRate, noise: [0x7E, 0x7D]) { port, pause in
             let driver = SPS30UART(port: port, configuration: .init(replyTimeout: .seconds(2)), pause: pause)
             return try await driver.measure()
         }
@@ -103,7 +74,7 @@ struct PseudoTerminalDriverTests {
         receiver.setTalker("GN")
         receiver.setPosition(latitude: 52.520_008, longitude: 13.404_954, altitude: 34)
         receiver.corruptNextSentences(6)
-        let values = try await self.withDevice(receiver, baudRate: NMEAGPS.baudRate, timeScale: 20, noise: Array("\u{00}$GP\r\n".utf8)) { port, _ in
+        let values = try await withSimulatedDeviceOnPseudoTerminal(receiver, baudRate: NMEAGPS.baudRate, timeScale: 20, noise: Array("\u{00}$GP\r\n".utf8)) { port, _ in
             // Silence means 3 s on a box; here a hang guard, so that a busy machine never reads as a silent GPS.
             let driver = NMEAGPS(port: port, configuration: .init(silenceTimeout: .seconds(30)))
             let values = try await driver.measure()
@@ -120,7 +91,7 @@ struct PseudoTerminalDriverTests {
     func gpsNoFix() async throws {
         let receiver = SimulatedNMEAGPS()
         receiver.setFixState(.noFix)
-        try await self.withDevice(receiver, baudRate: NMEAGPS.baudRate, timeScale: 20) { port, _ in
+        try await withSimulatedDeviceOnPseudoTerminal(receiver, baudRate: NMEAGPS.baudRate, timeScale: 20) { port, _ in
             await #expect(throws: NMEAGPSError.self) { try await NMEAGPS(port: port).measure() }
         }
     }

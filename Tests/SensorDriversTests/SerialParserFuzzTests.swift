@@ -1,3 +1,4 @@
+import KiezboxTestSupport
 import SensorDrivers
 import Testing
 

@@ -104,7 +104,9 @@ public enum LoRaWANModemError: Error, Sendable, Hashable, CustomStringConvertibl
     /// The duty cycle forbids sending now; `wait` is how long the modem says, when it says.
     case dutyCycle(wait: Duration?)
     /// The payload is too long for the current data rate; `maximum` is the modem's current limit, when known.
-    case lengthError(maximum: Int?)
+    /// `extraEmptyFrames` counts the frames the modem sent anyway (the RAK3172 sends an empty frame to flush its
+    /// MAC commands), which cost airtime like any uplink.
+    case lengthError(maximum: Int?, extraEmptyFrames: Int = 0)
     /// No channel free (duty cycle on every enabled channel, or a regional restriction).
     case noFreeChannel
     /// The modem refused a command (`+CMD: ERROR(n)`, `AT_PARAM_ERROR` …): `reply` is its words.
@@ -127,8 +129,9 @@ public enum LoRaWANModemError: Error, Sendable, Hashable, CustomStringConvertibl
         case .dutyCycle(let wait):
             "the EU868 duty cycle forbids sending now"
                 + (wait.map { " (the modem asks to wait \($0.components.seconds) s)" } ?? "") + "; Kiezbox waits and sends then"
-        case .lengthError(let maximum):
+        case .lengthError(let maximum, let extraEmptyFrames):
             "the report is too long for the current data rate" + (maximum.map { " (at most \($0) bytes now)" } ?? "")
+                + (extraEmptyFrames > 0 ? " and the modem sent \(extraEmptyFrames) empty frame(s) instead" : "")
                 + "; the box is far from the gateway (slow data rate): Kiezbox sends a shorter report"
         case .noFreeChannel:
             "no free channel (duty cycle on every channel); Kiezbox waits and sends later"

@@ -1,4 +1,5 @@
 import Glibc
+import KiezboxTestSupport
 import Synchronization
 
 /// A stand-in for gpsd on 127.0.0.1 at an ephemeral port, written with plain POSIX sockets.

@@ -1,12 +1,17 @@
+#if canImport(Glibc)
 import Glibc
 import SensorDrivers
 import Synchronization
 
 /// Why a pseudo-terminal could not be set up.
-struct PseudoTerminalError: Error, CustomStringConvertible {
-    var call: String
-    var errno: Int32
-    var description: String { "\(self.call) failed with errno \(self.errno)" }
+public struct PseudoTerminalError: Error, CustomStringConvertible {
+    public var call: String
+    public var errno: Int32
+    public init(call: String, errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
+    public var description: String { "\(self.call) failed with errno \(self.errno)" }
 }
 
 /// A Unix98 pseudo-terminal pair: the test keeps the master; the production ``LinuxSerialPort`` opens the slave
@@ -14,11 +19,11 @@ struct PseudoTerminalError: Error, CustomStringConvertible {
 ///
 /// The master is non-blocking. The kernel's line discipline sits on the slave side, so the bytes only pass
 /// unchanged once the port under test has put the slave in raw mode: open the port before writing to the master.
-final class PseudoTerminal: Sendable {
-    let master: Int32
-    let slavePath: String
+public final class PseudoTerminal: Sendable {
+    public let master: Int32
+    public let slavePath: String
 
-    init() throws(PseudoTerminalError) {
+    public init() throws(PseudoTerminalError) {
         let calls = try PseudoTerminalCalls.load()
         let fd = calls.openpt(O_RDWR | O_NOCTTY)
         guard fd >= 0 else { throw PseudoTerminalError(call: "posix_openpt", errno: errno) }
@@ -41,19 +46,19 @@ final class PseudoTerminal: Sendable {
     }
 
     /// Closing the master hangs up the slave.
-    func closeMaster() {
+    public func closeMaster() {
         Glibc.close(self.master)
     }
 
     /// What the slave side (the port under test) wrote; empty when nothing is there.
-    func readAvailable() -> [UInt8] {
+    public func readAvailable() -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = buffer.withUnsafeMutableBytes { Glibc.read(self.master, $0.baseAddress, $0.count) }
         return count > 0 ? Array(buffer.prefix(count)) : []
     }
 
     /// Writes all bytes towards the port under test, waiting when the buffer is full.
-    func write(_ bytes: [UInt8]) async {
+    public func write(_ bytes: [UInt8]) async {
         var offset = 0
         var attempts = 0
         while offset < bytes.count, attempts < 2000 {
@@ -68,7 +73,7 @@ final class PseudoTerminal: Sendable {
     }
 
     /// The slave's termios as the port under test set it (on Linux a pty master reports its slave's settings).
-    func slaveSettings() -> termios {
+    public func slaveSettings() -> termios {
         var settings = termios()
         _ = tcgetattr(self.master, &settings)
         return settings
@@ -104,16 +109,16 @@ private struct PseudoTerminalCalls {
 /// test "paused" through ``pause`` (which returns at once): a 30 s warm-up takes no real time, yet the device sees
 /// 30 s pass. Faults of the line itself: ``noise`` before every burst of device output, and ``splitsWrites``,
 /// which writes each burst in pieces of 1–7 bytes with a pause between them, so the port's reads see split frames.
-final class PseudoTerminalDevice: Sendable {
-    let terminal: PseudoTerminal
-    let device: any SimulatedSerialDevice
-    let timeScale: Double
-    let noise: [UInt8]
-    let splitsWrites: Bool
+public final class PseudoTerminalDevice: Sendable {
+    public let terminal: PseudoTerminal
+    public let device: any SimulatedSerialDevice
+    public let timeScale: Double
+    public let noise: [UInt8]
+    public let splitsWrites: Bool
     private let virtualOffset = Mutex(Duration.zero)
     private let bytesFromHost = Mutex<[UInt8]>([])
 
-    init(terminal: PseudoTerminal, device: any SimulatedSerialDevice, timeScale: Double = 1, noise: [UInt8] = [], splitsWrites: Bool = false) {
+    public init(terminal: PseudoTerminal, device: any SimulatedSerialDevice, timeScale: Double = 1, noise: [UInt8] = [], splitsWrites: Bool = false) {
         self.terminal = terminal
         self.device = device
         self.timeScale = timeScale
@@ -126,7 +131,7 @@ final class PseudoTerminalDevice: Sendable {
     /// A driver pauses right after writing a command (wake, then warm up). The pause first waits, in real time and
     /// boundedly, until the device has received every byte `port` has written, so the device sees the command
     /// before the time jump, as it would on a real line.
-    func pause(after port: CountingSerialPort) -> Pause {
+    public func pause(after port: CountingSerialPort) -> Pause {
         { [self] duration in
             for _ in 0..<2000 where self.bytesFromHost.withLock({ $0.count }) < port.writtenByteCount {
                 try await Task.sleep(for: .milliseconds(1))
@@ -136,10 +141,10 @@ final class PseudoTerminalDevice: Sendable {
     }
 
     /// Every byte the port under test sent to the device, through the kernel.
-    var receivedFromHost: [UInt8] { self.bytesFromHost.withLock { $0 } }
+    public var receivedFromHost: [UInt8] { self.bytesFromHost.withLock { $0 } }
 
     /// Pumps bytes both ways until the task is cancelled.
-    func run() async {
+    public func run() async {
         let clock = ContinuousClock()
         let start = clock.now
         var random = SerialFuzzRandom(seed: 0x5EED)
@@ -173,23 +178,57 @@ final class PseudoTerminalDevice: Sendable {
 
 /// A transparent wrapper that counts the bytes written through the port it wraps, so a test can tell when they
 /// have all crossed the pseudo-terminal.
-final class CountingSerialPort: SerialPort {
-    let base: any SerialPort
+public final class CountingSerialPort: SerialPort {
+    public let base: any SerialPort
     private let written = Mutex(0)
 
-    init(_ base: any SerialPort) {
+    public init(_ base: any SerialPort) {
         self.base = base
     }
 
-    var name: String { self.base.name }
-    var writtenByteCount: Int { self.written.withLock { $0 } }
+    public var name: String { self.base.name }
+    public var writtenByteCount: Int { self.written.withLock { $0 } }
 
-    func read(maxCount: Int, timeout: Duration) async throws(SerialError) -> [UInt8] {
+    public func read(maxCount: Int, timeout: Duration) async throws(SerialError) -> [UInt8] {
         try await self.base.read(maxCount: maxCount, timeout: timeout)
     }
 
-    func write(_ bytes: [UInt8]) async throws(SerialError) {
+    public func write(_ bytes: [UInt8]) async throws(SerialError) {
         try await self.base.write(bytes)
         self.written.withLock { $0 += bytes.count }
     }
 }
+/// Runs `body` with the production ``LinuxSerialPort`` on the slave side of a new pseudo-terminal and `device`
+/// behind the master (``PseudoTerminalDevice``, writes split into pieces by default). The port is opened first (raw
+/// mode), then the device starts; the device stops before the descriptors close under it. `body` gets the port,
+/// wrapped to count what it wrote, and a pause that moves the device's clock instead of sleeping.
+///
+/// Drivers under test should wait generously for replies (2 s or more): a hang guard, not a schedule, so that a
+/// busy machine (a parallel build, CI) never turns a slow pty into a retried command.
+@discardableResult
+public func withSimulatedDeviceOnPseudoTerminal<T>(
+    _ device: any SimulatedSerialDevice,
+    baudRate: SerialBaudRate,
+    timeScale: Double = 1,
+    noise: [UInt8] = [],
+    splitsWrites: Bool = true,
+    body: (CountingSerialPort, @escaping Pause) async throws -> T
+) async throws -> T {
+    let terminal = try PseudoTerminal()
+    defer { terminal.closeMaster() }
+    let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: baudRate)
+    defer { port.close() }
+    let line = PseudoTerminalDevice(terminal: terminal, device: device, timeScale: timeScale, noise: noise, splitsWrites: splitsWrites)
+    let pump = Task { await line.run() }
+    let counting = CountingSerialPort(port)
+    let result: Result<T, any Error>
+    do {
+        result = .success(try await body(counting, line.pause(after: counting)))
+    } catch {
+        result = .failure(error)
+    }
+    pump.cancel()
+    await pump.value
+    return try result.get()
+}
+#endif
