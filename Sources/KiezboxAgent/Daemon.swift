@@ -31,17 +31,23 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
 
         var services: [any Service] = [StoreFlushService(store: store, clock: self.clock, logger: self.logger)]
         let sensors: [ScheduledSensor]
+        let buses: any BusProvider
         if self.configuration.simulate {
             let position = self.configuration.identity.position
+            let loRaWAN = self.configuration.uplinks.loRaWAN
             let kit = try self.fixturePath.map { path in
                 let fixture = try SimulationFixture.load(path: path)
-                return SimulatedKit(specs: fixture.chips, position: position ?? SimulatedKit.defaultPosition, timeScale: fixture.timeScale)
-            } ?? SimulatedKit(following: self.configuration.sensors, position: position)
+                return SimulatedKit(
+                    specs: fixture.chips, position: position ?? SimulatedKit.defaultPosition, timeScale: fixture.timeScale,
+                    loRaWANModem: loRaWAN.map { ($0.port, $0.modem ?? .rak3172) })
+            } ?? SimulatedKit(following: self.configuration.sensors, position: position, loRaWAN: loRaWAN)
+            buses = kit
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
             self.logger.info("running on simulated chips", metadata: ["chips": "\(sensors.count)"])
         } else {
-            sensors = SensorFactory(buses: LinuxBuses()).scheduledSensors(self.configuration.sensors)
+            buses = LinuxBuses()
+            sensors = SensorFactory(buses: buses).scheduledSensors(self.configuration.sensors)
         }
         // After the flush service: the group stops services in reverse order, so the sampler stops first and
         // its last readings are in the final commit.
@@ -58,8 +64,29 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         let portalHTTPS = certificate.flatMap { certificate in
             self.configuration.portal.settings.httpsPort.map { StatusMessage.PortalHTTPS(port: $0, pin: certificate.publicKeyPin) }
         }
-        let (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger, portalHTTPS: portalHTTPS)
+        var (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger, portalHTTPS: portalHTTPS)
             .makeUplinks(sender: sender)
+        let keys = self.configuration.portal.announcementKeys
+        let desk = keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: self.configuration.identity.district, store: store, logger: self.logger)
+        let loRaWANSettings = self.configuration.uplinks.loRaWAN
+        let crisisDownlinks = desk.flatMap { desk in loRaWANSettings.map { _ in CrisisDownlinkReceiver(trusting: desk, logger: self.logger) } }
+        let portal: PortalServer? = self.configuration.portal.enabled ? {
+            let clock = self.clock
+            var settings = self.configuration.portal.settings
+            settings.loRaWANFairUse = loRaWANSettings?.fairUse
+            return PortalServer(
+                settings: settings, identity: self.configuration.identity, store: store,
+                authorities: self.configuration.portal.authorityTokens, desk: desk, crisisDownlinks: crisisDownlinks,
+                now: { clock.currentDate() }, logger: self.logger
+            )
+        }() : nil
+        var loRaWANService: LoRaWANUplink?
+        if let loRaWANSettings {
+            let uplink = self.loRaWANUplink(
+                loRaWANSettings, buses: buses, store: store, content: portal?.content, crisisDownlinks: crisisDownlinks)
+            uplinks.append(uplink)
+            loRaWANService = uplink
+        }
         for retired in try await store.retireUplinks(except: Set(uplinks.map(\.name)), at: self.clock.currentDate()) {
             self.logger.notice(
                 retired.forgotten ? "forgot the cursor of an uplink no longer configured" : "uplink no longer configured; its cursor holds back nothing",
@@ -83,22 +110,16 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 logger: self.logger
             ))
         }
-        let keys = self.configuration.portal.announcementKeys
-        let desk = keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: self.configuration.identity.district, store: store, logger: self.logger)
+        if let loRaWANService { services.append(loRaWANService) }
         if let desk, let mqtt {
             services.append(AnnouncementRelayService(uplink: mqtt, desk: desk, clock: self.clock, logger: self.logger))
         }
         services.append(ModeController(
-            store: store, desk: desk, clock: self.clock, policy: self.configuration.mode.policy, hooks: self.configuration.mode.hooks,
-            logger: self.logger, stateFile: self.configuration.mode.stateFile
+            store: store, desk: desk, downlinks: crisisDownlinks, clock: self.clock, policy: self.configuration.mode.policy,
+            hooks: self.configuration.mode.hooks, logger: self.logger, stateFile: self.configuration.mode.stateFile
         ))
-        let portalListening = self.configuration.portal.enabled ? PortalListening(port: self.configuration.portal.settings.port) : nil
-        if let portalListening {
-            let clock = self.clock
-            let portal = PortalServer(
-                settings: self.configuration.portal.settings, identity: self.configuration.identity, store: store,
-                authorities: self.configuration.portal.authorityTokens, desk: desk, now: { clock.currentDate() }, logger: self.logger
-            )
+        let portalListening = portal.map { _ in PortalListening(port: self.configuration.portal.settings.port) }
+        if let portalListening, let portal {
             services.append(PortalService(
                 server: portal, store: store, clock: self.clock, logger: self.logger, listening: portalListening, certificate: certificate
             ))
@@ -128,6 +149,48 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         try await group.run()
         try? store.close()
         self.logger.info("kiezbox stopped")
+    }
+
+    /// The LoRaWAN uplink: the modem on its port (simulated in a simulated kit), the box state from the portal's
+    /// snapshot, and downlinks handed to the signed-command receiver.
+    private func loRaWANUplink(
+        _ settings: LoRaWANSettings, buses: any BusProvider, store: ReadingStore, content: PortalContent?,
+        crisisDownlinks: CrisisDownlinkReceiver?
+    ) -> LoRaWANUplink {
+        // Without a portal the same snapshot is read by a content of its own (no phones are counted then).
+        let content = content ?? PortalContent(
+            identity: self.configuration.identity, settings: self.configuration.portal.settings, store: store, clients: CaptiveClients(),
+            announcements: { _ in [] }, logger: self.logger)
+        let connector = LoRaWANModemConnector(settings: settings, buses: buses, logger: self.logger)
+        let clock = self.clock
+        let logger = self.logger
+        return LoRaWANUplink(
+            configuration: LoRaWANUplink.Configuration(
+                keys: settings.keys, dataRate: settings.dataRate, payloadFormat: settings.payload,
+                schedule: .init(reportInterval: settings.reportInterval, crisisSummaryInterval: settings.crisisSummaryInterval),
+                fairUse: settings.fairUse, sources: self.loRaWANSources()
+            ),
+            connect: { try await connector.connect().modem }, store: store, clock: self.clock,
+            boxState: { LoRaWANBoxState(content.snapshot(at: clock.currentDate()).snapshot) },
+            onDownlink: { downlink in
+                guard let crisisDownlinks else {
+                    logger.notice("LoRaWAN downlink ignored: no authority keys configured", metadata: ["port": "\(downlink.port)"])
+                    return
+                }
+                let outcome = await crisisDownlinks.receive(port: downlink.port, payload: downlink.payload, at: clock.currentDate())
+                logger.notice("LoRaWAN downlink", metadata: ["port": "\(downlink.port)", "outcome": "\(outcome)"])
+            },
+            logger: self.logger
+        )
+    }
+
+    /// Which sensor feeds each quantity of a LoRaWAN report: the battery's power monitor for the voltage and
+    /// charge (a sensor named like "battery" first), otherwise the first configured sensor that measures it.
+    private func loRaWANSources() -> [Quantity: String] {
+        let monitors = self.configuration.sensors.filter { $0.chip == .ina219 || $0.chip == .ina226 }
+        let battery = monitors.first { $0.id.localizedCaseInsensitiveContains("batt") } ?? monitors.first
+        guard let battery else { return [:] }
+        return [.voltage: battery.id]
     }
 
     /// The portal's certificate when it serves HTTPS: made on the first start, reused after (``PortalCertificate``).

@@ -1,5 +1,6 @@
 import Foundation
 import KiezboxCore
+import MeshRelay
 import SensorDrivers
 import Synchronization
 
@@ -51,12 +52,18 @@ final class SimulatedKit: BusProvider {
     private let worldUpdates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void]
     let specs: [SimulatedChipSpec]
     let timeScale: Double
+    /// The simulated LoRaWAN modem's radio (its record of frames, its scripting), when the kit has one.
+    let loRaWANRadio: SimulatedLoRaWANRadio?
 
     /// - Parameters:
     ///   - specs: the chips and where they sit.
     ///   - position: where a simulated GPS receiver believes it is.
     ///   - timeScale: how much faster than real time the drivers' waits run.
-    init(specs: [SimulatedChipSpec], position: GeoPosition = SimulatedKit.defaultPosition, timeScale: Double = 100) {
+    ///   - loRaWANModem: where a simulated LoRaWAN modem of which dialect sits (`[lorawan] port` and `modem`).
+    init(
+        specs: [SimulatedChipSpec], position: GeoPosition = SimulatedKit.defaultPosition, timeScale: Double = 100,
+        loRaWANModem: (path: String, kind: LoRaWANModemKind)? = nil
+    ) {
         var i2cBuses: [String: SimulatedI2CBus] = [:]
         var gpioChips: [String: SimulatedGPIOChip] = [:]
         var serialPorts: [String: SimulatedSerialPort] = [:]
@@ -92,6 +99,20 @@ final class SimulatedKit: BusProvider {
                 continue
             }
         }
+        if let modem = loRaWANModem {
+            // Any keys join (a box's first run in the demo), results come at once in the port's own time.
+            let radio = SimulatedLoRaWANRadio()
+            radio.setDurations(join: .zero, uplink: .zero)
+            let device: any SimulatedSerialDevice =
+                switch modem.kind {
+                case .wioE5: SimulatedWioE5(radio: radio)
+                case .rak3172: SimulatedRAK3172(radio: radio)
+                }
+            serialPorts[modem.path] = SimulatedSerialPort(name: "sim:" + modem.path, device: device)
+            self.loRaWANRadio = radio
+        } else {
+            self.loRaWANRadio = nil
+        }
         self.i2cBuses = i2cBuses
         self.gpioChips = gpioChips
         self.serialPorts = serialPorts
@@ -101,10 +122,11 @@ final class SimulatedKit: BusProvider {
     }
 
     /// A kit with the configured chip at each configured place: any configuration runs without a fixture.
-    convenience init(following sensors: [SensorConfiguration], position: GeoPosition?) {
+    convenience init(following sensors: [SensorConfiguration], position: GeoPosition?, loRaWAN: LoRaWANSettings? = nil) {
         self.init(
             specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) },
-            position: position ?? Self.defaultPosition
+            position: position ?? Self.defaultPosition,
+            loRaWANModem: loRaWAN.map { ($0.port, $0.modem ?? .rak3172) }
         )
     }
 

@@ -244,7 +244,8 @@ public final class LoRaWANUplink: Uplink, Service {
             let frame = frames[decision.frame]
         else {
             try await self.plan(nil, &session)
-            return self.configuration.checkInterval
+            // Right after a start the relay has not handed over the first readings yet: look again soon.
+            return values.isEmpty ? min(self.configuration.checkInterval, .seconds(5)) : self.configuration.checkInterval
         }
         try await self.plan(LoRaWANNextSend(at: decision.at, frame: decision.frame.rawValue, reason: decision.reason), &session)
         if decision.at > now {
@@ -381,15 +382,10 @@ public final class LoRaWANUplink: Uplink, Service {
             case .notJoined:
                 session.joined = false
                 self.state.withLock { $0.statistics.joined = false }
-            case .lengthError(let maximum):
+            case .lengthError(let maximum, let extraEmptyFrames):
                 session.maximumPayloadLength = maximum ?? max(1, frame.payload.count - 1)
-                if modem.kind == .rak3172 {
-                    // RUI3 still transmits an empty frame to flush its MAC commands.
-                    _ = try await self.store.recordLoRaWANAirtime(
-                        LoRaWANAirtimeEntry(
-                            kind: .emptyFrame, at: now, airtime: uplinkAirtime(applicationPayloadLength: 0, dataRate: session.dataRate),
-                            dataRate: session.dataRate.rawValue, payloadLength: 0))
-                }
+                // RUI3 still transmits an empty frame to flush its MAC commands: airtime spent all the same.
+                try await self.recordEmptyFrames(extraEmptyFrames, at: now, dataRate: session.dataRate)
             case .busy, .dutyCycle, .noFreeChannel:
                 session.dutyCycleBlockedUntil = now.addingTimeInterval(self.refusalWait(error).timeInterval)
             default:
@@ -401,12 +397,7 @@ public final class LoRaWANUplink: Uplink, Service {
         session.maximumPayloadLength = nil
         session.dutyCycleBlockedUntil = nil
         session.schedule.sent(kind, at: now, values: frame.values, crisis: crisis)
-        for _ in 0..<transmission.extraEmptyFrames {
-            _ = try await self.store.recordLoRaWANAirtime(
-                LoRaWANAirtimeEntry(
-                    kind: .emptyFrame, at: now, airtime: uplinkAirtime(applicationPayloadLength: 0, dataRate: session.dataRate),
-                    dataRate: session.dataRate.rawValue, payloadLength: 0))
-        }
+        try await self.recordEmptyFrames(transmission.extraEmptyFrames, at: now, dataRate: session.dataRate)
         for downlink in transmission.downlinks {
             _ = try await self.store.recordLoRaWANAirtime(
                 LoRaWANAirtimeEntry(kind: .downlink, at: now, airtime: .zero, dataRate: session.dataRate.rawValue, payloadLength: downlink.payload.count))
@@ -430,6 +421,15 @@ public final class LoRaWANUplink: Uplink, Service {
         for downlink in transmission.downlinks {
             self.logger.notice("LoRaWAN downlink received", metadata: ["port": "\(downlink.port)", "bytes": "\(downlink.payload.count)"])
             await self.onDownlink(downlink)
+        }
+    }
+
+    private func recordEmptyFrames(_ count: Int, at date: Date, dataRate: EU868DataRate) async throws {
+        for _ in 0..<count {
+            _ = try await self.store.recordLoRaWANAirtime(
+                LoRaWANAirtimeEntry(
+                    kind: .emptyFrame, at: date, airtime: uplinkAirtime(applicationPayloadLength: 0, dataRate: dataRate),
+                    dataRate: dataRate.rawValue, payloadLength: 0))
         }
     }
 
