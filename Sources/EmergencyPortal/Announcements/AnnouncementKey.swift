@@ -1,5 +1,6 @@
 public import Crypto
 public import Foundation
+import KiezboxCore
 
 /// A civil-protection key a box trusts: announcements that verify with it are shown as official, under
 /// ``issuer``. Configured per authority (`[[authority]]` with `name`, `key_id`, `public_key`).
@@ -53,10 +54,7 @@ public struct AnnouncementKey: Sendable {
     /// A default key id for a public key: the first 8 bytes of its SHA-256, in hex. Stable, short, and
     /// different for every key, so a key file and a box configuration cannot disagree about it by accident.
     public static func fingerprint(of publicKey: Curve25519.Signing.PublicKey) -> String {
-        SHA256.hash(data: publicKey.rawRepresentation).prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined()
+        Hex.encode(SHA256.hash(data: publicKey.rawRepresentation).prefix(8), uppercase: false)
     }
 }
 

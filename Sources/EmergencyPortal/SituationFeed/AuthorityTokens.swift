@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KiezboxCore
 
 /// A configured civil-protection authority and the SHA-256 of its bearer token. Only the digest is configured, so a
 /// leaked configuration file (a box stands on a roof) does not leak a working token.
@@ -80,10 +81,8 @@ public struct AuthorityTokens: Sendable {
 
     /// The lowercase hex SHA-256 of a token: what goes into the configuration as `token_sha256`.
     public static func hash(token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { hexDigits[Int($0 >> 4)] + hexDigits[Int($0 & 0x0f)] }.joined()
+        Hex.encode(SHA256.hash(data: Data(token.utf8)), uppercase: false)
     }
-
-    private static let hexDigits = (0..<16).map { String($0, radix: 16) }
 
     /// A new token: 32 bytes from the system's secure random source, base64url without padding (43 characters),
     /// which is a valid bearer token as it stands.
@@ -104,25 +103,11 @@ public struct AuthorityTokens: Sendable {
                     + "(create one with `kiezbox token generate --name NAME`; the token itself does not belong here)"
             )
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for pairStart in stride(from: 0, to: 64, by: 2) {
-            guard let high = hexValue(digits[pairStart]), let low = hexValue(digits[pairStart + 1]) else {
-                throw AuthorityTokenError(
-                    message: "expected the SHA-256 of the token as 64 hexadecimal digits (0-9, a-f), found other characters"
-                )
-            }
-            bytes.append(high << 4 | low)
+        guard let bytes = Hex.decode(text) else {
+            throw AuthorityTokenError(
+                message: "expected the SHA-256 of the token as 64 hexadecimal digits (0-9, a-f), found other characters"
+            )
         }
         return bytes
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }

@@ -114,15 +114,8 @@ struct LoRaWANSettings: Sendable, Hashable {
         guard digits.allSatisfy(\.isHexDigit) else {
             throw table.error(key, "expected \(bytes * 2) hex digits (0-9, A-F) as the TTN console shows them; found another character")
         }
-        guard digits.count == bytes * 2 else {
+        guard digits.count == bytes * 2, let result = Hex.decode(digits) else {
             throw table.error(key, "expected \(bytes * 2) hex digits (\(bytes) bytes), found \(digits.count)")
-        }
-        var result: [UInt8] = []
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            let next = digits.index(index, offsetBy: 2)
-            result.append(UInt8(digits[index..<next], radix: 16)!)
-            index = next
         }
         return result
     }

@@ -1,3 +1,4 @@
+import KiezboxCore
 import SensorDrivers
 import Synchronization
 
@@ -240,33 +241,10 @@ struct ATModemConversation {
 }
 
 /// Upper-case hex, two digits a byte, as both dialects take keys and payloads.
-func hexString(_ bytes: [UInt8]) -> String {
-    LoRaWANKeys.hex(bytes)
-}
+func hexString(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
 /// Bytes from hex digits (either case); nil for an odd count or a non-hex character.
-func bytes(fromHex text: some StringProtocol) -> [UInt8]? {
-    let digits = Array(text.utf8)
-    guard digits.count.isMultiple(of: 2) else { return nil }
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(digits.count / 2)
-    var index = 0
-    while index < digits.count {
-        guard let high = hexValue(digits[index]), let low = hexValue(digits[index + 1]) else { return nil }
-        bytes.append(high << 4 | low)
-        index += 2
-    }
-    return bytes
-}
-
-private func hexValue(_ digit: UInt8) -> UInt8? {
-    switch digit {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-    default: nil
-    }
-}
+func bytes(fromHex text: some StringProtocol) -> [UInt8]? { Hex.decode(text) }
 
 /// The application ports both dialects accept for an uplink: 1…223 (224 is the LoRaWAN test port, 0 is MAC only).
 let lorawanApplicationPorts: ClosedRange<UInt8> = 1...223

@@ -1,3 +1,5 @@
+import KiezboxCore
+
 /// The AT-command dialects of the STM32WL LoRaWAN modems residents buy (lora-and-appliance.md §1).
 public enum LoRaWANModemKind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// Seeed Wio-E5 / LoRa-E5, factory AT firmware: every reply is a `+CMD: …` line, 9600 baud.
@@ -33,12 +35,7 @@ public struct LoRaWANKeys: Sendable, Hashable, CustomStringConvertible {
         "DevEUI \(Self.hex(self.devEUI)), JoinEUI \(Self.hex(self.joinEUI)), AppKey (hidden)"
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { byte in
-            let digits = String(byte, radix: 16, uppercase: true)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
-    }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 /// What a modem says it is.
