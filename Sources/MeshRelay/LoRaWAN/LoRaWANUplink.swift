@@ -418,6 +418,19 @@ public final class LoRaWANUplink: Uplink, Service {
                 "airtime_ms": "\(airtime.components.attoseconds / 1_000_000_000_000_000 + airtime.components.seconds * 1000)",
             ]
         )
+        if !transmission.downlinks.isEmpty {
+            // The box cannot refuse what the network sends; it asks for nothing (unconfirmed uplinks only) and says
+            // when TTN's daily downlink allowance is used up, after which TTN may drop downlinks to it.
+            let received = LoRaWANAirtimeBudget(
+                fairUse: self.configuration.fairUse, now: now,
+                ledger: try self.store.loRaWANAirtime(since: now.addingTimeInterval(-LoRaWANAirtimeBudget.window))
+            ).downlinksReceived
+            if received >= self.configuration.fairUse.downlinksPerDay {
+                self.logger.warning(
+                    "TTN's downlink allowance for the day is used up; further downlinks (signed commands too) may not arrive",
+                    metadata: ["downlinks_24h": "\(received)", "limit": "\(self.configuration.fairUse.downlinksPerDay)"])
+            }
+        }
         for downlink in transmission.downlinks {
             self.logger.notice("LoRaWAN downlink received", metadata: ["port": "\(downlink.port)", "bytes": "\(downlink.payload.count)"])
             await self.onDownlink(downlink)
