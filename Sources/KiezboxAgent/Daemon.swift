@@ -36,10 +36,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             let position = self.configuration.identity.position
             let loRaWAN = self.configuration.uplinks.loRaWAN
             let kit = try self.fixturePath.map { path in
-                let fixture = try SimulationFixture.load(path: path)
-                return SimulatedKit(
-                    specs: fixture.chips, position: position ?? SimulatedKit.defaultPosition, timeScale: fixture.timeScale,
-                    loRaWANModem: loRaWAN.map { ($0.port, $0.modem ?? .rak3172) })
+                SimulatedKit(fixture: try SimulationFixture.load(path: path), position: position, loRaWAN: loRaWAN)
             } ?? SimulatedKit(following: self.configuration.sensors, position: position, loRaWAN: loRaWAN)
             buses = kit
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)

@@ -1,5 +1,7 @@
 import Foundation
 import KiezboxCore
+import KiezboxTestSupport
+import MeshRelay
 import SensorDrivers
 import Testing
 
@@ -133,6 +135,137 @@ struct DoctorTests {
         let findings = try JSONDecoder().decode([DoctorFinding].self, from: Data(partial.stdout.utf8))
         #expect(findings.filter { $0.status == .found }.map(\.sensor) == ["climate"])
         #expect(findings.filter { $0.status == .missing }.count == 6)
+    }
+}
+
+@Suite("kiezbox doctor: the LoRaWAN modem")
+struct DoctorLoRaWANTests {
+    static let port = "/dev/ttyUSB1"
+
+    func configuration(port: String = Self.port, modem: String, extra: String = "") throws -> KiezboxConfiguration {
+        let lorawan = "[lorawan]\nport = \"\(port)\"\nmodem = \"\(modem)\"\n" + LoRaWANConfigurationTests.keys + "\n"
+        return try KiezboxConfiguration.parse(DoctorTests.box + extra + lorawan, file: "k.toml")
+    }
+
+    /// The doctor on a simulated kit that has only a LoRaWAN modem of `kind` at ``port``.
+    func examine(modem setting: String, kit: SimulatedKit) async throws -> [DoctorFinding] {
+        let configuration = try self.configuration(modem: setting)
+        return await Doctor(configuration: configuration, buses: kit, simulated: true, answerTimeout: .seconds(20)).examine()
+    }
+
+    func modemFinding(_ findings: [DoctorFinding]) throws -> DoctorFinding {
+        let modem = findings.filter { $0.sensor == "lorawan" && $0.status != .ok && $0.status != .problem }
+        #expect(modem.count == 1, "\(findings)")
+        return try #require(modem.first, "no LoRaWAN modem finding in \(findings)")
+    }
+
+    @Test(
+        "a simulated modem is found in its dialect, named by `modem = \"auto\"` or explicitly, and never asked to join",
+        arguments: [
+            (LoRaWANModemKind.rak3172, "auto"), (.rak3172, "rak3172"), (.wioE5, "auto"), (.wioE5, "wio-e5"),
+        ]
+    )
+    func found(kind: LoRaWANModemKind, setting: String) async throws {
+        let kit = SimulatedKit(specs: [], loRaWANModem: (Self.port, kind))
+        let radio = try #require(kit.loRaWANRadio)
+        let modem = try self.modemFinding(try await self.examine(modem: setting, kit: kit))
+        #expect(modem.status == .found, "\(modem)")
+        #expect(modem.chip == kind.description)
+        #expect(modem.place == Self.port)
+        switch kind {
+        case .rak3172:
+            #expect(modem.detail.hasPrefix("RAK3172 firmware RUI_"), "\(modem.detail)")
+            #expect(modem.detail.hasSuffix(", not joined yet"), "\(modem.detail)")
+        case .wioE5:
+            #expect(modem.detail.hasPrefix("Seeed Wio-E5 firmware "), "\(modem.detail)")
+            // The Wio-E5 has no query for its join state: the doctor says so instead of guessing.
+            #expect(modem.detail.contains("cannot tell whether it has joined"), "\(modem.detail)")
+        }
+        // Joins cost airtime: the doctor only asks.
+        #expect(radio.joinRequests.isEmpty)
+        #expect(radio.uplinks.isEmpty)
+    }
+
+    @Test("a RAK3172 that has joined is reported joined")
+    func joinedRAK3172() async throws {
+        let kit = SimulatedKit(specs: [], loRaWANModem: (Self.port, .rak3172))
+        let radio = try #require(kit.loRaWANRadio)
+        let configuration = try self.configuration(modem: "rak3172")
+        let settings = try #require(configuration.uplinks.loRaWAN)
+        // The daemon joined it before it was stopped.
+        let (port, _) = try kit.serialPort(Self.port, baudRate: RAK3172Modem.baudRate)
+        let daemonSide = RAK3172Modem(port: port)
+        try await daemonSide.configure(keys: settings.keys, dataRate: nil)
+        try await daemonSide.join()
+        #expect(radio.joinRequests.count == 1)
+
+        let modem = try self.modemFinding(
+            await Doctor(configuration: configuration, buses: kit, simulated: true, answerTimeout: .seconds(20)).examine())
+        #expect(modem.status == .found, "\(modem)")
+        #expect(modem.detail.hasSuffix(", joined"), "\(modem.detail)")
+        #expect(radio.joinRequests.count == 1)
+    }
+
+    @Test("a RAK3172 configured as a Wio-E5 is named, with the setting to change")
+    func wrongDialect() async throws {
+        let kit = SimulatedKit(specs: [], loRaWANModem: (Self.port, .rak3172))
+        let modem = try self.modemFinding(try await self.examine(modem: "wio-e5", kit: kit))
+        #expect(modem.status == .wrong, "\(modem)")
+        #expect(modem.chip == "RAK3172")
+        #expect(modem.detail.contains("a RAK3172 (firmware RUI_"), "\(modem.detail)")
+        #expect(modem.detail.contains("not a Seeed Wio-E5"), "\(modem.detail)")
+        #expect(modem.fix?.contains("set modem = \"rak3172\"") == true, "\(String(describing: modem.fix))")
+    }
+
+    @Test("no modem at the configured port of a simulated kit is missing")
+    func noSuchPort() async throws {
+        let kit = SimulatedKit(specs: [], loRaWANModem: ("/dev/ttyUSB0", .rak3172))
+        let modem = try self.modemFinding(try await self.examine(modem: "auto", kit: kit))
+        #expect(modem.status == .missing, "\(modem)")
+    }
+
+    @Test("a modem that stays silent on a real serial port is missing, with the wiring, supply and baud rate to check")
+    func silentModem() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let data = try temporaryDirectory("kiezbox-doctor-lorawan")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let configuration = try self.configuration(
+            port: terminal.slavePath, modem: "auto", extra: "[store]\ndata_dir = \"\(data)\"\n\n")
+        let findings = await Doctor(configuration: configuration, buses: LinuxBuses(), simulated: false, answerTimeout: .seconds(30)).examine()
+        let modem = try self.modemFinding(findings)
+        #expect(modem.status == .missing, "\(modem)")
+        #expect(modem.place == terminal.slavePath)
+        #expect(modem.detail.contains("no answer"), "\(modem.detail)")
+        let fix = try #require(modem.fix)
+        #expect(fix.contains("TX"), "\(fix)")
+        #expect(fix.contains("3.3 V"), "\(fix)")
+        #expect(fix.contains("baud"), "\(fix)")
+        // Its device node is checked like a serial sensor's, and it is no "USB serial device no sensor uses".
+        let access = try #require(findings.first { $0.status == .ok && $0.place == terminal.slavePath }, "\(findings)")
+        #expect(access.sensor == "lorawan")
+        #expect(!findings.contains { $0.status == .unexpected && $0.place == terminal.slavePath })
+        // The doctor wrote nothing but its questions: no join, no configuration.
+        let written = String(decoding: terminal.readAvailable(), as: UTF8.self)
+        #expect(!written.contains("JOIN") && !written.contains("KEY"), "\(written)")
+    }
+
+    @Test("kiezbox doctor --simulate finds the configured modem in the simulated kit, with and without a fixture")
+    func command() async throws {
+        let directory = try temporaryDirectory("kiezbox-doctor-lorawan")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = DoctorTests.box + "[lorawan]\nport = \"\(Self.port)\"\nmodem = \"wio-e5\"\n" + LoRaWANConfigurationTests.keys + "\n"
+        try configuration.write(toFile: directory + "/k.toml", atomically: true, encoding: .utf8)
+        try "".write(toFile: directory + "/empty.toml", atomically: true, encoding: .utf8)
+        for fixture in [[], [directory + "/empty.toml"]] {
+            let run = try await runProgram(
+                [kiezboxBinary, "doctor", "--config", directory + "/k.toml", "--simulate", "--json"] + fixture, in: directory)
+            #expect(run.status == 0, "\(run.all)")
+            let findings = try JSONDecoder().decode([DoctorFinding].self, from: Data(run.output.utf8))
+            let modem = try self.modemFinding(findings)
+            #expect(modem.status == .found, "\(modem)")
+            #expect(modem.chip == "Seeed Wio-E5")
+        }
     }
 }
 

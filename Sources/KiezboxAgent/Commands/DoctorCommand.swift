@@ -30,12 +30,13 @@ struct DoctorCommand: AsyncParsableCommand {
         let buses: any BusProvider
         if configuration.simulate {
             let position = configuration.identity.position
+            // The configured LoRaWAN modem is part of the simulated kit, as it is for `kiezbox run`.
+            let loRaWAN = configuration.uplinks.loRaWAN
             let kit: SimulatedKit
             if let fixture = self.fixture {
-                let loaded = try SimulationFixture.load(path: fixture)
-                kit = SimulatedKit(specs: loaded.chips, position: position ?? SimulatedKit.defaultPosition, timeScale: loaded.timeScale)
+                kit = SimulatedKit(fixture: try SimulationFixture.load(path: fixture), position: position, loRaWAN: loRaWAN)
             } else {
-                kit = SimulatedKit(following: configuration.sensors, position: position)
+                kit = SimulatedKit(following: configuration.sensors, position: position, loRaWAN: loRaWAN)
             }
             kit.updateWorld(at: Date())
             buses = kit

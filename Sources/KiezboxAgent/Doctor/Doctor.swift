@@ -17,15 +17,19 @@ struct Doctor {
         if !self.simulated { findings += self.systemChecks() }
         findings += await self.examineI2C()
         findings += await self.examineOthers()
+        if let loRaWAN = self.configuration.uplinks.loRaWAN { findings.append(await self.examineLoRaWANModem(loRaWAN)) }
         if !self.simulated { findings += self.unconfiguredSerialDevices() }
         return findings
     }
 
-    /// Serial devices on the box that no sensor uses: a sensor on the wrong port shows up here.
+    /// Serial devices on the box that no sensor (and not the LoRaWAN modem) uses: a sensor on the wrong port shows up here.
     private func unconfiguredSerialDevices() -> [DoctorFinding] {
-        let configured = Set(self.configuration.sensors.compactMap { sensor -> String? in
+        let sensorPorts = self.configuration.sensors.compactMap { sensor -> String? in
             guard case .serial(let port, _) = sensor.connection else { return nil }
-            return URL(fileURLWithPath: port).resolvingSymlinksInPath().path
+            return port
+        }
+        let configured = Set((sensorPorts + [self.configuration.uplinks.loRaWAN?.port].compactMap { $0 }).map {
+            URL(fileURLWithPath: $0).resolvingSymlinksInPath().path
         })
         let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? [])
             .filter { $0.hasPrefix("ttyUSB") || $0.hasPrefix("ttyACM") }
@@ -33,7 +37,7 @@ struct Doctor {
         return candidates.sorted().filter { !configured.contains(URL(fileURLWithPath: $0).resolvingSymlinksInPath().path) }.map {
             DoctorFinding(
                 status: .unexpected, place: $0, detail: "a USB serial device no sensor uses",
-                fix: "if a particulate sensor or GPS is on it, set port = \"\($0)\" (or its /dev/serial/by-id/ name)"
+                fix: "if a particulate sensor, GPS or the LoRaWAN modem is on it, set its port = \"\($0)\" (or its /dev/serial/by-id/ name)"
             )
         }
     }
@@ -55,6 +59,9 @@ struct Doctor {
             default:
                 continue
             }
+        }
+        if let modem = self.configuration.uplinks.loRaWAN, seen.insert(modem.port).inserted {
+            findings.append(DeviceAccessCheck.check(modem.port, kind: .serial, sensor: Self.loRaWANFindingName))
         }
         return findings
     }

@@ -18,7 +18,7 @@ struct DoctorFinding: Sendable, Hashable, Codable {
     }
 
     var status: Status
-    /// The configured sensor id, when the finding is about one.
+    /// The configured sensor id, when the finding is about one; `lorawan` for the `[lorawan]` modem.
     var sensor: String?
     /// The chip as configured or identified ("BME280", "BMP280?").
     var chip: String?

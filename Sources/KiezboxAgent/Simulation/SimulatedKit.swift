@@ -126,8 +126,20 @@ final class SimulatedKit: BusProvider {
         self.init(
             specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) },
             position: position ?? Self.defaultPosition,
-            loRaWANModem: loRaWAN.map { ($0.port, $0.modem ?? .rak3172) }
+            loRaWANModem: Self.modemPlace(loRaWAN)
         )
+    }
+
+    /// A fixture's chips, and the configured LoRaWAN modem.
+    convenience init(fixture: SimulationFixture, position: GeoPosition?, loRaWAN: LoRaWANSettings?) {
+        self.init(
+            specs: fixture.chips, position: position ?? Self.defaultPosition, timeScale: fixture.timeScale,
+            loRaWANModem: Self.modemPlace(loRaWAN))
+    }
+
+    /// Where the simulated modem sits and which dialect it speaks; `modem = "auto"` finds a RAK3172.
+    private static func modemPlace(_ settings: LoRaWANSettings?) -> (path: String, kind: LoRaWANModemKind)? {
+        settings.map { ($0.port, $0.modem ?? .rak3172) }
     }
 
     /// Wrangelkiez, Berlin: where a simulated box without a configured position stands.
