@@ -39,12 +39,13 @@ final class KiezboxProcess {
     func signal(_ number: Int32) { kill(self.process.processIdentifier, number) }
 
     /// Waits for the process to exit and returns its status.
-    func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while self.process.isRunning {
             guard ContinuousClock.now < deadline else {
                 self.signal(SIGKILL)
-                throw TimeoutError(what: "kiezbox to exit")
+                // What it was doing says why it did not stop.
+                throw TimeoutError(what: "kiezbox to exit; the end of its log:\n" + String(self.stderr.suffix(3000)))
             }
             try await Task.sleep(for: .milliseconds(20))
         }
