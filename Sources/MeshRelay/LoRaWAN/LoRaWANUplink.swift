@@ -191,6 +191,8 @@ public final class LoRaWANUplink: Uplink, Service {
             } catch is CancellationError {
                 return
             } catch {
+                // A stop in the middle of a conversation ends the modem's wait early: not a modem failure.
+                if Task.isCancelled { return }
                 session.modemFailures += 1
                 session.modem = nil
                 session.configured = false
