@@ -24,8 +24,7 @@ struct ApplyModeScriptTests {
                 exit \(systemctlStatus)
 
                 """
-            try standIn.write(toFile: self.directory + "/systemctl", atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: self.directory + "/systemctl")
+            try writeExecutable(standIn, to: self.directory + "/systemctl")
         }
 
         /// Runs the script with /bin/sh (dash on Debian, as on the box): its status, its log, what systemctl was told.

@@ -301,8 +301,7 @@ struct EmergencyWiFiNamespaceTests {
         }
 
         // 5. The phone asks for a lease, and for option 114, as RFC 8910 clients do.
-        try Self.leaseScript.write(toFile: directory + "/udhcpc.sh", atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory + "/udhcpc.sh")
+        try writeExecutable(Self.leaseScript, to: directory + "/udhcpc.sh")
         let dhcp = try await rig.phone(
             ["/usr/bin/busybox", "udhcpc", "-i", phoneLink, "-q", "-n", "-t", "5", "-O", "114", "-s", directory + "/udhcpc.sh"],
             timeout: .seconds(60)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Boxes in network namespaces of their own, joined by a bridge like boxes on the Freifunk mesh: each has
@@ -10,6 +11,10 @@ final class MeshNamespaces: @unchecked Sendable {
     let subnet: String
     let boxes: [String]
 
+    private static let meshesMade = Atomic<Int>(0)
+    /// Where this process's subnets start, so that two test processes at once are unlikely to meet.
+    private static let subnetBase = Int.random(in: 0..<250)
+
     /// Whether this process may create namespaces (root, and `ip` present).
     static var available: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")
@@ -17,10 +22,11 @@ final class MeshNamespaces: @unchecked Sendable {
 
     /// - Parameter boxes: short names ("a", "b", "c"); box i gets address <subnet>.(i+1).
     init(boxes: [String]) throws {
-        // Names unique per run (interface names must stay within 15 characters).
-        let tag = String(UInt32(getpid()) % 10_000) + String(Int.random(in: 10...99))
-        self.prefix = "kbx" + tag
-        self.subnet = "10.\(Int.random(in: 200...250)).\(Int.random(in: 1...250))"
+        // Names and subnets unique in this process by a counter, not by chance: two suites drew the same random
+        // tag once and tripped over each other's bridge (interface names must stay within 15 characters).
+        let number = Self.meshesMade.add(1, ordering: .relaxed).oldValue
+        self.prefix = "kbx" + String(UInt32(getpid()) % 10_000) + String(number % 100)
+        self.subnet = "10.\(200 + number % 50).\(1 + (Self.subnetBase + number / 50) % 250)"
         self.boxes = boxes
         do {
             try Self.ip("link", "add", self.bridge, "type", "bridge")

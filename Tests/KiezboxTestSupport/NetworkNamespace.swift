@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -41,6 +42,9 @@ public final class NetworkNamespace: Sendable {
     }()
 
     static let ipTool = "/usr/sbin/ip"
+    /// Names and subnets come from a counter, unique in this process, not from chance.
+    private static let namespacesMade = Atomic<Int>(0)
+    private static let subnetBase = Int.random(in: 0..<256)
 
     /// Creates a namespace with `links` links (their loopback up), runs `body`, and deletes the namespace (which
     /// removes the links with it) also when `body` throws. Processes started in the namespace must be ended by
@@ -59,9 +63,10 @@ public final class NetworkNamespace: Sendable {
 
     private init(linkCount: Int) throws {
         // Interface names must stay within 15 characters.
-        let tag = "kbn\(getpid() % 10_000)\(Int.random(in: 10...99))"
+        let number = Self.namespacesMade.add(1, ordering: .relaxed).oldValue
+        let tag = "kbn\(getpid() % 10_000)\(number % 100)"
         self.name = tag
-        self.links = Self.linkAddresses(count: linkCount).enumerated().map { index, pair in
+        self.links = Self.linkAddresses(count: linkCount, namespaceNumber: number).enumerated().map { index, pair in
             Link(outside: "\(tag)o\(index)", inside: "\(tag)i\(index)", outsideAddress: pair.outside, insideAddress: pair.inside)
         }
         do {
@@ -81,11 +86,12 @@ public final class NetworkNamespace: Sendable {
         }
     }
 
-    /// Addresses for `count` links: consecutive /30s from a random start in a random /24 of 10.150–10.199,
+    /// Addresses for `count` links: consecutive /30s from a random start in a /24 of 10.150–10.199 that is the
+    /// namespace's own (by its number in this process),
     /// so two links of one namespace never share a subnet (at most 64 links fit in the /24).
-    public static func linkAddresses(count: Int) -> [(outside: String, inside: String)] {
+    public static func linkAddresses(count: Int, namespaceNumber number: Int = 0) -> [(outside: String, inside: String)] {
         precondition((1...64).contains(count), "1 to 64 links fit in one /24")
-        let prefix = "10.\(Int.random(in: 150...199)).\(Int.random(in: 0...255))"
+        let prefix = "10.\(150 + number % 50).\((Self.subnetBase + number / 50) % 256)"
         let firstSubnet = Int.random(in: 0...(64 - count))
         return (0..<count).map { index in
             let base = 4 * (firstSubnet + index)

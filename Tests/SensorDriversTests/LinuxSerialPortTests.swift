@@ -156,6 +156,28 @@ struct LinuxSerialPortTests {
         await #expect(throws: SerialError(.closed, port: terminal.slavePath)) { try await port.write([1]) }
     }
 
+    @Test("a port closed while a forked child still holds its descriptor (before the child's exec) opens again")
+    func reopenWhileForkedChildHoldsDescriptor() throws {
+        // Any fork in the process (a test spawning a program, the daemon running a mode hook) copies every
+        // descriptor until the child's exec closes the O_CLOEXEC ones; the copy shares the first open's flock.
+        // Seen in a full run: a port closed and reopened at such a moment was refused as busy.
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let first = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        let child = fork()
+        if child == 0 {
+            // The child: only async-signal-safe calls, then leave without running anything of the parent's.
+            usleep(300_000)
+            _exit(0)
+        }
+        #expect(child > 0)
+        first.close()
+        let again = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600)
+        again.close()
+        var status: Int32 = 0
+        _ = waitpid(child, &status, 0)
+    }
+
     @Test("a port already in use by another opener is .busy")
     func busy() throws {
         let terminal = try PseudoTerminal()

@@ -181,11 +181,23 @@ public final class LinuxSerialPort: SerialPort {
 
         // Claim the port: TIOCEXCL keeps other (non-root) programs out; flock catches a second Kiezbox even as root.
         _ = ioctl(fd, UInt(TIOCEXCL))
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            throw SerialError(errno == EWOULDBLOCK ? .busy : self.code(forErrno: errno), port: path)
+        // A lock held for a moment is not another Kiezbox: a fork anywhere in this process (a mode hook, a tool)
+        // copies every descriptor until the child's exec closes it, and the copy of a port just closed still holds
+        // its lock. So a refusal is only believed after a second of asking again.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let failure = errno
+            guard failure == EWOULDBLOCK, attempts < Self.lockAttempts else {
+                throw SerialError(failure == EWOULDBLOCK ? .busy : self.code(forErrno: failure), port: path)
+            }
+            attempts += 1
+            usleep(20_000)
         }
         guard tcflush(fd, TCIOFLUSH) == 0 else { throw fail() }
     }
+
+    /// How often the port's lock is asked for, 20 ms apart, before the port counts as in use.
+    static let lockAttempts = 50
 
     /// The termios `Bxxx` constant for a rate.
     static func speed(for baudRate: SerialBaudRate) -> speed_t {
