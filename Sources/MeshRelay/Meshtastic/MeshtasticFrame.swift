@@ -16,9 +16,11 @@ import SwiftProtobuf
 /// On serial the radio's debug log shares the stream: every byte outside a frame is log text. A decoder skips
 /// bytes until a 0x94, treats a declared length above 512 as a corrupt header and searches for the next 0x94, and
 /// (like the python client, which drops a frame it cannot parse) rejects a frame whose bytes do not decode as the
-/// expected message, which is what a frame with log text spliced into it usually looks like. Unlike the python client it
-/// then resumes the search one byte after the rejected start, so a frame that begins inside the damaged one's
-/// declared length is still found.
+/// expected message or do not look like one the API sends (``MeshtasticAPIMessage/isPlausibleFrame``): that is what a
+/// frame with log text spliced into it usually looks like. Unlike the python client it then resumes the search one
+/// byte after the rejected start, so a frame that begins inside the damaged one's declared length is still found.
+/// The framing has no checksum, so a frame cut inside opaque content (a payload, a string) and completed by log bytes
+/// can still pass; the layers above must treat message contents as untrusted.
 public enum MeshtasticFraming {
     /// The first byte of every frame.
     public static let startByte1: UInt8 = 0x94
@@ -43,10 +45,15 @@ public enum MeshtasticFraming {
     /// Frames protobuf bytes for the wire.
     public static func frame(payload: [UInt8]) throws(MeshtasticFrameError) -> [UInt8] {
         guard payload.count <= self.maximumPayloadLength else { throw .payloadTooLarge(payload.count) }
-        var bytes: [UInt8] = [self.startByte1, self.startByte2, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        var bytes = self.header(payloadLength: payload.count)
         bytes.reserveCapacity(self.headerLength + payload.count)
         bytes.append(contentsOf: payload)
         return bytes
+    }
+
+    /// The four bytes before a payload of `payloadLength` (at most 512) bytes.
+    static func header(payloadLength: Int) -> [UInt8] {
+        [self.startByte1, self.startByte2, UInt8(truncatingIfNeeded: payloadLength >> 8), UInt8(truncatingIfNeeded: payloadLength)]
     }
 
     /// Serialises and frames a message: a `ToRadio` from the host, or a `FromRadio` from a (simulated) radio.
@@ -188,10 +195,7 @@ public struct MeshtasticFrame<Message: MeshtasticAPIMessage>: Sendable {
 
     /// The frame on the wire as it was received, header included.
     public var bytes: [UInt8] {
-        [
-            MeshtasticFraming.startByte1, MeshtasticFraming.startByte2, UInt8(self.payload.count >> 8),
-            UInt8(self.payload.count & 0xFF),
-        ] + self.payload
+        MeshtasticFraming.header(payloadLength: self.payload.count) + self.payload
     }
 
     /// Decodes bytes that are exactly one frame.
