@@ -32,6 +32,9 @@ let package = Package(
         // Already in the graph through Hummingbird; named for the portal's connection limits (HTTP parts, statuses).
         .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        // The Meshtastic and Kiezbox 2.0 messages. Only the runtime library: the Swift code is generated once by
+        // scripts/generate-protobuf.sh and committed, because the build-time plugin adds ~10 minutes to a clean build.
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
     ],
     targets: [
         // 1. Shared values, no I/O.
@@ -71,6 +74,7 @@ let package = Package(
                 "KiezboxCore", "ReadingStore", "SensorDrivers", "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
         ),
@@ -178,6 +182,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
         ),
