@@ -46,11 +46,7 @@ extension ReadingStore {
     /// entries a day make the extra fsyncs negligible.
     public func recordLoRaWANAirtime(_ entry: LoRaWANAirtimeEntry) async throws -> Int64 {
         try await self.pool.writeWithoutTransaction { db in
-            let usual = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = \(usual)") }
-            var id: Int64 = 0
-            try db.inTransaction {
+            try Self.durableTransaction(db) {
                 try db.execute(
                     sql: "DELETE FROM lorawan_airtime WHERE at < ?",
                     arguments: [millisecondsSinceEpoch(entry.at.addingTimeInterval(-Self.loRaWANLedgerRetention))]
@@ -62,10 +58,8 @@ extension ReadingStore {
                         entry.payloadLength,
                     ]
                 )
-                id = db.lastInsertedRowID
-                return .commit
+                return db.lastInsertedRowID
             }
-            return id
         }
     }
 

@@ -238,17 +238,26 @@ public final class ReadingStore: Sendable {
     /// comes after it in the log, so no reading of this run can survive a power cut that this count did not.
     private static func beginRun(_ pool: DatabasePool) throws -> Int64 {
         try pool.writeWithoutTransaction { db in
-            let usual = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = \(usual)") }
-            var run: Int64 = 0
-            try db.inTransaction {
-                run = (Int64(try Self.meta(MetaKey.run, in: db) ?? "0") ?? 0) + 1
+            try Self.durableTransaction(db) {
+                let run = (Int64(try Self.meta(MetaKey.run, in: db) ?? "0") ?? 0) + 1
                 try Self.setMeta(MetaKey.run, String(run), in: db)
-                return .commit
+                return run
             }
-            return run
         }
+    }
+
+    /// Runs `body` in one transaction whose commit is on the disk when this returns: `synchronous=FULL` for
+    /// this commit only (the writer's usual setting is restored after).
+    static func durableTransaction<T>(_ db: Database, _ body: () throws -> T) throws -> T {
+        let usual = try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? 1
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        defer { try? db.execute(sql: "PRAGMA synchronous = \(usual)") }
+        var result: T?
+        try db.inTransaction {
+            result = try body()
+            return .commit
+        }
+        return result!
     }
 
     private static func newerSchemaError(_ path: String) -> ReadingStoreError {

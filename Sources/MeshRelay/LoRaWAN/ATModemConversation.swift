@@ -153,7 +153,7 @@ struct ATModemConversation {
         self.timeouts = timeouts
         self.log = log
         if let secret {
-            let upper = hexString(secret)
+            let upper = Hex.encode(secret)
             self.secrets = [upper, upper.lowercased()]
         }
     }
@@ -239,12 +239,6 @@ struct ATModemConversation {
         self.redacted(.refused(command: command, reply: reply))
     }
 }
-
-/// Upper-case hex, two digits a byte, as both dialects take keys and payloads.
-func hexString(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
-
-/// Bytes from hex digits (either case); nil for an odd count or a non-hex character.
-func bytes(fromHex text: some StringProtocol) -> [UInt8]? { Hex.decode(text) }
 
 /// The application ports both dialects accept for an uplink: 1…223 (224 is the LoRaWAN test port, 0 is MAC only).
 let lorawanApplicationPorts: ClosedRange<UInt8> = 1...223

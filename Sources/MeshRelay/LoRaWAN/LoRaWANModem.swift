@@ -32,10 +32,8 @@ public struct LoRaWANKeys: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String {
-        "DevEUI \(Self.hex(self.devEUI)), JoinEUI \(Self.hex(self.joinEUI)), AppKey (hidden)"
+        "DevEUI \(Hex.encode(self.devEUI)), JoinEUI \(Hex.encode(self.joinEUI)), AppKey (hidden)"
     }
-
-    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 /// What a modem says it is.

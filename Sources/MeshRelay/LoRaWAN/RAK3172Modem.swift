@@ -1,3 +1,4 @@
+import KiezboxCore
 import SensorDrivers
 import Synchronization
 
@@ -79,9 +80,9 @@ public final class RAK3172Modem: LoRaWANModem {
             "AT+NWM=1",  // LoRaWAN, not P2P
             "AT+NJM=1",  // OTAA
             "AT+BAND=4",  // EU868
-            "AT+DEVEUI=\(hexString(keys.devEUI))",
-            "AT+APPEUI=\(hexString(keys.joinEUI))",
-            "AT+APPKEY=\(hexString(keys.appKey))",
+            "AT+DEVEUI=\(Hex.encode(keys.devEUI))",
+            "AT+APPEUI=\(Hex.encode(keys.joinEUI))",
+            "AT+APPKEY=\(Hex.encode(keys.appKey))",
             "AT+CLASS=A",
             "AT+CFM=0",  // unconfirmed: TTN counts the ACK of a confirmed uplink as one of the 10 downlinks a day
             "AT+ADR=\(dataRate == nil ? 1 : 0)",
@@ -135,7 +136,7 @@ public final class RAK3172Modem: LoRaWANModem {
 
     private func send(port: UInt8, payload: [UInt8], _ conversation: inout ATModemConversation) async throws -> LoRaWANTransmission {
         let dataRate = try await self.dataRate(&conversation)
-        let command = "AT+SEND=\(port):\(hexString(payload))"
+        let command = "AT+SEND=\(port):\(Hex.encode(payload))"
         let (_, status, restrictedWait) = try await self.exchange(command, &conversation)
         switch status {
         case "OK":
@@ -328,7 +329,7 @@ enum RAK3172Line: Equatable {
     /// `RX_1:-70:8:UNICAST:2:48656c6c6f` (slot, RSSI, SNR, cast, port, lower-case hex).
     static func downlink(_ event: String) -> LoRaWANDownlink? {
         let fields = event.split(separator: ":", omittingEmptySubsequences: false)
-        guard fields.count == 6, fields[0].hasPrefix("RX_"), let port = UInt8(fields[4]), let payload = bytes(fromHex: fields[5]) else {
+        guard fields.count == 6, fields[0].hasPrefix("RX_"), let port = UInt8(fields[4]), let payload = Hex.decode(fields[5]) else {
             return nil
         }
         return LoRaWANDownlink(port: port, payload: payload, rssi: Int(fields[1]), snr: Double(fields[2]))

@@ -1,3 +1,4 @@
+import KiezboxCore
 import SensorDrivers
 import Synchronization
 
@@ -70,7 +71,7 @@ public final class WioE5Modem: LoRaWANModem {
         try await self.setIdentifier("AppEui", keys.joinEUI, &conversation)
         // Firmware 4.0.11 was seen answering a valid key with nothing, so the echo is optional; it would show the key,
         // which the conversation hides in its log.
-        _ = try await self.exchange("AT+KEY=APPKEY,\"\(hexString(keys.appKey))\"", name: "KEY", replyIsOptional: true, &conversation)
+        _ = try await self.exchange("AT+KEY=APPKEY,\"\(Hex.encode(keys.appKey))\"", name: "KEY", replyIsOptional: true, &conversation)
         try await self.set("AT+DR=EU868", name: "DR", expecting: "EU868", &conversation)
         try await self.set("AT+MODE=LWOTAA", name: "MODE", expecting: "LWOTAA", &conversation)
         try await self.set("AT+CLASS=A", name: "CLASS", expecting: "A", &conversation)
@@ -154,7 +155,7 @@ public final class WioE5Modem: LoRaWANModem {
     private func send(port: UInt8, payload: [UInt8], _ conversation: inout ATModemConversation) async throws -> LoRaWANTransmission {
         let dataRate = try await self.dataRate(&conversation)
         try await self.set("AT+PORT=\(port)", name: "PORT", expecting: "\(port)", &conversation)
-        let command = payload.isEmpty ? "AT+MSGHEX" : "AT+MSGHEX=\"\(hexString(payload))\""
+        let command = payload.isEmpty ? "AT+MSGHEX" : "AT+MSGHEX=\"\(Hex.encode(payload))\""
         try await conversation.write(command)
         var downlinks: [LoRaWANDownlink] = []
         var started = false
@@ -220,10 +221,10 @@ public final class WioE5Modem: LoRaWANModem {
 
     /// `AT+ID=DevEui,"…"`, answered by `+ID: DevEui, 01:23:…` with the identifier as the modem now has it.
     private func setIdentifier(_ name: String, _ value: [UInt8], _ conversation: inout ATModemConversation) async throws {
-        let command = "AT+ID=\(name),\"\(hexString(value))\""
+        let command = "AT+ID=\(name),\"\(Hex.encode(value))\""
         let text = try await self.exchange(command, name: "ID", &conversation) ?? ""
         let echoed = text.split(separator: ",", maxSplits: 1).last.map { $0.filter { $0 != ":" && $0 != " " } }
-        guard text.lowercased().hasPrefix(name.lowercased()), let echoed, bytes(fromHex: echoed) == value else {
+        guard text.lowercased().hasPrefix(name.lowercased()), let echoed, Hex.decode(echoed) == value else {
             throw conversation.refused(command, "+ID: \(text)")
         }
     }
@@ -264,7 +265,7 @@ struct WioE5Line {
         let parts = text.split(separator: ";", maxSplits: 1)
         guard parts.count == 2, let port = leadingInteger(parts[0].dropFirst("PORT:".count)), let fport = UInt8(exactly: port),
             let open = parts[1].firstIndex(of: "\""), let close = parts[1].lastIndex(of: "\""), open < close,
-            let payload = bytes(fromHex: parts[1][parts[1].index(after: open)..<close])
+            let payload = Hex.decode(parts[1][parts[1].index(after: open)..<close])
         else { return nil }
         return LoRaWANDownlink(port: fport, payload: payload)
     }

@@ -1,3 +1,4 @@
+import KiezboxCore
 import SensorDrivers
 import Synchronization
 
@@ -54,7 +55,7 @@ public final class SimulatedRAK3172: SimulatedATModem, @unchecked Sendable {
             return ok
         case "DEVEUI", "APPEUI", "APPKEY":
             let key: WritableKeyPath<SimulatedLoRaWANRadio.State, [UInt8]?> = name == "DEVEUI" ? \.devEUI : name == "APPEUI" ? \.joinEUI : \.appKey
-            guard let value = bytes(fromHex: argument), value.count == (name == "APPKEY" ? 16 : 8) else { return parameterError }
+            guard let value = Hex.decode(argument), value.count == (name == "APPKEY" ? 16 : 8) else { return parameterError }
             self.radio.state.withLock { $0.setKey(key, value) }
             return ok
         case "JOIN":
@@ -77,11 +78,11 @@ public final class SimulatedRAK3172: SimulatedATModem, @unchecked Sendable {
             case "NWM", "NJM": "1"
             case "BAND": "4"
             case "CLASS": "A"
-            case "DEVEUI": state.devEUI.map(hexString) ?? "0000000000000000"
-            case "APPEUI": state.joinEUI.map(hexString) ?? "0000000000000000"
-            case "APPKEY": state.appKey.map(hexString) ?? String(repeating: "0", count: 32)
+            case "DEVEUI": state.devEUI.map { Hex.encode($0) } ?? "0000000000000000"
+            case "APPEUI": state.joinEUI.map { Hex.encode($0) } ?? "0000000000000000"
+            case "APPKEY": state.appKey.map { Hex.encode($0) } ?? String(repeating: "0", count: 32)
             // The last downlink is re-read in upper case (§10).
-            case "RECV": state.lastDownlink.map { "\($0.port):\(hexString($0.payload))" } ?? "0:"
+            case "RECV": state.lastDownlink.map { "\($0.port):\(Hex.encode($0.payload))" } ?? "0:"
             default: nil
             }
         }
@@ -100,7 +101,7 @@ public final class SimulatedRAK3172: SimulatedATModem, @unchecked Sendable {
     private func send(_ argument: String, at time: Duration) -> [SimulatedATReply]? {
         let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2, let port = UInt8(parts[0]), (1...223).contains(port), (2...500).contains(parts[1].count),
-            let payload = bytes(fromHex: parts[1])
+            let payload = Hex.decode(parts[1])
         else { return nil }
         func at(_ time: Duration, _ lines: String...) -> SimulatedATReply {
             SimulatedATReply(time: time, lines: lines)
@@ -114,7 +115,7 @@ public final class SimulatedRAK3172: SimulatedATModem, @unchecked Sendable {
         case .sent(let done, let downlink, let emptyFrameDone):
             var lines = ["+EVT:TX_DONE"]
             if let downlink {
-                let hex = hexString(downlink.payload).lowercased()
+                let hex = Hex.encode(downlink.payload).lowercased()
                 lines.append("+EVT:RX_\(downlink.window):\(downlink.rssi):\(downlink.snr):UNICAST:\(downlink.port):\(hex)")
             }
             return [at(time, "OK"), SimulatedATReply(time: done, lines: lines)] + (emptyFrameDone.map { [at($0, "+EVT:TX_DONE")] } ?? [])

@@ -1,3 +1,4 @@
+import KiezboxCore
 import SensorDrivers
 import Synchronization
 
@@ -35,7 +36,7 @@ public final class SimulatedWioE5: SimulatedATModem, @unchecked Sendable {
                 state.setKey(\.appKey, key)
                 return state.echoesAppKey
             }
-            return echoes ? now("APPKEY \(hexString(key))") : []
+            return echoes ? now("APPKEY \(Hex.encode(key))") : []
         case "DR":
             return self.dataRate(argument, now: now) ?? invalid
         case "MODE", "CLASS", "ADR", "CH":
@@ -73,7 +74,7 @@ public final class SimulatedWioE5: SimulatedATModem, @unchecked Sendable {
             case .sent(let done, let downlink, _):
                 var lines: [String] = []
                 if let downlink {
-                    lines.append("PORT: \(downlink.port); RX: \"\(hexString(downlink.payload))\"")
+                    lines.append("PORT: \(downlink.port); RX: \"\(Hex.encode(downlink.payload))\"")
                     lines.append("RXWIN\(downlink.window), RSSI \(downlink.rssi), SNR \(downlink.snr)")
                 }
                 lines.append("Done")
@@ -106,7 +107,7 @@ public final class SimulatedWioE5: SimulatedATModem, @unchecked Sendable {
             state.setKey(key, value)
             return value
         }
-        return value.map { identifier in "\(name), " + identifier.map { hexString([$0]) }.joined(separator: ":") }
+        return value.map { identifier in "\(name), " + identifier.map { Hex.encode([$0]) }.joined(separator: ":") }
     }
 
     /// `AT+DR` reads (two lines), `AT+DR=EU868` sets the region, `AT+DR=DR5` the data rate.
@@ -124,7 +125,7 @@ public final class SimulatedWioE5: SimulatedATModem, @unchecked Sendable {
 
     /// Hex in optional double quotes, spaces allowed (`"00 11 22"`).
     static func quotedHex(_ text: some StringProtocol) -> [UInt8]? {
-        bytes(fromHex: String(text.filter { $0 != "\"" && $0 != " " }))
+        Hex.decode(String(text.filter { $0 != "\"" && $0 != " " }))
     }
 }
 
