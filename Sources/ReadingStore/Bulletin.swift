@@ -27,10 +27,13 @@ public struct BulletinPost: Sendable, Hashable, Codable, Identifiable {
     public var place: String
     public var createdAt: Date
     public var expiresAt: Date
+    /// Where the post came from when it was not typed on this box: the origin's name ("kb2-d3-b17" for a
+    /// Kiezbox 2.0 pilot box's emergency button, another Kiezbox's id). Nil for a post from this box's portal.
+    public var origin: String?
 
     public init(
         id: Int64, kind: BulletinKind, category: BulletinCategory?, text: String, place: String, createdAt: Date,
-        expiresAt: Date
+        expiresAt: Date, origin: String? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -39,6 +42,21 @@ public struct BulletinPost: Sendable, Hashable, Codable, Identifiable {
         self.place = place
         self.createdAt = createdAt
         self.expiresAt = expiresAt
+        self.origin = origin
+    }
+}
+
+/// A post that arrived from elsewhere (the LoRa mesh, another box): who sent it and its id there, so a copy that
+/// arrives again (a rebroadcast, a second path) is recognised.
+public struct BulletinOrigin: Sendable, Hashable {
+    /// The origin's name, shown beside the post.
+    public var name: String
+    /// The post's id at the origin; unique per origin.
+    public var reference: String
+
+    public init(name: String, reference: String) {
+        self.name = name
+        self.reference = reference
     }
 }
 
@@ -51,8 +69,35 @@ extension ReadingStore {
     public func addBulletinPost(
         kind: BulletinKind, category: BulletinCategory?, text: String, place: String, createdAt: Date, expiresAt: Date
     ) async throws -> BulletinPost {
+        // Without an origin nothing can be a duplicate, so a post is always returned.
+        try await self.insertBulletinPost(
+            kind: kind, category: category, text: text, place: place, createdAt: createdAt, expiresAt: expiresAt, origin: nil)!
+    }
+
+    /// Stores a post that arrived from `origin`, committed at once; nil when the store already has the post with
+    /// that origin and reference (expired or not: an old copy heard again does not come back). Budget and expiry
+    /// rules as ``addBulletinPost(kind:category:text:place:createdAt:expiresAt:)``.
+    public func addRelayedBulletinPost(
+        kind: BulletinKind, category: BulletinCategory?, text: String, place: String, createdAt: Date, expiresAt: Date,
+        origin: BulletinOrigin
+    ) async throws -> BulletinPost? {
+        try await self.insertBulletinPost(
+            kind: kind, category: category, text: text, place: place, createdAt: createdAt, expiresAt: expiresAt, origin: origin)
+    }
+
+    private func insertBulletinPost(
+        kind: BulletinKind, category: BulletinCategory?, text: String, place: String, createdAt: Date, expiresAt: Date,
+        origin: BulletinOrigin?
+    ) async throws -> BulletinPost? {
         let budget = self.configuration.bulletin
-        let id = try await self.pool.write { db in
+        let id: Int64? = try await self.pool.write { db in
+            if let origin,
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM bulletin_origin_seen WHERE origin = ? AND reference = ?",
+                    arguments: [origin.name, origin.reference]) == true
+            {
+                return nil
+            }
             try db.execute(sql: "DELETE FROM bulletin_post WHERE expires_at <= ?", arguments: [millisecondsSinceEpoch(createdAt)])
             let usage = try Row.fetchOne(db, sql: "SELECT posts, bytes FROM bulletin_usage WHERE id = 1")
             let posts: Int = usage?[0] ?? 0
@@ -63,15 +108,28 @@ extension ReadingStore {
                     .bulletinFull, "the bulletin is full (\(posts) posts, \(bytes) bytes; budget \(budget.maximumPosts) posts, \(budget.maximumBytes) bytes)")
             }
             try db.execute(
-                sql: "INSERT INTO bulletin_post(kind, category, text, place, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO bulletin_post(kind, category, text, place, created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     kind.rawValue, category?.rawValue, text, place, millisecondsSinceEpoch(createdAt),
-                    millisecondsSinceEpoch(expiresAt),
+                    millisecondsSinceEpoch(expiresAt), origin?.name,
                 ]
             )
-            return db.lastInsertedRowID
+            let id = db.lastInsertedRowID
+            if let origin {
+                // Remembered past the post's expiry (until a day after it), so a late rebroadcast stays out.
+                try db.execute(
+                    sql: "DELETE FROM bulletin_origin_seen WHERE remember_until <= ?", arguments: [millisecondsSinceEpoch(createdAt)])
+                try db.execute(
+                    sql: "INSERT INTO bulletin_origin_seen(origin, reference, remember_until) VALUES (?, ?, ?)",
+                    arguments: [origin.name, origin.reference, millisecondsSinceEpoch(expiresAt.addingTimeInterval(86_400))])
+            }
+            return id
         }
-        return BulletinPost(id: id, kind: kind, category: category, text: text, place: place, createdAt: createdAt, expiresAt: expiresAt)
+        return id.map {
+            BulletinPost(
+                id: $0, kind: kind, category: category, text: text, place: place, createdAt: createdAt, expiresAt: expiresAt,
+                origin: origin?.name)
+        }
     }
 
     /// The posts that have not expired at `now`, newest first, at most `limit`, older than post `before` if given.
@@ -109,7 +167,7 @@ extension ReadingStore {
         try Row.fetchAll(
             db,
             sql: """
-                SELECT id, kind, category, text, place, created_at, expires_at FROM bulletin_post
+                SELECT id, kind, category, text, place, created_at, expires_at, origin FROM bulletin_post
                 WHERE \(condition) ORDER BY \(order) LIMIT ?
                 """,
             arguments: arguments + [limit]
@@ -117,7 +175,8 @@ extension ReadingStore {
             guard let kind = BulletinKind(rawValue: row[1]) else { return nil }
             return BulletinPost(
                 id: row[0], kind: kind, category: (row[2] as String?).flatMap(BulletinCategory.init(rawValue:)),
-                text: row[3], place: row[4], createdAt: dateFromMilliseconds(row[5]), expiresAt: dateFromMilliseconds(row[6])
+                text: row[3], place: row[4], createdAt: dateFromMilliseconds(row[5]), expiresAt: dateFromMilliseconds(row[6]),
+                origin: row[7]
             )
         }
     }

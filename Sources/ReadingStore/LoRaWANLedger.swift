@@ -88,7 +88,7 @@ extension ReadingStore {
         }
     }
 
-    private static func microseconds(_ duration: Duration) -> Int64 {
+    static func microseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
@@ -114,21 +114,31 @@ public struct LoRaWANNextSend: Sendable, Hashable, Codable {
 extension ReadingStore {
     /// Records the uplink's next planned send (nil: nothing planned, e.g. no modem).
     public func setLoRaWANNextSend(_ next: LoRaWANNextSend?) async throws {
-        let text = try next.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        try await self.pool.write { db in
-            if let text {
-                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [MetaKey.loRaWANNextSend, text])
-            } else {
-                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [MetaKey.loRaWANNextSend])
-            }
-        }
+        try await self.setMetaJSON(next, key: MetaKey.loRaWANNextSend)
     }
 
     /// The uplink's last recorded plan, if any.
     public func loRaWANNextSend() throws -> LoRaWANNextSend? {
-        let text = try self.pool.read { db in
-            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.loRaWANNextSend])
+        try self.metaJSON(LoRaWANNextSend.self, key: MetaKey.loRaWANNextSend)
+    }
+
+    /// Stores `value` as JSON under meta `key`; nil deletes the key.
+    func setMetaJSON(_ value: (some Encodable)?, key: String) async throws {
+        let text = try value.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        try await self.pool.write { db in
+            if let text {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", arguments: [key, text])
+            } else {
+                try db.execute(sql: "DELETE FROM meta WHERE key = ?", arguments: [key])
+            }
         }
-        return text.flatMap { try? JSONDecoder().decode(LoRaWANNextSend.self, from: Data($0.utf8)) }
+    }
+
+    /// The JSON under meta `key` as `type`; nil when absent or no longer decodable.
+    func metaJSON<Value: Decodable>(_ type: Value.Type, key: String) throws -> Value? {
+        let text = try self.pool.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+        }
+        return text.flatMap { try? JSONDecoder().decode(Value.self, from: Data($0.utf8)) }
     }
 }

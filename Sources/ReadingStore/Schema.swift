@@ -223,6 +223,36 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v10-meshtastic") { db in
+            // Posts that arrived from elsewhere (a pilot box's emergency button, another box over LoRa) name their
+            // origin; (origin, reference) pairs are remembered past the post's expiry so a rebroadcast heard late
+            // is not posted again. The Meshtastic bridge's airtime ledger (one rolling hour, for the duty-cycle
+            // share and `kiezbox status`) and the control messages the pilot's admin tools sent (shown, not obeyed).
+            try db.execute(
+                sql: """
+                    ALTER TABLE bulletin_post ADD COLUMN origin TEXT;
+                    CREATE TABLE bulletin_origin_seen(
+                      origin TEXT NOT NULL,
+                      reference TEXT NOT NULL,
+                      remember_until INTEGER NOT NULL,
+                      PRIMARY KEY(origin, reference)) WITHOUT ROWID;
+                    CREATE TABLE meshtastic_airtime(
+                      id INTEGER PRIMARY KEY,
+                      at INTEGER NOT NULL,
+                      airtime_us INTEGER NOT NULL,
+                      traffic TEXT NOT NULL,
+                      port INTEGER NOT NULL,
+                      bytes INTEGER NOT NULL);
+                    CREATE INDEX meshtastic_airtime_at ON meshtastic_airtime(at);
+                    CREATE TABLE pilot_control(
+                      id INTEGER PRIMARY KEY,
+                      at INTEGER NOT NULL,
+                      sender TEXT NOT NULL,
+                      description TEXT NOT NULL,
+                      obeyed INTEGER NOT NULL);
+                    """
+            )
+        }
         return migrator
     }
 
@@ -251,4 +281,6 @@ enum MetaKey {
     static let readingsStored = "readings_stored"
     /// The LoRaWAN uplink's next planned send (JSON of ``LoRaWANNextSend``).
     static let loRaWANNextSend = "lorawan_next_send"
+    /// The Meshtastic bridge's radio link as last seen (JSON of ``MeshtasticLinkRecord``).
+    static let meshtasticLink = "meshtastic_link"
 }
