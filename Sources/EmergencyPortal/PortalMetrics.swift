@@ -50,7 +50,10 @@ public final class PortalMetrics: Sendable {
     }
 
     /// Reads the box's state from the store into the gauges, then renders everything.
-    func render(store: ReadingStore, snapshot: PortalSnapshot, desk: AnnouncementDesk?, loRaWAN fairUse: LoRaWANFairUse? = nil) -> [UInt8] {
+    func render(
+        store: ReadingStore, snapshot: PortalSnapshot, desk: AnnouncementDesk?, loRaWAN fairUse: LoRaWANFairUse? = nil,
+        meshtasticAirtimeShare: Double? = nil
+    ) -> [UInt8] {
         if let desk {
             for (reason, count) in desk.rejectionCounts() {
                 self.set(
@@ -99,6 +102,9 @@ public final class PortalMetrics: Sendable {
         if let fairUse, let account = try? store.loRaWANAccount(fairUse: fairUse, now: snapshot.now) {
             self.renderLoRaWAN(account)
         }
+        if let share = meshtasticAirtimeShare, let account = try? store.meshtasticAccount(airtimeShare: share, now: snapshot.now) {
+            self.renderMeshtastic(account)
+        }
         return self.registry.emitToBuffer()
     }
 
@@ -112,6 +118,26 @@ public final class PortalMetrics: Sendable {
             self.set(
                 "kiezbox_lorawan_next_send_timestamp_seconds", next.at.timeIntervalSince1970, labels: [("frame", next.frame)],
                 help: "When the LoRaWAN uplink may send next (Unix time)")
+        }
+    }
+
+    private func renderMeshtastic(_ account: MeshtasticAccount) {
+        self.set("kiezbox_meshtastic_airtime_used_seconds", account.airtimeUsedSeconds, help: "Meshtastic airtime sent in the last hour")
+        self.set(
+            "kiezbox_meshtastic_airtime_limit_seconds", account.airtimeLimitSeconds,
+            help: "Meshtastic airtime the box allows itself per hour (its share of the band's duty cycle)")
+        self.set("kiezbox_meshtastic_airtime_left_seconds", account.airtimeLeftSeconds, help: "Meshtastic airtime left in the last hour's share")
+        for (traffic, seconds) in account.airtimeByTraffic.sorted(by: { $0.key < $1.key }) {
+            self.set(
+                "kiezbox_meshtastic_traffic_airtime_seconds", seconds, labels: [("traffic", traffic)],
+                help: "Meshtastic airtime in the last hour by traffic class")
+        }
+        self.set("kiezbox_meshtastic_packets_sent", Double(account.packetsSent), help: "Meshtastic packets sent in the last hour")
+        self.set(
+            "kiezbox_meshtastic_link_up", account.link?.state == "ready" ? 1 : 0,
+            help: "1 while the Meshtastic radio link is ready (handshake done)")
+        if let link = account.link {
+            self.set("kiezbox_meshtastic_nodes_known", Double(link.nodesKnown), help: "Nodes in the Meshtastic radio's node database")
         }
     }
 }

@@ -133,7 +133,9 @@ public final class PortalServer: Sendable {
             }
             let snapshot = self.content.snapshot(at: self.now()).snapshot
             if let crisisDownlinks = self.crisisDownlinks { self.metrics.setCrisisDownlinkCounts(crisisDownlinks.counts()) }
-            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(store: self.store, snapshot: snapshot, desk: self.desk, loRaWAN: self.settings.loRaWANFairUse))
+            return Self.response(200, "text/plain; version=0.0.4; charset=utf-8", bytes: self.metrics.render(
+                    store: self.store, snapshot: snapshot, desk: self.desk, loRaWAN: self.settings.loRaWANFairUse,
+                    meshtasticAirtimeShare: self.settings.meshtasticAirtimeShare))
         }
         return router
     }

@@ -53,6 +53,9 @@ public struct PortalSettings: Sendable, Hashable {
     public var connectionLimits: ConnectionLimits
     /// TTN's fair-use limits when the box has a LoRaWAN uplink: `/metrics` then shows its airtime account.
     public var loRaWANFairUse: LoRaWANFairUse?
+    /// The share of the Meshtastic band's duty cycle the box allows itself, when it has a Meshtastic radio: the
+    /// metrics then show the bridge's airtime of the last hour against it.
+    public var meshtasticAirtimeShare: Double?
 
     public init(
         hostname: String = "kiez.box", bindAddress: String = "0.0.0.0", port: Int = 8080,

@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+import KiezboxCore
 import GRDB
 
 /// One packet the Meshtastic bridge put on air, in its rolling one-hour ledger.
@@ -138,5 +139,40 @@ extension ReadingStore {
     /// The radio link's last recorded state.
     public func meshtasticLink() throws -> MeshtasticLinkRecord? {
         try self.metaJSON(MeshtasticLinkRecord.self, key: MetaKey.meshtasticLink)
+    }
+}
+
+/// The Meshtastic bridge's account as `kiezbox status` and `/metrics` show it: the airtime of the last hour
+/// against the box's share of the band, and the radio link.
+public struct MeshtasticAccount: Sendable, Hashable, Encodable {
+    /// The window the airtime is counted over: the band's duty cycle is one rolling hour.
+    public static let window: TimeInterval = 3600
+
+    public var airtimeUsedSeconds: Double
+    /// The box's share of the band's allowance per hour.
+    public var airtimeLimitSeconds: Double
+    /// The band's whole allowance per hour (EU868 sub-band P: 10 %, 360 s).
+    public var bandAllowanceSeconds: Double
+    /// Airtime by traffic class ("status", "crisis") in the last hour.
+    public var airtimeByTraffic: [String: Double]
+    public var packetsSent: Int
+    public var bytesSent: Int
+    /// The radio link as the bridge last recorded it; nil before the daemon first ran with a radio.
+    public var link: MeshtasticLinkRecord?
+
+    public var airtimeLeftSeconds: Double { max(0, self.airtimeLimitSeconds - self.airtimeUsedSeconds) }
+}
+
+extension ReadingStore {
+    /// The account of the hour before `now`, for a box that may use `airtimeShare` of `bandAllowance`.
+    public func meshtasticAccount(airtimeShare: Double, bandAllowance: Duration = .seconds(360), now: Date) throws -> MeshtasticAccount {
+        let entries = try self.meshtasticAirtime(since: now.addingTimeInterval(-MeshtasticAccount.window)).filter { $0.at <= now }
+        var byTraffic: [String: Double] = [:]
+        for entry in entries { byTraffic[entry.traffic, default: 0] += entry.airtime.timeInterval }
+        return MeshtasticAccount(
+            airtimeUsedSeconds: entries.reduce(0) { $0 + $1.airtime.timeInterval },
+            airtimeLimitSeconds: bandAllowance.timeInterval * airtimeShare, bandAllowanceSeconds: bandAllowance.timeInterval,
+            airtimeByTraffic: byTraffic, packetsSent: entries.count, bytesSent: entries.reduce(0) { $0 + $1.bytes },
+            link: try self.meshtasticLink())
     }
 }

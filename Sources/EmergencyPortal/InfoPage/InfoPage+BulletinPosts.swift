@@ -52,7 +52,10 @@ extension InfoPageRenderer {
         if let category = post.category, post.kind != .safe {
             label += " · " + self.strings.category(category)
         }
-        var html = "<li><b>\(label.markupEscaped)</b> <span class=\"m\">\(self.format.age(of: post.createdAt).markupEscaped)</span>"
+        var meta = self.format.age(of: post.createdAt)
+        // A post relayed from elsewhere names its origin (a pilot box, another Kiezbox), in any language.
+        if let origin = post.origin { meta += " · \(origin)" }
+        var html = "<li><b>\(label.markupEscaped)</b> <span class=\"m\">\(meta.markupEscaped)</span>"
         html += "<p class=\"t\" dir=\"auto\">\(post.text.markupEscaped)</p>"
         if !post.place.isEmpty {
             html += "<p class=\"m\" dir=\"auto\">\(post.place.markupEscaped)</p>"

@@ -149,10 +149,15 @@ public enum CAPFeed {
         info += element("certainty", "Unknown")
         info += element("effective", CAPText.dateTime(post.createdAt))
         info += element("expires", CAPText.dateTime(post.expiresAt))
-        info += element("senderName", "Anwohnende über \(snapshot.identity.name)")
+        if let origin = post.origin {
+            info += element("senderName", "\(origin) über \(snapshot.identity.name)")
+        } else {
+            info += element("senderName", "Anwohnende über \(snapshot.identity.name)")
+        }
         info += element("headline", "Hilfeersuchen (\(germanName(category))) bei \(snapshot.identity.name)")
         info += element("description", description)
         info += parameter("bulletin_post_id", String(post.id))
+        if let origin = post.origin { info += parameter("origin", origin) }
         info += area
         return wrap("info", info)
     }

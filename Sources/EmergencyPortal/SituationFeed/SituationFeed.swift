@@ -124,6 +124,9 @@ public enum SituationFeed {
             "expires_at": .string(timestamp(post.expiresAt)),
             "age_s": .integer(ageSeconds(of: post.createdAt, at: snapshot.now)),
             "box": .string(boxFeatureID(identity)),
+            // Where a post came from when it was not typed on this box (a pilot box's emergency button, a box
+            // heard over LoRa); absent for the box's own posts.
+            "origin": .optional(post.origin, JSONValue.string),
         ]
         return feature(id: "post:\(identity.district)/\(identity.boxID)/\(post.id)", at: identity.position, properties: properties)
     }

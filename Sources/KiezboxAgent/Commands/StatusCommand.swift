@@ -73,6 +73,8 @@ struct StatusReport: Encodable {
     var portalHTTPS: StatusMessage.PortalHTTPS?
     /// The LoRaWAN uplink's rolling 24-hour account and next planned send, when `[lorawan]` is configured.
     var lorawan: LoRaWANAccount?
+    /// The Meshtastic bridge's radio link and airtime of the last hour, when `[meshtastic]` is configured.
+    var meshtastic: MeshtasticStatus?
 
     struct Store: Encodable {
         var path: String
@@ -117,7 +119,8 @@ struct StatusReport: Encodable {
 
 /// The human-readable status, as a resident reads it over SSH.
 func renderStatus(
-    _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil
+    _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil,
+    meshtastic: MeshtasticStatus? = nil
 ) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
@@ -183,6 +186,7 @@ func renderStatus(
             lines.append("  next send   none planned (is the daemon running?)")
         }
     }
+    if let meshtastic { lines += renderMeshtastic(meshtastic, now: now) }
     lines.append("")
     lines.append("Neighbourhood")
     if statistics.neighbours.isEmpty { lines.append("  no other box heard of yet") }
@@ -225,4 +229,52 @@ func bytes(_ count: Int64) -> String {
         unit += 1
     }
     return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+}
+
+/// What `kiezbox status` shows of the Meshtastic bridge.
+struct MeshtasticStatus: Encodable {
+    var account: MeshtasticAccount
+    /// The newest control messages from the pilot's admin tools.
+    var controls: [Control]
+
+    struct Control: Encodable {
+        var at: Date
+        var sender: String
+        var description: String
+        var obeyed: Bool
+    }
+
+    init(store: ReadingStore, airtimeShare: Double, now: Date) throws {
+        self.account = try store.meshtasticAccount(airtimeShare: airtimeShare, now: now)
+        self.controls = try store.pilotControls(limit: 5).map {
+            Control(at: $0.at, sender: $0.sender, description: $0.description, obeyed: $0.obeyed)
+        }
+    }
+}
+
+private func renderMeshtastic(_ status: MeshtasticStatus, now: Date) -> [String] {
+    let account = status.account
+    var lines = ["", "Meshtastic (last hour)"]
+    if let link = account.link {
+        var line = "  radio       \(link.endpoint): \(link.state)"
+        if let reason = link.reason { line += " (\(reason))" }
+        line += " for \(age(from: link.changedAt, to: now))"
+        lines.append(line)
+        if let node = link.nodeNumber {
+            let firmware = link.firmwareVersion.map { ", firmware \($0)" } ?? ""
+            lines.append("  node        !\(String(format: "%08x", node))\(firmware), \(link.nodesKnown) nodes known")
+            lines.append("  channels    \(link.channels.joined(separator: ", "))")
+        }
+    } else {
+        lines.append("  radio       not seen yet (is the daemon running?)")
+    }
+    lines.append(String(
+        format: "  airtime     %.1f s used, %.1f s left of %.0f s (the box's share of the band's %.0f s)", account.airtimeUsedSeconds,
+        account.airtimeLeftSeconds, account.airtimeLimitSeconds, account.bandAllowanceSeconds))
+    let byTraffic = account.airtimeByTraffic.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f s", $0.key, $0.value) }
+    lines.append("  packets     \(account.packetsSent) sent, \(account.bytesSent) bytes on air\(byTraffic.isEmpty ? "" : " (" + byTraffic.joined(separator: ", ") + ")")")
+    for control in status.controls {
+        lines.append("  control     \(timestamp(control.at)) from \(control.sender): \(control.description) (\(control.obeyed ? "obeyed" : "not obeyed"))")
+    }
+    return lines
 }
