@@ -13,6 +13,9 @@ struct AnnouncementDeskTests {
     func roundTrip() async throws {
         try await withWorld { world in
             let envelope = try world.bezirksamt.sign(AnnouncementWorld.payload()).json()
+            // Two consumers (the MQTT relay and the LoRa bridge) each see every arrival.
+            let mqttRelay = world.desk.arrivals()
+            let loRaBridge = world.desk.arrivals()
             let outcome = try await world.desk.accept(envelope, via: .api, now: self.now)
             guard case .accepted(let accepted) = outcome else {
                 Issue.record("expected accepted, got \(outcome)")
@@ -35,9 +38,13 @@ struct AnnouncementDeskTests {
             #expect(world.desk.rejectionCounts().values.allSatisfy { $0 == 0 })
             #expect(world.desk.acceptedCount() == 1)
 
-            for await first in world.desk.arrivals {
-                #expect(first == accepted)
-                break
+            for stream in [mqttRelay, loRaBridge] {
+                var arrived: [AcceptedAnnouncement] = []
+                for await first in stream {
+                    arrived.append(first)
+                    break
+                }
+                #expect(arrived == [accepted])
             }
 
             // Gone from "current" once expired.

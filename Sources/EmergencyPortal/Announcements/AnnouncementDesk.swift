@@ -32,11 +32,8 @@ public final class AnnouncementDesk: Sendable {
     private let logger: Logger
     private let counts = Mutex<[AnnouncementRejection: Int]>([:])
     private let acceptedTotal = Atomic<Int>(0)
-    private let continuation: AsyncStream<AcceptedAnnouncement>.Continuation
-
-    /// Every announcement accepted from now on (not copies already known), with its source and envelope: the
-    /// relay publishes those that came from the API. One consumer; the newest 64 wait for a slow one.
-    public let arrivals: AsyncStream<AcceptedAnnouncement>
+    private let subscribers = Mutex<[Int: AsyncStream<AcceptedAnnouncement>.Continuation]>([:])
+    private let nextSubscriber = Atomic<Int>(0)
 
     /// - Parameter keys: the configured authority keys. Key ids should be unique (the configuration refuses
     ///   duplicates); if not, the first wins.
@@ -45,12 +42,23 @@ public final class AnnouncementDesk: Sendable {
         self.district = district
         self.store = store
         self.logger = logger
-        (self.arrivals, self.continuation) = AsyncStream.makeStream(
-            of: AcceptedAnnouncement.self, bufferingPolicy: .bufferingNewest(64))
     }
 
     deinit {
-        self.continuation.finish()
+        for continuation in self.subscribers.withLock({ Array($0.values) }) { continuation.finish() }
+    }
+
+    /// Every announcement accepted after this call (not copies already known), with its source and envelope: the
+    /// MQTT relay publishes those that came from the API, the LoRa bridge sends them on. Each subscriber gets its
+    /// own stream; the newest 64 wait for a slow one. The stream ends when the consumer stops iterating.
+    public func arrivals() -> AsyncStream<AcceptedAnnouncement> {
+        let (stream, continuation) = AsyncStream.makeStream(of: AcceptedAnnouncement.self, bufferingPolicy: .bufferingNewest(64))
+        let id = self.nextSubscriber.add(1, ordering: .relaxed).newValue
+        self.subscribers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.subscribers.withLock { $0.removeValue(forKey: id) }
+        }
+        return stream
     }
 
     /// The configured keys, by key id.
@@ -88,7 +96,7 @@ public final class AnnouncementDesk: Sendable {
             self.logger.notice(
                 "official announcement accepted",
                 metadata: ["id": "\(payload.id)", "issuer": "\(key.issuer)", "via": "\(source.rawValue)"])
-            self.continuation.yield(accepted)
+            for continuation in self.subscribers.withLock({ Array($0.values) }) { continuation.yield(accepted) }
             return .accepted(accepted)
         }
     }

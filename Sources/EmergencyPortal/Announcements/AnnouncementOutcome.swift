@@ -6,6 +6,8 @@ public enum AnnouncementSource: String, Sendable, Hashable, Codable, CaseIterabl
     case api
     /// Relayed by another box over the district's MQTT topic.
     case mesh
+    /// Heard over LoRa from another box, through the Meshtastic radio.
+    case lora
 }
 
 /// Why an announcement was refused. Each is counted (``AnnouncementDesk/rejectionCounts()``).

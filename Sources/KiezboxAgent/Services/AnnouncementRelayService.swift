@@ -10,6 +10,7 @@ import ServiceLifecycle
 /// an authority posted to this box's API is published, retained and unchanged, for the neighbours.
 ///
 /// Announcements that arrived over MQTT are not published again: the neighbours on the same broker have them.
+/// Those that arrived over LoRa are: a box that hears the radio is the district's bridge for them.
 struct AnnouncementRelayService<C: KiezboxClock>: Service {
     let uplink: MQTTUplink
     let desk: AnnouncementDesk
@@ -36,20 +37,26 @@ struct AnnouncementRelayService<C: KiezboxClock>: Service {
         }
     }
 
-    /// Publishes what the API accepted: first the current ones accepted before this service ran (the broker
-    /// may have been reset meanwhile; a copy the broker already has changes nothing), then each new one.
+    /// Publishes what the API accepted or LoRa brought: first the current ones accepted before this service ran
+    /// (the broker may have been reset meanwhile; a copy the broker already has changes nothing), then each new
+    /// one. The subscription comes first so nothing accepted in between is missed.
     private func publishPosted() async {
+        let arrivals = self.desk.arrivals()
         do {
-            for accepted in try self.desk.currentAccepted(at: self.clock.currentDate()) where accepted.source == .api {
+            for accepted in try self.desk.currentAccepted(at: self.clock.currentDate()) where Self.publishes(accepted.source) {
                 await self.publish(accepted)
             }
         } catch {
             self.logger.warning("could not read the current announcements", metadata: ["error": "\(error)"])
         }
-        for await accepted in self.desk.arrivals where accepted.source == .api {
+        for await accepted in arrivals where Self.publishes(accepted.source) {
             await self.publish(accepted)
         }
     }
+
+    /// What goes to the broker: what an authority posted here, and what came over LoRa (the neighbours on the
+    /// broker may not hear the radio). What came from the broker is there already.
+    private static func publishes(_ source: AnnouncementSource) -> Bool { source != .mesh }
 
     private func publish(_ accepted: AcceptedAnnouncement) async {
         let remaining = accepted.announcement.expiresAt.timeIntervalSince(self.clock.currentDate())
