@@ -46,7 +46,8 @@ public struct MeshtasticTransportError: Error, Sendable, Hashable, CustomStringC
         self.endpoint = endpoint
     }
 
-    init(_ error: SerialError) {
+    /// The serial port's error in the transport's terms.
+    public init(_ error: SerialError) {
         let code: Code =
             switch error.code {
             case .noSuchPort: .noSuchPort
