@@ -67,7 +67,8 @@ struct MeshtasticFrameFuzzTests {
             default:
                 if random.chance(2) { message.configCompleteID = UInt32(truncatingIfNeeded: random.next()) } else { message.rebooted = true }
             }
-            // Handshake messages this schema leaves out (config = 5, channel = 10) arrive as unknown fields.
+            // Handshake messages as a radio sends them: a config (5) with a part the schema keeps opaque, a channel (10)
+            // whose settings hold a field the schema leaves out (an unknown field).
             var payload: [UInt8] = (try? message.serializedBytes()) ?? []
             if index % 6 == 5, random.chance(2) { payload = [0x2A, 0x04, 0x0A, 0x02, 0x08, 0x01] }
             if index % 6 == 4, random.chance(2) { payload = [0x52, 0x06, 0x08, 0x01, 0x12, 0x02, 0x08, 0x01] }

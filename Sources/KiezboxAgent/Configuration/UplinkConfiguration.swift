@@ -134,9 +134,10 @@ struct UplinkConfiguration: Sendable, Hashable {
     var sensorCommunity: SensorCommunitySettings?
     var openSenseMap: OpenSenseMapSettings?
     var loRaWAN: LoRaWANSettings?
+    var meshtastic: MeshtasticSettings?
     var relay = RelaySettings(batchSize: 500, maximumBackfillRate: 500, maximumBackoff: .seconds(300))
 
-    static let keys = ["mqtt", "sensor_community", "opensensemap", "lorawan", "relay"]
+    static let keys = ["mqtt", "sensor_community", "opensensemap", "lorawan", "meshtastic", "relay"]
 
     static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> UplinkConfiguration {
         var uplinks = UplinkConfiguration()
@@ -198,6 +199,9 @@ struct UplinkConfiguration: Sendable, Hashable {
         }
         if let loRaWAN = try root.table("lorawan") {
             uplinks.loRaWAN = try LoRaWANSettings.parse(loRaWAN)
+        }
+        if let meshtastic = try root.table("meshtastic") {
+            uplinks.meshtastic = try MeshtasticSettings.parse(meshtastic)
         }
         if let relay = try root.table("relay") {
             try relay.rejectUnknownKeys(["batch_size", "max_backfill_rate", "max_backoff"])

@@ -18,17 +18,20 @@ struct Doctor {
         findings += await self.examineI2C()
         findings += await self.examineOthers()
         if let loRaWAN = self.configuration.uplinks.loRaWAN { findings.append(await self.examineLoRaWANModem(loRaWAN)) }
+        if let meshtastic = self.configuration.uplinks.meshtastic { findings.append(await self.examineMeshtasticRadio(meshtastic)) }
         if !self.simulated { findings += self.unconfiguredSerialDevices() }
         return findings
     }
 
-    /// Serial devices on the box that no sensor (and not the LoRaWAN modem) uses: a sensor on the wrong port shows up here.
+    /// Serial devices on the box that no sensor (nor the LoRaWAN modem or the Meshtastic radio) uses: a sensor on the wrong
+    /// port shows up here.
     private func unconfiguredSerialDevices() -> [DoctorFinding] {
         let sensorPorts = self.configuration.sensors.compactMap { sensor -> String? in
             guard case .serial(let port, _) = sensor.connection else { return nil }
             return port
         }
-        let configured = Set((sensorPorts + [self.configuration.uplinks.loRaWAN?.port].compactMap { $0 }).map {
+        let radioPorts = [self.configuration.uplinks.loRaWAN?.port, self.configuration.uplinks.meshtastic?.serialPath].compactMap { $0 }
+        let configured = Set((sensorPorts + radioPorts).map {
             URL(fileURLWithPath: $0).resolvingSymlinksInPath().path
         })
         let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? [])
@@ -37,7 +40,7 @@ struct Doctor {
         return candidates.sorted().filter { !configured.contains(URL(fileURLWithPath: $0).resolvingSymlinksInPath().path) }.map {
             DoctorFinding(
                 status: .unexpected, place: $0, detail: "a USB serial device no sensor uses",
-                fix: "if a particulate sensor, GPS or the LoRaWAN modem is on it, set its port = \"\($0)\" (or its /dev/serial/by-id/ name)"
+                fix: "if a particulate sensor, GPS, the LoRaWAN modem or the Meshtastic radio is on it, set its port = \"\($0)\" (or its /dev/serial/by-id/ name)"
             )
         }
     }
@@ -62,6 +65,9 @@ struct Doctor {
         }
         if let modem = self.configuration.uplinks.loRaWAN, seen.insert(modem.port).inserted {
             findings.append(DeviceAccessCheck.check(modem.port, kind: .serial, sensor: Self.loRaWANFindingName))
+        }
+        if let radio = self.configuration.uplinks.meshtastic?.serialPath, seen.insert(radio).inserted {
+            findings.append(DeviceAccessCheck.check(radio, kind: .serial, sensor: Self.meshtasticFindingName))
         }
         return findings
     }

@@ -155,12 +155,12 @@ extension Meshtastic_FromRadio: MeshtasticAPIMessage {
     public var isPlausibleFrame: Bool {
         guard let variant = self.payloadVariant, self.unknownFields.data.isEmpty else { return false }
         switch variant {
-        case .packet, .myInfo, .nodeInfo, .configCompleteID, .rebooted, .queueStatus:
+        case .packet, .myInfo, .nodeInfo, .config, .configCompleteID, .rebooted, .channel, .queueStatus, .metadata,
+            .clientNotification:
             return true
         // Declared as opaque bytes, but each is a message on the wire: its bytes must have a message's structure.
-        case .config(let bytes), .logRecord(let bytes), .moduleConfig(let bytes), .channel(let bytes), .xmodemPacket(let bytes),
-            .metadata(let bytes), .mqttClientProxyMessage(let bytes), .fileInfo(let bytes), .clientNotification(let bytes),
-            .deviceuiConfig(let bytes), .lockdownStatus(let bytes), .regionPresets(let bytes):
+        case .logRecord(let bytes), .moduleConfig(let bytes), .xmodemPacket(let bytes), .mqttClientProxyMessage(let bytes),
+            .fileInfo(let bytes), .deviceuiConfig(let bytes), .lockdownStatus(let bytes), .regionPresets(let bytes):
             return MeshtasticFraming.isWellFormedMessage(bytes)
         }
     }

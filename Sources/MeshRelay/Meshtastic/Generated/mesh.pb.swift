@@ -143,6 +143,134 @@ public nonisolated enum Meshtastic_PortNum: SwiftProtobuf.Enum, Swift.CaseIterab
 
 }
 
+/// The device models the bridge names in `kiezbox doctor` (mesh.proto's HardwareModel, a subset). Open enum: any
+/// other model decodes as UNRECOGNIZED with its number.
+public nonisolated enum Meshtastic_HardwareModel: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unset // = 0
+  case tloraV2 // = 1
+  case tloraV1 // = 2
+  case tloraV211P6 // = 3
+  case tbeam // = 4
+  case heltecV20 // = 5
+  case tbeamV0P7 // = 6
+  case tEcho // = 7
+  case tloraV11P3 // = 8
+  case rak4631 // = 9
+  case heltecV21 // = 10
+  case heltecV1 // = 11
+  case lilygoTbeamS3Core // = 12
+  case rak11200 // = 13
+  case nanoG1 // = 14
+  case tloraV211P8 // = 15
+  case tloraT3S3 // = 16
+  case stationG2 // = 31
+  case portduino // = 37
+  case heltecV3 // = 43
+  case heltecWslV3 // = 44
+  case rpiPico // = 47
+  case heltecWirelessTracker // = 48
+  case tDeck // = 50
+  case trackerT1000E // = 71
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unset
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unset
+    case 1: self = .tloraV2
+    case 2: self = .tloraV1
+    case 3: self = .tloraV211P6
+    case 4: self = .tbeam
+    case 5: self = .heltecV20
+    case 6: self = .tbeamV0P7
+    case 7: self = .tEcho
+    case 8: self = .tloraV11P3
+    case 9: self = .rak4631
+    case 10: self = .heltecV21
+    case 11: self = .heltecV1
+    case 12: self = .lilygoTbeamS3Core
+    case 13: self = .rak11200
+    case 14: self = .nanoG1
+    case 15: self = .tloraV211P8
+    case 16: self = .tloraT3S3
+    case 31: self = .stationG2
+    case 37: self = .portduino
+    case 43: self = .heltecV3
+    case 44: self = .heltecWslV3
+    case 47: self = .rpiPico
+    case 48: self = .heltecWirelessTracker
+    case 50: self = .tDeck
+    case 71: self = .trackerT1000E
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unset: return 0
+    case .tloraV2: return 1
+    case .tloraV1: return 2
+    case .tloraV211P6: return 3
+    case .tbeam: return 4
+    case .heltecV20: return 5
+    case .tbeamV0P7: return 6
+    case .tEcho: return 7
+    case .tloraV11P3: return 8
+    case .rak4631: return 9
+    case .heltecV21: return 10
+    case .heltecV1: return 11
+    case .lilygoTbeamS3Core: return 12
+    case .rak11200: return 13
+    case .nanoG1: return 14
+    case .tloraV211P8: return 15
+    case .tloraT3S3: return 16
+    case .stationG2: return 31
+    case .portduino: return 37
+    case .heltecV3: return 43
+    case .heltecWslV3: return 44
+    case .rpiPico: return 47
+    case .heltecWirelessTracker: return 48
+    case .tDeck: return 50
+    case .trackerT1000E: return 71
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Meshtastic_HardwareModel] = [
+    .unset,
+    .tloraV2,
+    .tloraV1,
+    .tloraV211P6,
+    .tbeam,
+    .heltecV20,
+    .tbeamV0P7,
+    .tEcho,
+    .tloraV11P3,
+    .rak4631,
+    .heltecV21,
+    .heltecV1,
+    .lilygoTbeamS3Core,
+    .rak11200,
+    .nanoG1,
+    .tloraV211P8,
+    .tloraT3S3,
+    .stationG2,
+    .portduino,
+    .heltecV3,
+    .heltecWslV3,
+    .rpiPico,
+    .heltecWirelessTracker,
+    .tDeck,
+    .trackerT1000E,
+  ]
+
+}
+
 /// An application payload inside a MeshPacket. The payload is at most 233 bytes (Constants.DATA_PAYLOAD_LEN).
 public nonisolated struct Meshtastic_Data: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -408,6 +536,9 @@ public nonisolated struct Meshtastic_User: Sendable {
 
   public var shortName: String = String()
 
+  /// Upstream type.
+  public var hwModel: Meshtastic_HardwareModel = .unset
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -440,6 +571,12 @@ public nonisolated struct Meshtastic_NodeInfo: Sendable {
   public mutating func clearPosition() {self._position = nil}
 
   public var snr: Float = 0
+
+  /// Unix seconds the radio last heard the node (upstream type).
+  public var lastHeard: UInt32 = 0
+
+  /// The channel index the node was heard on (upstream type).
+  public var channel: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -627,6 +764,485 @@ public nonisolated struct Meshtastic_Heartbeat: Sendable {
   public init() {}
 }
 
+/// What the radio says about its firmware and board, once per want_config (after the own node info).
+public nonisolated struct Meshtastic_DeviceMetadata: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "2.5.20.4c97351" and the like.
+  public var firmwareVersion: String = String()
+
+  public var deviceStateVersion: UInt32 = 0
+
+  public var hwModel: Meshtastic_HardwareModel = .unset
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A channel's shareable settings (channel.proto). The name is at most 11 bytes; empty means the preset's name
+/// ("LongFast" for LONG_FAST).
+public nonisolated struct Meshtastic_ChannelSettings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var psk: Data = Data()
+
+  public var name: String = String()
+
+  public var id: UInt32 = 0
+
+  public var uplinkEnabled: Bool = false
+
+  public var downlinkEnabled: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One slot of the radio's channel table (0…7), sent once per slot during want_config.
+public nonisolated struct Meshtastic_Channel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var index: Int32 = 0
+
+  public var settings: Meshtastic_ChannelSettings {
+    get {_settings ?? Meshtastic_ChannelSettings()}
+    set {_settings = newValue}
+  }
+  /// Returns true if `settings` has been explicitly set.
+  public var hasSettings: Bool {self._settings != nil}
+  /// Clears the value of `settings`. Subsequent reads from it will return its default value.
+  public mutating func clearSettings() {self._settings = nil}
+
+  public var role: Meshtastic_Channel.Role = .disabled
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Role: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case disabled // = 0
+
+    /// Sets the radio's frequency; exactly one channel is primary.
+    case primary // = 1
+
+    /// Shares the primary's frequency with its own key.
+    case secondary // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .disabled
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .disabled
+      case 1: self = .primary
+      case 2: self = .secondary
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .disabled: return 0
+      case .primary: return 1
+      case .secondary: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Meshtastic_Channel.Role] = [
+      .disabled,
+      .primary,
+      .secondary,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _settings: Meshtastic_ChannelSettings? = nil
+}
+
+/// One part of the radio's configuration (config.proto): want_config sends one FromRadio.config per part. Only the
+/// LoRa part is read (its hop limit is what a client sends with); the other parts stay opaque bytes.
+public nonisolated struct Meshtastic_Config: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var payloadVariant: Meshtastic_Config.OneOf_PayloadVariant? = nil
+
+  public var device: Data {
+    get {
+      if case .device(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .device(newValue)}
+  }
+
+  public var position: Data {
+    get {
+      if case .position(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .position(newValue)}
+  }
+
+  public var power: Data {
+    get {
+      if case .power(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .power(newValue)}
+  }
+
+  public var network: Data {
+    get {
+      if case .network(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .network(newValue)}
+  }
+
+  public var display: Data {
+    get {
+      if case .display(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .display(newValue)}
+  }
+
+  public var lora: Meshtastic_Config.LoRaConfig {
+    get {
+      if case .lora(let v)? = payloadVariant {return v}
+      return Meshtastic_Config.LoRaConfig()
+    }
+    set {payloadVariant = .lora(newValue)}
+  }
+
+  public var bluetooth: Data {
+    get {
+      if case .bluetooth(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .bluetooth(newValue)}
+  }
+
+  public var security: Data {
+    get {
+      if case .security(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .security(newValue)}
+  }
+
+  public var sessionkey: Data {
+    get {
+      if case .sessionkey(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .sessionkey(newValue)}
+  }
+
+  public var deviceUi: Data {
+    get {
+      if case .deviceUi(let v)? = payloadVariant {return v}
+      return Data()
+    }
+    set {payloadVariant = .deviceUi(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_PayloadVariant: Equatable, Sendable {
+    case device(Data)
+    case position(Data)
+    case power(Data)
+    case network(Data)
+    case display(Data)
+    case lora(Meshtastic_Config.LoRaConfig)
+    case bluetooth(Data)
+    case security(Data)
+    case sessionkey(Data)
+    case deviceUi(Data)
+
+  }
+
+  /// The radio's LoRa settings (the fields the bridge reads; the rest stay unknown fields).
+  public nonisolated struct LoRaConfig: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var usePreset: Bool = false
+
+    public var modemPreset: Meshtastic_Config.LoRaConfig.ModemPreset = .longFast
+
+    public var region: Meshtastic_Config.LoRaConfig.RegionCode = .unset
+
+    /// Hops a packet may take; clients send with this hop limit unless told otherwise (default 3, at most 7).
+    public var hopLimit: UInt32 = 0
+
+    public var txEnabled: Bool = false
+
+    /// When set the radio ignores the band's duty cycle (not legal in EU_868 band P).
+    public var overrideDutyCycle: Bool = false
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public nonisolated enum RegionCode: SwiftProtobuf.Enum, Swift.CaseIterable {
+      public typealias RawValue = Int
+      case unset // = 0
+      case us // = 1
+      case eu433 // = 2
+      case eu868 // = 3
+      case cn // = 4
+      case jp // = 5
+      case anz // = 6
+      case kr // = 7
+      case tw // = 8
+      case ru // = 9
+      case `in` // = 10
+      case nz865 // = 11
+      case th // = 12
+      case lora24 // = 13
+      case ua433 // = 14
+      case ua868 // = 15
+      case UNRECOGNIZED(Int)
+
+      public init() {
+        self = .unset
+      }
+
+      public init?(rawValue: Int) {
+        switch rawValue {
+        case 0: self = .unset
+        case 1: self = .us
+        case 2: self = .eu433
+        case 3: self = .eu868
+        case 4: self = .cn
+        case 5: self = .jp
+        case 6: self = .anz
+        case 7: self = .kr
+        case 8: self = .tw
+        case 9: self = .ru
+        case 10: self = .in
+        case 11: self = .nz865
+        case 12: self = .th
+        case 13: self = .lora24
+        case 14: self = .ua433
+        case 15: self = .ua868
+        default: self = .UNRECOGNIZED(rawValue)
+        }
+      }
+
+      public var rawValue: Int {
+        switch self {
+        case .unset: return 0
+        case .us: return 1
+        case .eu433: return 2
+        case .eu868: return 3
+        case .cn: return 4
+        case .jp: return 5
+        case .anz: return 6
+        case .kr: return 7
+        case .tw: return 8
+        case .ru: return 9
+        case .in: return 10
+        case .nz865: return 11
+        case .th: return 12
+        case .lora24: return 13
+        case .ua433: return 14
+        case .ua868: return 15
+        case .UNRECOGNIZED(let i): return i
+        }
+      }
+
+      // The compiler won't synthesize support with the UNRECOGNIZED case.
+      public static let allCases: [Meshtastic_Config.LoRaConfig.RegionCode] = [
+        .unset,
+        .us,
+        .eu433,
+        .eu868,
+        .cn,
+        .jp,
+        .anz,
+        .kr,
+        .tw,
+        .ru,
+        .in,
+        .nz865,
+        .th,
+        .lora24,
+        .ua433,
+        .ua868,
+      ]
+
+    }
+
+    public nonisolated enum ModemPreset: SwiftProtobuf.Enum, Swift.CaseIterable {
+      public typealias RawValue = Int
+      case longFast // = 0
+      case longSlow // = 1
+      case veryLongSlow // = 2
+      case mediumSlow // = 3
+      case mediumFast // = 4
+      case shortSlow // = 5
+      case shortFast // = 6
+      case longModerate // = 7
+      case shortTurbo // = 8
+      case UNRECOGNIZED(Int)
+
+      public init() {
+        self = .longFast
+      }
+
+      public init?(rawValue: Int) {
+        switch rawValue {
+        case 0: self = .longFast
+        case 1: self = .longSlow
+        case 2: self = .veryLongSlow
+        case 3: self = .mediumSlow
+        case 4: self = .mediumFast
+        case 5: self = .shortSlow
+        case 6: self = .shortFast
+        case 7: self = .longModerate
+        case 8: self = .shortTurbo
+        default: self = .UNRECOGNIZED(rawValue)
+        }
+      }
+
+      public var rawValue: Int {
+        switch self {
+        case .longFast: return 0
+        case .longSlow: return 1
+        case .veryLongSlow: return 2
+        case .mediumSlow: return 3
+        case .mediumFast: return 4
+        case .shortSlow: return 5
+        case .shortFast: return 6
+        case .longModerate: return 7
+        case .shortTurbo: return 8
+        case .UNRECOGNIZED(let i): return i
+        }
+      }
+
+      // The compiler won't synthesize support with the UNRECOGNIZED case.
+      public static let allCases: [Meshtastic_Config.LoRaConfig.ModemPreset] = [
+        .longFast,
+        .longSlow,
+        .veryLongSlow,
+        .mediumSlow,
+        .mediumFast,
+        .shortSlow,
+        .shortFast,
+        .longModerate,
+        .shortTurbo,
+      ]
+
+    }
+
+    public init() {}
+  }
+
+  public init() {}
+}
+
+/// A message the radio wants its user to see: the firmware's "Duty cycle limit exceeded. You can send again in N
+/// mins", among others.
+public nonisolated struct Meshtastic_ClientNotification: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The id of the packet this notification answers, when there is one.
+  public var replyID: UInt32 {
+    get {_replyID ?? 0}
+    set {_replyID = newValue}
+  }
+  /// Returns true if `replyID` has been explicitly set.
+  public var hasReplyID: Bool {self._replyID != nil}
+  /// Clears the value of `replyID`. Subsequent reads from it will return its default value.
+  public mutating func clearReplyID() {self._replyID = nil}
+
+  /// Unix seconds, 0 when the radio does not know the time.
+  public var time: UInt32 = 0
+
+  public var level: Meshtastic_ClientNotification.Level = .unset
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// Severity, with python logging's numbers (LogRecord.Level upstream).
+  public nonisolated enum Level: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unset // = 0
+    case trace // = 5
+    case debug // = 10
+    case info // = 20
+    case warning // = 30
+    case error // = 40
+    case critical // = 50
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unset
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unset
+      case 5: self = .trace
+      case 10: self = .debug
+      case 20: self = .info
+      case 30: self = .warning
+      case 40: self = .error
+      case 50: self = .critical
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unset: return 0
+      case .trace: return 5
+      case .debug: return 10
+      case .info: return 20
+      case .warning: return 30
+      case .error: return 40
+      case .critical: return 50
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Meshtastic_ClientNotification.Level] = [
+      .unset,
+      .trace,
+      .debug,
+      .info,
+      .warning,
+      .error,
+      .critical,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _replyID: UInt32? = nil
+}
+
 /// Radio to host. Every variant the reference lists is declared; those the bridge does not read yet are opaque
 /// `bytes` (wire-compatible with the real nested messages). So a FromRadio with any other field at the top level is
 /// not from the API's schema, and the frame decoder can refuse it as damaged.
@@ -663,10 +1279,10 @@ public nonisolated struct Meshtastic_FromRadio: Sendable {
     set {payloadVariant = .nodeInfo(newValue)}
   }
 
-  public var config: Data {
+  public var config: Meshtastic_Config {
     get {
       if case .config(let v)? = payloadVariant {return v}
-      return Data()
+      return Meshtastic_Config()
     }
     set {payloadVariant = .config(newValue)}
   }
@@ -705,10 +1321,10 @@ public nonisolated struct Meshtastic_FromRadio: Sendable {
     set {payloadVariant = .moduleConfig(newValue)}
   }
 
-  public var channel: Data {
+  public var channel: Meshtastic_Channel {
     get {
       if case .channel(let v)? = payloadVariant {return v}
-      return Data()
+      return Meshtastic_Channel()
     }
     set {payloadVariant = .channel(newValue)}
   }
@@ -729,10 +1345,10 @@ public nonisolated struct Meshtastic_FromRadio: Sendable {
     set {payloadVariant = .xmodemPacket(newValue)}
   }
 
-  public var metadata: Data {
+  public var metadata: Meshtastic_DeviceMetadata {
     get {
       if case .metadata(let v)? = payloadVariant {return v}
-      return Data()
+      return Meshtastic_DeviceMetadata()
     }
     set {payloadVariant = .metadata(newValue)}
   }
@@ -754,10 +1370,10 @@ public nonisolated struct Meshtastic_FromRadio: Sendable {
   }
 
   /// Carries, among others, the firmware's "Duty cycle limit exceeded" text.
-  public var clientNotification: Data {
+  public var clientNotification: Meshtastic_ClientNotification {
     get {
       if case .clientNotification(let v)? = payloadVariant {return v}
-      return Data()
+      return Meshtastic_ClientNotification()
     }
     set {payloadVariant = .clientNotification(newValue)}
   }
@@ -792,21 +1408,21 @@ public nonisolated struct Meshtastic_FromRadio: Sendable {
     case packet(Meshtastic_MeshPacket)
     case myInfo(Meshtastic_MyNodeInfo)
     case nodeInfo(Meshtastic_NodeInfo)
-    case config(Data)
+    case config(Meshtastic_Config)
     case logRecord(Data)
     /// Ends the want_config answer; echoes ToRadio.want_config_id.
     case configCompleteID(UInt32)
     /// The radio restarted: the host asks for the configuration again.
     case rebooted(Bool)
     case moduleConfig(Data)
-    case channel(Data)
+    case channel(Meshtastic_Channel)
     case queueStatus(Meshtastic_QueueStatus)
     case xmodemPacket(Data)
-    case metadata(Data)
+    case metadata(Meshtastic_DeviceMetadata)
     case mqttClientProxyMessage(Data)
     case fileInfo(Data)
     /// Carries, among others, the firmware's "Duty cycle limit exceeded" text.
-    case clientNotification(Data)
+    case clientNotification(Meshtastic_ClientNotification)
     case deviceuiConfig(Data)
     case lockdownStatus(Data)
     case regionPresets(Data)
@@ -895,6 +1511,10 @@ fileprivate nonisolated let _protobuf_package = "meshtastic"
 
 nonisolated extension Meshtastic_PortNum: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNKNOWN_APP\0\u{1}TEXT_MESSAGE_APP\0\u{2}\u{2}POSITION_APP\0\u{1}NODEINFO_APP\0\u{1}ROUTING_APP\0\u{1}ADMIN_APP\0\u{2}\u{4}DETECTION_SENSOR_APP\0\u{1}ALERT_APP\0\u{2}5SERIAL_APP\0\u{1}STORE_FORWARD_APP\0\u{1}RANGE_TEST_APP\0\u{1}TELEMETRY_APP\0\u{2}\u{3}TRACEROUTE_APP\0\u{1}NEIGHBORINFO_APP\0\u{2}\u{2}MAP_REPORT_APP\0\u{2}\u{4}CAYENNE_APP\0\u{2}s\u{2}PRIVATE_APP\0\u{1}ATAK_FORWARDER\0\u{1}KIEZBOX_CONTROL_APP\0\u{2}}\u{3}MAX\0")
+}
+
+nonisolated extension Meshtastic_HardwareModel: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNSET\0\u{1}TLORA_V2\0\u{1}TLORA_V1\0\u{1}TLORA_V2_1_1P6\0\u{1}TBEAM\0\u{1}HELTEC_V2_0\0\u{1}TBEAM_V0P7\0\u{1}T_ECHO\0\u{1}TLORA_V1_1P3\0\u{1}RAK4631\0\u{1}HELTEC_V2_1\0\u{1}HELTEC_V1\0\u{1}LILYGO_TBEAM_S3_CORE\0\u{1}RAK11200\0\u{1}NANO_G1\0\u{1}TLORA_V2_1_1P8\0\u{1}TLORA_T3_S3\0\u{2}\u{f}STATION_G2\0\u{2}\u{6}PORTDUINO\0\u{2}\u{6}HELTEC_V3\0\u{1}HELTEC_WSL_V3\0\u{2}\u{3}RPI_PICO\0\u{1}HELTEC_WIRELESS_TRACKER\0\u{2}\u{2}T_DECK\0\u{2}\u{15}TRACKER_T1000_E\0")
 }
 
 nonisolated extension Meshtastic_Data: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1194,7 +1814,7 @@ nonisolated extension Meshtastic_Position: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Meshtastic_User: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".User"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}long_name\0\u{3}short_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}long_name\0\u{3}short_name\0\u{4}\u{2}hw_model\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1205,6 +1825,7 @@ nonisolated extension Meshtastic_User: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.longName) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.shortName) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.hwModel) }()
       default: break
       }
     }
@@ -1220,6 +1841,9 @@ nonisolated extension Meshtastic_User: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.shortName.isEmpty {
       try visitor.visitSingularStringField(value: self.shortName, fieldNumber: 3)
     }
+    if self.hwModel != .unset {
+      try visitor.visitSingularEnumField(value: self.hwModel, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1227,6 +1851,7 @@ nonisolated extension Meshtastic_User: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.id != rhs.id {return false}
     if lhs.longName != rhs.longName {return false}
     if lhs.shortName != rhs.shortName {return false}
+    if lhs.hwModel != rhs.hwModel {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1234,7 +1859,7 @@ nonisolated extension Meshtastic_User: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Meshtastic_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}num\0\u{1}user\0\u{1}position\0\u{1}snr\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}num\0\u{1}user\0\u{1}position\0\u{1}snr\0\u{3}last_heard\0\u{2}\u{2}channel\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1246,6 +1871,8 @@ nonisolated extension Meshtastic_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeSingularMessageField(value: &self._user) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._position) }()
       case 4: try { try decoder.decodeSingularFloatField(value: &self.snr) }()
+      case 5: try { try decoder.decodeSingularFixed32Field(value: &self.lastHeard) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.channel) }()
       default: break
       }
     }
@@ -1268,6 +1895,12 @@ nonisolated extension Meshtastic_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf.
     if self.snr.bitPattern != 0 {
       try visitor.visitSingularFloatField(value: self.snr, fieldNumber: 4)
     }
+    if self.lastHeard != 0 {
+      try visitor.visitSingularFixed32Field(value: self.lastHeard, fieldNumber: 5)
+    }
+    if self.channel != 0 {
+      try visitor.visitSingularUInt32Field(value: self.channel, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1276,6 +1909,8 @@ nonisolated extension Meshtastic_NodeInfo: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs._user != rhs._user {return false}
     if lhs._position != rhs._position {return false}
     if lhs.snr != rhs.snr {return false}
+    if lhs.lastHeard != rhs.lastHeard {return false}
+    if lhs.channel != rhs.channel {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1441,6 +2076,418 @@ nonisolated extension Meshtastic_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf
   }
 }
 
+nonisolated extension Meshtastic_DeviceMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeviceMetadata"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}firmware_version\0\u{3}device_state_version\0\u{4}\u{7}hw_model\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.firmwareVersion) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.deviceStateVersion) }()
+      case 9: try { try decoder.decodeSingularEnumField(value: &self.hwModel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.firmwareVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.firmwareVersion, fieldNumber: 1)
+    }
+    if self.deviceStateVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.deviceStateVersion, fieldNumber: 2)
+    }
+    if self.hwModel != .unset {
+      try visitor.visitSingularEnumField(value: self.hwModel, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshtastic_DeviceMetadata, rhs: Meshtastic_DeviceMetadata) -> Bool {
+    if lhs.firmwareVersion != rhs.firmwareVersion {return false}
+    if lhs.deviceStateVersion != rhs.deviceStateVersion {return false}
+    if lhs.hwModel != rhs.hwModel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshtastic_ChannelSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChannelSettings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\u{2}psk\0\u{1}name\0\u{1}id\0\u{3}uplink_enabled\0\u{3}downlink_enabled\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.psk) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularFixed32Field(value: &self.id) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.uplinkEnabled) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.downlinkEnabled) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.psk.isEmpty {
+      try visitor.visitSingularBytesField(value: self.psk, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if self.id != 0 {
+      try visitor.visitSingularFixed32Field(value: self.id, fieldNumber: 4)
+    }
+    if self.uplinkEnabled != false {
+      try visitor.visitSingularBoolField(value: self.uplinkEnabled, fieldNumber: 5)
+    }
+    if self.downlinkEnabled != false {
+      try visitor.visitSingularBoolField(value: self.downlinkEnabled, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshtastic_ChannelSettings, rhs: Meshtastic_ChannelSettings) -> Bool {
+    if lhs.psk != rhs.psk {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.id != rhs.id {return false}
+    if lhs.uplinkEnabled != rhs.uplinkEnabled {return false}
+    if lhs.downlinkEnabled != rhs.downlinkEnabled {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshtastic_Channel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Channel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}settings\0\u{1}role\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.index) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._settings) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.role) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.index != 0 {
+      try visitor.visitSingularInt32Field(value: self.index, fieldNumber: 1)
+    }
+    try { if let v = self._settings {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.role != .disabled {
+      try visitor.visitSingularEnumField(value: self.role, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshtastic_Channel, rhs: Meshtastic_Channel) -> Bool {
+    if lhs.index != rhs.index {return false}
+    if lhs._settings != rhs._settings {return false}
+    if lhs.role != rhs.role {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshtastic_Channel.Role: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISABLED\0\u{1}PRIMARY\0\u{1}SECONDARY\0")
+}
+
+nonisolated extension Meshtastic_Config: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Config"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}device\0\u{1}position\0\u{1}power\0\u{1}network\0\u{1}display\0\u{1}lora\0\u{1}bluetooth\0\u{1}security\0\u{1}sessionkey\0\u{3}device_ui\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .device(v)
+        }
+      }()
+      case 2: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .position(v)
+        }
+      }()
+      case 3: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .power(v)
+        }
+      }()
+      case 4: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .network(v)
+        }
+      }()
+      case 5: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .display(v)
+        }
+      }()
+      case 6: try {
+        var v: Meshtastic_Config.LoRaConfig?
+        var hadOneofValue = false
+        if let current = self.payloadVariant {
+          hadOneofValue = true
+          if case .lora(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .lora(v)
+        }
+      }()
+      case 7: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .bluetooth(v)
+        }
+      }()
+      case 8: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .security(v)
+        }
+      }()
+      case 9: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .sessionkey(v)
+        }
+      }()
+      case 10: try {
+        var v: Data?
+        try decoder.decodeSingularBytesField(value: &v)
+        if let v = v {
+          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          self.payloadVariant = .deviceUi(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.payloadVariant {
+    case .device?: try {
+      guard case .device(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 1)
+    }()
+    case .position?: try {
+      guard case .position(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 2)
+    }()
+    case .power?: try {
+      guard case .power(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 3)
+    }()
+    case .network?: try {
+      guard case .network(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 4)
+    }()
+    case .display?: try {
+      guard case .display(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 5)
+    }()
+    case .lora?: try {
+      guard case .lora(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .bluetooth?: try {
+      guard case .bluetooth(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 7)
+    }()
+    case .security?: try {
+      guard case .security(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 8)
+    }()
+    case .sessionkey?: try {
+      guard case .sessionkey(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 9)
+    }()
+    case .deviceUi?: try {
+      guard case .deviceUi(let v)? = self.payloadVariant else { preconditionFailure() }
+      try visitor.visitSingularBytesField(value: v, fieldNumber: 10)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshtastic_Config, rhs: Meshtastic_Config) -> Bool {
+    if lhs.payloadVariant != rhs.payloadVariant {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshtastic_Config.LoRaConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Meshtastic_Config.protoMessageName + ".LoRaConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}use_preset\0\u{3}modem_preset\0\u{2}\u{5}region\0\u{3}hop_limit\0\u{3}tx_enabled\0\u{4}\u{3}override_duty_cycle\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.usePreset) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.modemPreset) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.region) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.hopLimit) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.txEnabled) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.overrideDutyCycle) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.usePreset != false {
+      try visitor.visitSingularBoolField(value: self.usePreset, fieldNumber: 1)
+    }
+    if self.modemPreset != .longFast {
+      try visitor.visitSingularEnumField(value: self.modemPreset, fieldNumber: 2)
+    }
+    if self.region != .unset {
+      try visitor.visitSingularEnumField(value: self.region, fieldNumber: 7)
+    }
+    if self.hopLimit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.hopLimit, fieldNumber: 8)
+    }
+    if self.txEnabled != false {
+      try visitor.visitSingularBoolField(value: self.txEnabled, fieldNumber: 9)
+    }
+    if self.overrideDutyCycle != false {
+      try visitor.visitSingularBoolField(value: self.overrideDutyCycle, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshtastic_Config.LoRaConfig, rhs: Meshtastic_Config.LoRaConfig) -> Bool {
+    if lhs.usePreset != rhs.usePreset {return false}
+    if lhs.modemPreset != rhs.modemPreset {return false}
+    if lhs.region != rhs.region {return false}
+    if lhs.hopLimit != rhs.hopLimit {return false}
+    if lhs.txEnabled != rhs.txEnabled {return false}
+    if lhs.overrideDutyCycle != rhs.overrideDutyCycle {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshtastic_Config.LoRaConfig.RegionCode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNSET\0\u{1}US\0\u{1}EU_433\0\u{1}EU_868\0\u{1}CN\0\u{1}JP\0\u{1}ANZ\0\u{1}KR\0\u{1}TW\0\u{1}RU\0\u{1}IN\0\u{1}NZ_865\0\u{1}TH\0\u{1}LORA_24\0\u{1}UA_433\0\u{1}UA_868\0")
+}
+
+nonisolated extension Meshtastic_Config.LoRaConfig.ModemPreset: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LONG_FAST\0\u{1}LONG_SLOW\0\u{1}VERY_LONG_SLOW\0\u{1}MEDIUM_SLOW\0\u{1}MEDIUM_FAST\0\u{1}SHORT_SLOW\0\u{1}SHORT_FAST\0\u{1}LONG_MODERATE\0\u{1}SHORT_TURBO\0")
+}
+
+nonisolated extension Meshtastic_ClientNotification: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClientNotification"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}reply_id\0\u{1}time\0\u{1}level\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self._replyID) }()
+      case 2: try { try decoder.decodeSingularFixed32Field(value: &self.time) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.level) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._replyID {
+      try visitor.visitSingularUInt32Field(value: v, fieldNumber: 1)
+    } }()
+    if self.time != 0 {
+      try visitor.visitSingularFixed32Field(value: self.time, fieldNumber: 2)
+    }
+    if self.level != .unset {
+      try visitor.visitSingularEnumField(value: self.level, fieldNumber: 3)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Meshtastic_ClientNotification, rhs: Meshtastic_ClientNotification) -> Bool {
+    if lhs._replyID != rhs._replyID {return false}
+    if lhs.time != rhs.time {return false}
+    if lhs.level != rhs.level {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Meshtastic_ClientNotification.Level: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNSET\0\u{2}\u{5}TRACE\0\u{2}\u{5}DEBUG\0\u{2}\u{a}INFO\0\u{2}\u{a}WARNING\0\u{2}\u{a}ERROR\0\u{2}\u{a}CRITICAL\0")
+}
+
 nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FromRadio"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}packet\0\u{3}my_info\0\u{3}node_info\0\u{1}config\0\u{3}log_record\0\u{3}config_complete_id\0\u{1}rebooted\0\u{1}moduleConfig\0\u{1}channel\0\u{1}queueStatus\0\u{1}xmodemPacket\0\u{1}metadata\0\u{1}mqttClientProxyMessage\0\u{1}fileInfo\0\u{1}clientNotification\0\u{1}deviceuiConfig\0\u{3}lockdown_status\0\u{3}region_presets\0")
@@ -1492,10 +2539,15 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
         }
       }()
       case 5: try {
-        var v: Data?
-        try decoder.decodeSingularBytesField(value: &v)
+        var v: Meshtastic_Config?
+        var hadOneofValue = false
+        if let current = self.payloadVariant {
+          hadOneofValue = true
+          if case .config(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
         if let v = v {
-          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.payloadVariant = .config(v)
         }
       }()
@@ -1532,10 +2584,15 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
         }
       }()
       case 10: try {
-        var v: Data?
-        try decoder.decodeSingularBytesField(value: &v)
+        var v: Meshtastic_Channel?
+        var hadOneofValue = false
+        if let current = self.payloadVariant {
+          hadOneofValue = true
+          if case .channel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
         if let v = v {
-          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.payloadVariant = .channel(v)
         }
       }()
@@ -1561,10 +2618,15 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
         }
       }()
       case 13: try {
-        var v: Data?
-        try decoder.decodeSingularBytesField(value: &v)
+        var v: Meshtastic_DeviceMetadata?
+        var hadOneofValue = false
+        if let current = self.payloadVariant {
+          hadOneofValue = true
+          if case .metadata(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
         if let v = v {
-          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.payloadVariant = .metadata(v)
         }
       }()
@@ -1585,10 +2647,15 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
         }
       }()
       case 16: try {
-        var v: Data?
-        try decoder.decodeSingularBytesField(value: &v)
+        var v: Meshtastic_ClientNotification?
+        var hadOneofValue = false
+        if let current = self.payloadVariant {
+          hadOneofValue = true
+          if case .clientNotification(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
         if let v = v {
-          if self.payloadVariant != nil {try decoder.handleConflictingOneOf()}
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
           self.payloadVariant = .clientNotification(v)
         }
       }()
@@ -1644,7 +2711,7 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
     }()
     case .config?: try {
       guard case .config(let v)? = self.payloadVariant else { preconditionFailure() }
-      try visitor.visitSingularBytesField(value: v, fieldNumber: 5)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
     case .logRecord?: try {
       guard case .logRecord(let v)? = self.payloadVariant else { preconditionFailure() }
@@ -1664,7 +2731,7 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
     }()
     case .channel?: try {
       guard case .channel(let v)? = self.payloadVariant else { preconditionFailure() }
-      try visitor.visitSingularBytesField(value: v, fieldNumber: 10)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     }()
     case .queueStatus?: try {
       guard case .queueStatus(let v)? = self.payloadVariant else { preconditionFailure() }
@@ -1676,7 +2743,7 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
     }()
     case .metadata?: try {
       guard case .metadata(let v)? = self.payloadVariant else { preconditionFailure() }
-      try visitor.visitSingularBytesField(value: v, fieldNumber: 13)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
     }()
     case .mqttClientProxyMessage?: try {
       guard case .mqttClientProxyMessage(let v)? = self.payloadVariant else { preconditionFailure() }
@@ -1688,7 +2755,7 @@ nonisolated extension Meshtastic_FromRadio: SwiftProtobuf.Message, SwiftProtobuf
     }()
     case .clientNotification?: try {
       guard case .clientNotification(let v)? = self.payloadVariant else { preconditionFailure() }
-      try visitor.visitSingularBytesField(value: v, fieldNumber: 16)
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
     }()
     case .deviceuiConfig?: try {
       guard case .deviceuiConfig(let v)? = self.payloadVariant else { preconditionFailure() }
