@@ -31,8 +31,10 @@ bench:
 	$(SWIFT) build -c release --product MosquittoReference
 	$(SWIFT) build -c release --product kiezbox
 	$(SWIFT) build -c release --product LoRaBench
+	$(SWIFT) build -c release --product MeshtasticBench
 	$$($(SWIFT) build -c release --show-bin-path)/StoreBench
 	$$($(SWIFT) build -c release --show-bin-path)/LoRaBench
+	$$($(SWIFT) build -c release --show-bin-path)/MeshtasticBench
 	Benchmarks/relay-bench.sh
 	Benchmarks/portal-bench.sh
 

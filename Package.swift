@@ -75,6 +75,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                // SHA-256 names and checks announcement fragments on the Meshtastic mesh.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings
         ),
@@ -143,6 +145,17 @@ let package = Package(
             name: "LoRaBench",
             dependencies: ["KiezboxCore", "ReadingStore", "MeshRelay"],
             path: "Benchmarks/LoRaBench",
+            swiftSettings: strictSettings
+        ),
+        // What the box's status and a signed announcement cost on the Meshtastic mesh, ours against the pilot's.
+        .executableTarget(
+            name: "MeshtasticBench",
+            dependencies: [
+                "KiezboxCore", "ReadingStore", "MeshRelay", "EmergencyPortal",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Benchmarks/MeshtasticBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(
