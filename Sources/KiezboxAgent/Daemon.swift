@@ -71,6 +71,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             let clock = self.clock
             var settings = self.configuration.portal.settings
             settings.loRaWANFairUse = loRaWANSettings?.fairUse
+            settings.meshtasticAirtimeShare = self.configuration.uplinks.meshtastic?.airtimeShare
             return PortalServer(
                 settings: settings, identity: self.configuration.identity, store: store,
                 authorities: self.configuration.portal.authorityTokens, desk: desk, crisisDownlinks: crisisDownlinks,
@@ -83,6 +84,12 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 loRaWANSettings, buses: buses, store: store, content: portal?.content, crisisDownlinks: crisisDownlinks)
             uplinks.append(uplink)
             loRaWANService = uplink
+        }
+        var meshtasticServices: [any Service] = []
+        if let meshtasticSettings = self.configuration.uplinks.meshtastic {
+            let (uplink, bridge) = try self.meshtastic(meshtasticSettings, store: store, desk: desk)
+            uplinks.append(uplink)
+            meshtasticServices = [bridge, uplink]
         }
         for retired in try await store.retireUplinks(except: Set(uplinks.map(\.name)), at: self.clock.currentDate()) {
             self.logger.notice(
@@ -108,6 +115,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             ))
         }
         if let loRaWANService { services.append(loRaWANService) }
+        services += meshtasticServices
         if let desk, let mqtt {
             services.append(AnnouncementRelayService(uplink: mqtt, desk: desk, clock: self.clock, logger: self.logger))
         }
@@ -146,6 +154,29 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         try await group.run()
         try? store.close()
         self.logger.info("kiezbox stopped")
+    }
+
+    /// The Meshtastic bridge (the radio link, what arrives, crisis traffic) and the uplink that sends the box's
+    /// status, sharing one transmitter and its airtime share.
+    private func meshtastic(
+        _ settings: MeshtasticSettings, store: ReadingStore, desk: AnnouncementDesk?
+    ) throws -> (MeshtasticUplink, MeshtasticBridgeService<C>) {
+        let link = MeshtasticRadioLink(endpoint: settings.endpoint, clock: self.clock, logger: self.logger)
+        let transmitter = MeshtasticTransmitter(
+            link: link, store: store, channel: settings.channelIndex, airtimeShare: settings.airtimeShare, clock: self.clock,
+            logger: self.logger)
+        var pilotUpdate: KiezboxPilotUpdateEncoder?
+        if settings.sendPilotUpdates, let box = settings.pilotBoxID, let district = settings.pilotDistrictID {
+            pilotUpdate = try KiezboxPilotUpdateEncoder(boxID: Int(box), districtID: Int(district))
+        }
+        let uplink = MeshtasticUplink(
+            configuration: MeshtasticUplink.Configuration(
+                sendTelemetry: settings.sendTelemetry, pilotUpdate: pilotUpdate, statusInterval: settings.statusInterval),
+            transmitter: transmitter, mode: { (try? store.mode()) ?? .normal }, clock: self.clock, logger: self.logger)
+        let bridge = MeshtasticBridgeService(
+            link: link, transmitter: transmitter, settings: settings, store: store, desk: desk, identity: self.configuration.identity,
+            clock: self.clock, logger: self.logger, postLifetime: self.configuration.portal.settings.postLifetime)
+        return (uplink, bridge)
     }
 
     /// The LoRaWAN uplink: the modem on its port (simulated in a simulated kit), the box state from the portal's

@@ -26,6 +26,7 @@ struct StatusCommand: ParsableCommand {
             try PortalCertificate.storedPin(dataDirectory: configuration.dataDirectory).map { StatusMessage.PortalHTTPS(port: port, pin: $0) }
         } : nil
         let loRaWAN = try configuration.uplinks.loRaWAN.map { try store.loRaWANAccount(fairUse: $0.fairUse, now: now) }
+        let meshtastic = try configuration.uplinks.meshtastic.map { try MeshtasticStatus(store: store, airtimeShare: $0.airtimeShare, now: now) }
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -33,9 +34,10 @@ struct StatusCommand: ParsableCommand {
             var report = StatusReport(statistics, path: store.path, now: now)
             report.portalHTTPS = portalHTTPS
             report.lorawan = loRaWAN
+            report.meshtastic = meshtastic
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print(renderStatus(statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN), terminator: "")
+            print(renderStatus(statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic), terminator: "")
         }
     }
 }

@@ -475,12 +475,3 @@ public final class LoRaWANUplink: Uplink, Service {
         self.state.withLock { $0.statistics.lastError = error }
     }
 }
-
-/// A wall-clock date as an instant, so the duty-cycle model can replay the ledger (which is in dates).
-struct DateInstant: InstantProtocol, Sendable {
-    var date: Date
-    init(_ date: Date) { self.date = date }
-    func advanced(by duration: Duration) -> DateInstant { DateInstant(self.date.addingTimeInterval(duration.timeInterval)) }
-    func duration(to other: DateInstant) -> Duration { .seconds(other.date.timeIntervalSince(self.date)) }
-    static func < (lhs: DateInstant, rhs: DateInstant) -> Bool { lhs.date < rhs.date }
-}
