@@ -56,17 +56,19 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
 
     private func receive() async {
         var reassembler = AnnouncementReassembler<DateInstant>()
+        // Which pilot box each node is, learnt from its updates: an Emergency carries no meta of its own.
+        var pilotNames: [UInt32: String] = [:]
         for await packet in self.link.packets {
             guard packet.channel == self.settings.channelIndex || packet.portnum == .privateApp else { continue }
             switch packet.portnum {
-            case .kiezboxControlApp: await self.receivePilot(packet)
+            case .kiezboxControlApp: await self.receivePilot(packet, names: &pilotNames)
             case .privateApp: await self.receiveFromBox(packet, reassembler: &reassembler)
             default: continue
             }
         }
     }
 
-    private func receivePilot(_ packet: MeshtasticReceivedPacket) async {
+    private func receivePilot(_ packet: MeshtasticReceivedPacket, names: inout [UInt32: String]) async {
         let now = self.clock.currentDate()
         let message: KiezboxPilotMessage
         do {
@@ -80,9 +82,13 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
         }
         do {
             switch message {
-            case .update(let update): try await self.record(update, now: now)
-            case .emergency(let emergency): try await self.post(emergency, packet: packet)
-            case .control(let control): try await self.note(control, now: now)
+            case .update(let update):
+                if update.box.boxID != nil { names[packet.from] = update.box.name }
+                try await self.record(update, now: now)
+            case .emergency(let emergency):
+                try await self.post(emergency, box: names[packet.from] ?? emergency.box.name, packet: packet)
+            case .control(let control):
+                try await self.note(control, box: names[packet.from] ?? control.target.name, now: now)
             }
         } catch {
             self.logger.warning("could not store a Kiezbox 2.0 message", metadata: ["error": "\(error)"])
@@ -106,9 +112,9 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
         try await self.store.recordNeighbour(neighbour)
     }
 
-    private func post(_ emergency: PilotEmergency, packet: MeshtasticReceivedPacket) async throws {
+    private func post(_ emergency: PilotEmergency, box: String, packet: MeshtasticReceivedPacket) async throws {
         guard self.settings.pilotEmergenciesToBulletin else {
-            self.logger.notice("Kiezbox 2.0 emergency not posted (pilot_emergencies_to_bulletin = false)", metadata: ["box": "\(emergency.box.name)"])
+            self.logger.notice("Kiezbox 2.0 emergency not posted (pilot_emergencies_to_bulletin = false)", metadata: ["box": "\(box)"])
             return
         }
         let request = emergency.helpRequest()
@@ -117,20 +123,20 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
         let stored = try await self.store.addRelayedBulletinPost(
             kind: request.kind, category: request.category, text: request.text, place: request.place, createdAt: request.createdAt,
             expiresAt: request.createdAt.addingTimeInterval(self.postLifetime.timeInterval),
-            origin: BulletinOrigin(name: emergency.box.name, reference: reference))
+            origin: BulletinOrigin(name: box, reference: reference))
         if let stored {
-            self.logger.notice("Kiezbox 2.0 emergency posted on the bulletin", metadata: ["box": "\(emergency.box.name)", "post": "\(stored.id)"])
+            self.logger.notice("Kiezbox 2.0 emergency posted on the bulletin", metadata: ["box": "\(box)", "post": "\(stored.id)"])
         }
     }
 
-    private func note(_ control: PilotControl, now: Date) async throws {
+    private func note(_ control: PilotControl, box: String, now: Date) async throws {
         let obeyedMode: Mode? =
             switch control.effect {
             case .declareCrisis where self.settings.obeyPilotControl: .crisis
             case .endCrisis where self.settings.obeyPilotControl: .normal
             default: nil
             }
-        let sender = "\(control.target.nodeName) (\(control.target.name))"
+        let sender = "\(control.target.nodeName) (\(box))"
         self.logger.notice(
             "Kiezbox 2.0 control message", metadata: ["from": "\(sender)", "asks": "\(control.description)", "obeyed": "\(obeyedMode != nil)"])
         try await self.store.recordPilotControl(PilotControlRecord(at: now, sender: sender, description: control.description, obeyed: obeyedMode != nil))

@@ -102,8 +102,9 @@ public final class MeshtasticUplink: Uplink, Service {
         }
     }
 
-    /// Sends the status when the interval has passed since the last one or the mode changed.
-    func sendStatusIfDue() async {
+    /// Sends the status when the interval has passed since the last one or the mode changed (the service calls
+    /// this every ``Configuration/checkInterval``).
+    public func sendStatusIfDue() async {
         let now = self.clock.currentDate()
         let mode = self.mode()
         let due = self.state.withLock { state in
