@@ -59,6 +59,10 @@ public final class MeshtasticUplink: Uplink, Service {
     private let startedAt: Date
     private let logger: Logger
     private let state = Mutex(State())
+    /// Wakes the service: every check interval, and when the first readings arrive (the first status need not
+    /// wait a whole interval).
+    private let wakeUps: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
 
     /// - Parameters:
     ///   - mode: the box's current mode.
@@ -75,12 +79,14 @@ public final class MeshtasticUplink: Uplink, Service {
         self.clock = clock
         self.startedAt = clock.currentDate()
         self.logger = logger
+        (self.wakeUps, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var statistics: Statistics { self.state.withLock { $0.statistics } }
 
     public func deliver(_ batch: [StoredReading]) async throws -> Set<Int64> {
-        self.state.withLock { state in
+        let firstReadings = self.state.withLock { state in
+            let hadNone = state.newest.isEmpty && state.statistics.lastStatusAt == nil
             for stored in batch where self.isOwnSensor(stored.reading.sensorID) {
                 let key = stored.reading.sensorID + "|" + stored.reading.quantity.rawValue
                 if let kept = state.newest[key] {
@@ -89,15 +95,25 @@ public final class MeshtasticUplink: Uplink, Service {
                 }
                 state.newest[key] = stored.reading
             }
+            return hadNone && !state.newest.isEmpty
         }
+        if firstReadings { self.wake.yield() }
         return Set(batch.map(\.id))
     }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.sendStatusIfDue()
-                do { try await self.clock.sleep(for: self.configuration.checkInterval) } catch { return }
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        self.wake.yield()
+                        do { try await self.clock.sleep(for: self.configuration.checkInterval) } catch { break }
+                    }
+                    self.wake.finish()
+                }
+                group.addTask {
+                    for await _ in self.wakeUps { await self.sendStatusIfDue() }
+                }
             }
         }
     }
