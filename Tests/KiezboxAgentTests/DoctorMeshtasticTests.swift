@@ -85,10 +85,11 @@ struct DoctorMeshtasticTests {
 
     @Test("nothing listens on the TCP port: missing, meshtasticd to start")
     func nothingListening() async throws {
-        let server = SimulatedMeshtasticTCPServer(radio: Self.radio(on: SimulatedMeshChannel()))
+        // An address of its own, so no other test's listener can take the port once it is free.
+        let server = SimulatedMeshtasticTCPServer(radio: Self.radio(on: SimulatedMeshChannel()), host: "127.77.0.2")
         let port = try server.start()
         await server.stop()
-        let radio = try self.radioFinding(try await self.examine("host = \"127.0.0.1:\(port)\"\n"))
+        let radio = try self.radioFinding(try await self.examine("host = \"127.77.0.2:\(port)\"\n"))
         #expect(radio.status == .missing, "\(radio)")
         #expect(radio.detail.contains("refused"), "\(radio.detail)")
         #expect(radio.fix?.contains("systemctl start meshtasticd") == true, "\(String(describing: radio.fix))")
