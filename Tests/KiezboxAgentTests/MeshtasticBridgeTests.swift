@@ -6,6 +6,7 @@ import KiezboxTestSupport
 import Logging
 import MeshRelay
 import ReadingStore
+import SwiftProtobuf
 import Testing
 
 @testable import KiezboxAgent
@@ -29,7 +30,10 @@ struct MeshtasticBridgeTests {
         let bridge: MeshtasticBridgeService<LiveClock>
         let uplink: MeshtasticUplink
 
-        init(_ boxID: String, node: UInt32, pilotID: UInt32, channel: SimulatedMeshChannel, keys: [AnnouncementKey]) throws {
+        init(
+            _ boxID: String, node: UInt32, pilotID: UInt32, channel: SimulatedMeshChannel, keys: [AnnouncementKey],
+            configure: (inout MeshtasticSettings) -> Void = { _ in }
+        ) throws {
             let logger = Logger(label: boxID)
             self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-lora-\(UUID().uuidString)").path
             self.store = try ReadingStore(directory: self.directory)
@@ -37,11 +41,12 @@ struct MeshtasticBridgeTests {
             self.radio = SimulatedMeshtasticRadio(.init(nodeNumber: node, longName: "Kiezbox \(boxID)", shortName: "KB"), channel: channel)
             self.server = SimulatedMeshtasticTCPServer(radio: self.radio)
             let port = try self.server.start()
-            let settings = MeshtasticSettings(
+            var settings = MeshtasticSettings(
                 endpoint: .tcp(host: "127.0.0.1", port: port), channelIndex: 1, channelName: "kiezbox", sendTelemetry: true,
                 sendPilotUpdates: true, statusInterval: .seconds(1800), pilotBoxID: pilotID, pilotDistrictID: 3, acceptPilotReadings: true,
                 pilotEmergenciesToBulletin: true, obeyPilotControl: false, relayAnnouncements: true, relayHelpRequests: true,
                 airtimeShare: 0.5)
+            configure(&settings)
             self.link = MeshtasticRadioLink(endpoint: settings.endpoint, clock: LiveClock(), logger: logger)
             self.transmitter = MeshtasticTransmitter(
                 link: self.link, store: self.store, channel: settings.channelIndex, airtimeShare: settings.airtimeShare, clock: LiveClock(),
@@ -166,5 +171,93 @@ struct MeshtasticBridgeTests {
         services.cancel()
         _ = await services.result
         for box in [a, b] { await box.server.stop() }
+    }
+
+    @Test("the share holds: routine status stops at its part, crisis traffic still goes; the radio's own duty-cycle NAK is not charged")
+    func airtimeShare() async throws {
+        // A radio whose firmware allows 5 s per hour, and a box allowed 2 % of the band (7.2 s, 4.32 s of it routine).
+        let channel = SimulatedMeshChannel(dutyCycleLimit: .seconds(5))
+        let box = try Box("wrangelkiez-01", node: 0x0A0A_0001, pilotID: 201, channel: channel, keys: []) { $0.airtimeShare = 0.02 }
+        defer { try? FileManager.default.removeItem(atPath: box.directory) }
+        let link = Task { await box.link.run() }
+        defer { link.cancel() }
+        _ = try await box.link.waitUntilReady()
+        let payload = [UInt8](repeating: 0x42, count: 40)
+        var routine: [MeshtasticTransmitter.Result] = []
+        while routine.last.map({ $0.wasSent }) ?? true {
+            routine.append(await box.transmitter.broadcast(.telemetryApp, payload: payload, as: .routine))
+        }
+        guard case .overBudget(let next) = routine.last else {
+            Issue.record("expected the share to stop routine traffic, got \(String(describing: routine.last))")
+            return
+        }
+        #expect(next != nil)
+        let routineAirtime = try box.store.meshtasticAirtime(since: .distantPast).reduce(Duration.zero) { $0 + $1.airtime }
+        #expect(routineAirtime <= .milliseconds(4320))
+        // Crisis traffic has the rest of the share; the radio's firmware limit (5 s) then refuses with a NAK before the share is spent.
+        let crisis = await box.transmitter.broadcast(.privateApp, payload: payload, as: .crisis)
+        #expect(crisis.wasSent, "\(crisis)")
+        var refused: MeshtasticTransmitter.Result?
+        for _ in 0..<10 {
+            let result = await box.transmitter.broadcast(.privateApp, payload: payload, as: .crisis)
+            if case .refused = result {
+                refused = result
+                break
+            }
+        }
+        #expect(refused == .refused(.dutyCycleLimit))
+        let ledger = try box.store.meshtasticAirtime(since: .distantPast)
+        #expect(ledger.count == channel.transmissions.count, "a refused packet is not on air and not charged")
+        print("share of 7.2 s/h: \(routine.count - 1) routine packets of 40 B (\(routineAirtime)), then crisis; the radio's 5 s limit NAKed after \(ledger.count) packets")
+    }
+
+    @Test("control messages are obeyed only where configured, and then only for the mode")
+    func obeyingControl() async throws {
+        let channel = SimulatedMeshChannel()
+        let box = try Box("wrangelkiez-01", node: 0x0A0A_0001, pilotID: 201, channel: channel, keys: []) { $0.obeyPilotControl = true }
+        let pilot = SimulatedPilotBox(nodeNumber: 0x1700_0017, boxID: 17, districtID: 3, channel: channel)
+        defer { try? FileManager.default.removeItem(atPath: box.directory) }
+        let service = Task { try await box.bridge.run() }
+        defer { service.cancel() }
+        _ = try await box.link.waitUntilReady()
+        pilot.sendControl(mode: .emergency)
+        let override = try await eventually("the box obeying the pilot's crisis mode") { try box.store.modeOverride() }
+        #expect(override == .crisis)
+        #expect(try box.store.pilotControls().first?.obeyed == true)
+        pilot.sendControl(mode: .normal)
+        try await eventually("the box ending the pilot's crisis mode") { try box.store.pilotControls().count == 2 ? true : nil }
+        #expect(try box.store.modeOverride() == nil)
+    }
+
+    @Test("as an uplink it acknowledges every reading at once and sends only the box's own newest values")
+    func liveOnlyUplink() async throws {
+        let channel = SimulatedMeshChannel()
+        let box = try Box("wrangelkiez-01", node: 0x0A0A_0001, pilotID: 201, channel: channel, keys: [])
+        defer { try? FileManager.default.removeItem(atPath: box.directory) }
+        let link = Task { await box.link.run() }
+        defer { link.cancel() }
+        _ = try await box.link.waitUntilReady()
+        let now = Date()
+        let batch = [
+            StoredReading(id: 1, reading: Reading(sensorID: "roof", quantity: .temperature, value: 20.0, measuredAt: now.addingTimeInterval(-60))),
+            StoredReading(id: 2, reading: Reading(sensorID: "roof", quantity: .temperature, value: 21.0, measuredAt: now)),
+            // A pilot box's reading the bridge stored: acknowledged, never sent back to the mesh as ours.
+            StoredReading(id: 3, reading: Reading(sensorID: "kb2-d3-b17-out", quantity: .temperature, value: -9.0, measuredAt: now)),
+            // Too old to describe the box now.
+            StoredReading(id: 4, reading: Reading(sensorID: "balcony", quantity: .relativeHumidity, value: 55, measuredAt: now.addingTimeInterval(-7200))),
+        ]
+        #expect(try await box.uplink.deliver(batch) == [1, 2, 3, 4])
+        await box.uplink.sendStatusIfDue()
+        let telemetry = try channel.transmissions.filter { $0.packet.decoded.portnum == .telemetryApp }.map {
+            try Meshtastic_Telemetry(serializedBytes: $0.packet.decoded.payload)
+        }
+        let environment = try #require(telemetry.first { $0.environmentMetrics.hasTemperature })
+        #expect(environment.environmentMetrics.temperature == 21.0)
+        #expect(!environment.environmentMetrics.hasRelativeHumidity)
+        #expect(box.uplink.statistics.readingsSkipped == 1)
+        // Not due again until the interval has passed.
+        let sent = channel.transmissions.count
+        await box.uplink.sendStatusIfDue()
+        #expect(channel.transmissions.count == sent)
     }
 }
