@@ -35,12 +35,16 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         if self.configuration.simulate {
             let position = self.configuration.identity.position
             let loRaWAN = self.configuration.uplinks.loRaWAN
+            let meshtastic = self.configuration.uplinks.meshtastic
             let kit = try self.fixturePath.map { path in
-                SimulatedKit(fixture: try SimulationFixture.load(path: path), position: position, loRaWAN: loRaWAN)
-            } ?? SimulatedKit(following: self.configuration.sensors, position: position, loRaWAN: loRaWAN)
+                SimulatedKit(fixture: try SimulationFixture.load(path: path), position: position, loRaWAN: loRaWAN, meshtastic: meshtastic)
+            } ?? SimulatedKit(following: self.configuration.sensors, position: position, loRaWAN: loRaWAN, meshtastic: meshtastic)
             buses = kit
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
+            if let neighbourhood = kit.meshtasticNeighbourhood {
+                services.append(SimulatedMeshNeighbourhoodService(neighbourhood: neighbourhood, clock: self.clock))
+            }
             self.logger.info("running on simulated chips", metadata: ["chips": "\(sensors.count)"])
         } else {
             buses = LinuxBuses()
@@ -87,7 +91,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         var meshtasticServices: [any Service] = []
         if let meshtasticSettings = self.configuration.uplinks.meshtastic {
-            let (uplink, bridge) = try self.meshtastic(meshtasticSettings, store: store, desk: desk)
+            let (uplink, bridge) = try self.meshtastic(meshtasticSettings, buses: buses, store: store, desk: desk)
             uplinks.append(uplink)
             meshtasticServices = [bridge, uplink]
         }
@@ -159,9 +163,13 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
     /// The Meshtastic bridge (the radio link, what arrives, crisis traffic) and the uplink that sends the box's
     /// status, sharing one transmitter and its airtime share.
     private func meshtastic(
-        _ settings: MeshtasticSettings, store: ReadingStore, desk: AnnouncementDesk?
+        _ settings: MeshtasticSettings, buses: any BusProvider, store: ReadingStore, desk: AnnouncementDesk?
     ) throws -> (MeshtasticUplink, MeshtasticBridgeService<C>) {
-        let link = MeshtasticRadioLink(endpoint: settings.endpoint, clock: self.clock, logger: self.logger)
+        let connector = MeshtasticConnector(buses: buses)
+        let link = MeshtasticRadioLink(endpoint: settings.endpoint, clock: self.clock, logger: self.logger) {
+            () async throws(MeshtasticTransportError) -> any MeshtasticTransport in
+            try await connector.connect(settings.endpoint)
+        }
         let transmitter = MeshtasticTransmitter(
             link: link, store: store, channel: settings.channelIndex, airtimeShare: settings.airtimeShare, clock: self.clock,
             logger: self.logger)

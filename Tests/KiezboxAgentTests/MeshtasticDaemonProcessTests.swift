@@ -119,4 +119,41 @@ struct MeshtasticDaemonProcessTests {
         #expect(exited == 0, "\(daemon.stderr)")
         await server.stop()
     }
+
+    @Test("a simulated kit with [meshtastic] on a serial port has a simulated radio, and hears a simulated pilot box")
+    func simulatedRadio() async throws {
+        let directory = try temporaryDirectory("kiezbox-meshtastic-simulated")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = DaemonProcessTests.configuration + """
+
+            [meshtastic]
+            port = "/dev/ttyUSB0"
+            pilot_box_id = 42
+            pilot_district_id = 3
+
+            """
+        try configuration.write(toFile: directory + "/kiezbox.toml", atomically: true, encoding: .utf8)
+        let arguments = ["--config", directory + "/kiezbox.toml", "--data-dir", directory + "/data"]
+        let doctor = try await runProgram([kiezboxBinary, "doctor"] + arguments, in: directory)
+        #expect(doctor.output.contains("!4b1e5100"), "\(doctor.all)")
+        let daemon = try SpawnedDaemon([kiezboxBinary, "run"] + arguments, in: directory)
+        defer {
+            daemon.signal(SIGKILL)
+            _ = reapedStatus(daemon.pid, blocking: true)
+        }
+        let account = try await eventually("the simulated radio ready and the status sent") { () async throws -> StatusJSON.Account? in
+            guard let account = try await self.status(arguments, in: directory), account.packetsSent >= 2, account.link?.state == "ready"
+            else { return nil }
+            return account
+        }
+        #expect(account.link?.endpoint == "/dev/ttyUSB0")
+        let text = try await eventually("the simulated pilot box among the neighbours") { () async throws -> String? in
+            let run = try await runProgram([kiezboxBinary, "status"] + arguments, in: directory)
+            return run.output.contains("kb2-d2-b11") ? run.output : nil
+        }
+        #expect(text.contains("via meshtastic"), "\(text)")
+        daemon.signal(SIGTERM)
+        let exited = try await eventually("the daemon to stop") { reapedStatus(daemon.pid) }
+        #expect(exited == 0, "\(daemon.stderr)")
+    }
 }

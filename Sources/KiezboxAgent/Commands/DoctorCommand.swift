@@ -30,13 +30,16 @@ struct DoctorCommand: AsyncParsableCommand {
         let buses: any BusProvider
         if configuration.simulate {
             let position = configuration.identity.position
-            // The configured LoRaWAN modem is part of the simulated kit, as it is for `kiezbox run`.
+            // The configured LoRaWAN modem and Meshtastic radio are part of the simulated kit, as for `kiezbox run`.
             let loRaWAN = configuration.uplinks.loRaWAN
             let kit: SimulatedKit
             if let fixture = self.fixture {
-                kit = SimulatedKit(fixture: try SimulationFixture.load(path: fixture), position: position, loRaWAN: loRaWAN)
+                kit = SimulatedKit(
+                    fixture: try SimulationFixture.load(path: fixture), position: position, loRaWAN: loRaWAN,
+                    meshtastic: configuration.uplinks.meshtastic)
             } else {
-                kit = SimulatedKit(following: configuration.sensors, position: position, loRaWAN: loRaWAN)
+                kit = SimulatedKit(
+                    following: configuration.sensors, position: position, loRaWAN: loRaWAN, meshtastic: configuration.uplinks.meshtastic)
             }
             kit.updateWorld(at: Date())
             buses = kit

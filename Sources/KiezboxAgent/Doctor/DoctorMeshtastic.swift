@@ -15,7 +15,7 @@ extension Doctor {
         let place = settings.endpoint.description
         let transport: any MeshtasticTransport
         do {
-            transport = try await self.openMeshtastic(settings.endpoint)
+            transport = try await MeshtasticConnector(buses: self.buses, connectTimeout: self.answerTimeout).open(settings.endpoint)
         } catch {
             return DoctorFinding(
                 status: .missing, sensor: Self.meshtasticFindingName, chip: "Meshtastic radio", place: place, detail: "\(error)",
@@ -42,19 +42,6 @@ extension Doctor {
         transport.close()
         guard let info else { return Self.meshtasticSilent(link.statistics, settings) }
         return Self.meshtasticFound(info, settings)
-    }
-
-    private func openMeshtastic(_ endpoint: MeshtasticEndpoint) async throws -> any MeshtasticTransport {
-        switch endpoint {
-        case .serial(let path):
-            // Through the bus provider, so `--simulate` kits and real ports are opened alike.
-            let (port, _) = try self.buses.serialPort(path, baudRate: .b115200)
-            let transport = MeshtasticSerialTransport(port: port) { (port as? LinuxSerialPort)?.close() }
-            try await transport.wake()
-            return transport
-        case .tcp(let host, let port):
-            return try await MeshtasticTCPTransport.connect(host: host, port: port, timeout: self.answerTimeout)
-        }
     }
 
     private static func meshtasticAccessFix(_ error: any Error, _ endpoint: MeshtasticEndpoint) -> String {

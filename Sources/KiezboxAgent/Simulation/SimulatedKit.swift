@@ -54,6 +54,9 @@ final class SimulatedKit: BusProvider {
     let timeScale: Double
     /// The simulated LoRaWAN modem's radio (its record of frames, its scripting), when the kit has one.
     let loRaWANRadio: SimulatedLoRaWANRadio?
+    /// The simulated Meshtastic radio's neighbourhood (the LoRa channel, a Kiezbox 2.0 pilot box, a phone), when
+    /// `[meshtastic]` names a serial port.
+    let meshtasticNeighbourhood: SimulatedMeshNeighbourhood?
 
     /// - Parameters:
     ///   - specs: the chips and where they sit.
@@ -62,7 +65,7 @@ final class SimulatedKit: BusProvider {
     ///   - loRaWANModem: where a simulated LoRaWAN modem of which dialect sits (`[lorawan] port` and `modem`).
     init(
         specs: [SimulatedChipSpec], position: GeoPosition = SimulatedKit.defaultPosition, timeScale: Double = 100,
-        loRaWANModem: (path: String, kind: LoRaWANModemKind)? = nil
+        loRaWANModem: (path: String, kind: LoRaWANModemKind)? = nil, meshtasticPort: String? = nil
     ) {
         var i2cBuses: [String: SimulatedI2CBus] = [:]
         var gpioChips: [String: SimulatedGPIOChip] = [:]
@@ -113,6 +116,13 @@ final class SimulatedKit: BusProvider {
         } else {
             self.loRaWANRadio = nil
         }
+        if let path = meshtasticPort {
+            let neighbourhood = SimulatedMeshNeighbourhood(near: position)
+            serialPorts[path] = SimulatedSerialPort(name: "sim:" + path, device: neighbourhood.radio)
+            self.meshtasticNeighbourhood = neighbourhood
+        } else {
+            self.meshtasticNeighbourhood = nil
+        }
         self.i2cBuses = i2cBuses
         self.gpioChips = gpioChips
         self.serialPorts = serialPorts
@@ -122,19 +132,22 @@ final class SimulatedKit: BusProvider {
     }
 
     /// A kit with the configured chip at each configured place: any configuration runs without a fixture.
-    convenience init(following sensors: [SensorConfiguration], position: GeoPosition?, loRaWAN: LoRaWANSettings? = nil) {
+    convenience init(
+        following sensors: [SensorConfiguration], position: GeoPosition?, loRaWAN: LoRaWANSettings? = nil,
+        meshtastic: MeshtasticSettings? = nil
+    ) {
         self.init(
             specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) },
             position: position ?? Self.defaultPosition,
-            loRaWANModem: Self.modemPlace(loRaWAN)
+            loRaWANModem: Self.modemPlace(loRaWAN), meshtasticPort: meshtastic?.serialPath
         )
     }
 
-    /// A fixture's chips, and the configured LoRaWAN modem.
-    convenience init(fixture: SimulationFixture, position: GeoPosition?, loRaWAN: LoRaWANSettings?) {
+    /// A fixture's chips, and the configured LoRaWAN modem and Meshtastic radio.
+    convenience init(fixture: SimulationFixture, position: GeoPosition?, loRaWAN: LoRaWANSettings?, meshtastic: MeshtasticSettings? = nil) {
         self.init(
             specs: fixture.chips, position: position ?? Self.defaultPosition, timeScale: fixture.timeScale,
-            loRaWANModem: Self.modemPlace(loRaWAN))
+            loRaWANModem: Self.modemPlace(loRaWAN), meshtasticPort: meshtastic?.serialPath)
     }
 
     /// Where the simulated modem sits and which dialect it speaks; `modem = "auto"` finds a RAK3172.
