@@ -76,7 +76,8 @@ extension ReadingStore {
 
     /// Stores a post that arrived from `origin`, committed at once; nil when the store already has the post with
     /// that origin and reference (expired or not: an old copy heard again does not come back). Budget and expiry
-    /// rules as ``addBulletinPost(kind:category:text:place:createdAt:expiresAt:)``.
+    /// rules as ``addBulletinPost(kind:category:text:place:createdAt:expiresAt:)``, and posts from elsewhere fill at
+    /// most half of the bulletin's posts.
     public func addRelayedBulletinPost(
         kind: BulletinKind, category: BulletinCategory?, text: String, place: String, createdAt: Date, expiresAt: Date,
         origin: BulletinOrigin
@@ -106,6 +107,15 @@ extension ReadingStore {
             guard posts < budget.maximumPosts, bytes + cost <= budget.maximumBytes else {
                 throw ReadingStoreError(
                     .bulletinFull, "the bulletin is full (\(posts) posts, \(bytes) bytes; budget \(budget.maximumPosts) posts, \(budget.maximumBytes) bytes)")
+            }
+            if origin != nil {
+                // Posts from elsewhere (unauthenticated radio traffic, for now) may fill half the bulletin at most,
+                // so a flood over LoRa cannot keep the box's own residents from posting.
+                let relayed = try Int.fetchOne(db, sql: "SELECT count(*) FROM bulletin_post WHERE origin IS NOT NULL") ?? 0
+                guard relayed < budget.maximumPosts / 2 else {
+                    throw ReadingStoreError(
+                        .bulletinFull, "the bulletin holds \(relayed) posts from elsewhere, the most it takes (half of \(budget.maximumPosts))")
+                }
             }
             try db.execute(
                 sql: "INSERT INTO bulletin_post(kind, category, text, place, created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?)",

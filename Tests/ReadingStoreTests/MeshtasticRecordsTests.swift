@@ -81,4 +81,30 @@ struct MeshtasticRecordsTests {
             #expect(try store.meshtasticLink() == nil)
         }
     }
+
+    @Test("posts from elsewhere fill at most half the bulletin: the residents' own posts still fit after a flood")
+    func relayedPostsAreCapped() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = try ReadingStore(
+                directory: directory, configuration: ReadingStoreConfiguration(bulletin: BulletinBudget(maximumPosts: 10, maximumBytes: 1 << 20)))
+            var stored = 0
+            for index in 0..<20 {
+                do {
+                    _ = try await store.addRelayedBulletinPost(
+                        kind: .request, category: .other, text: "flood \(index)", place: "", createdAt: self.start,
+                        expiresAt: self.start.addingTimeInterval(3600), origin: BulletinOrigin(name: "kb2-node-bad00bad", reference: "\(index)"))
+                    stored += 1
+                } catch let error as ReadingStoreError where error.code == .bulletinFull {
+                    continue
+                }
+            }
+            #expect(stored == 5)
+            for index in 0..<5 {
+                _ = try await store.addBulletinPost(
+                    kind: .request, category: .water, text: "resident \(index)", place: "", createdAt: self.start,
+                    expiresAt: self.start.addingTimeInterval(3600))
+            }
+            #expect(try store.openBulletinPosts(at: self.start).count == 10)
+        }
+    }
 }
