@@ -162,8 +162,9 @@ let largest = AnnouncementFragmenter.maximumFragmentCount
 let largestAirtime = MeshtasticAirtime.airtime(dataLength: MeshtasticPayload.dataLength(port: .privateApp, payloadLength: 228)) * largest
 print("largest announcement (16 KiB): \(largest) fragments, about \(milliseconds(largestAirtime)) airtime")
 let help = try MeshHelpRequest(
-    originDistrict: "friedrichshain-kreuzberg", originBox: "wrangelkiez-01", originPostID: 4711, kind: .request, category: .medical,
-    text: "Insulin wird gebraucht, Nachbarin 3. OG, bitte klingeln", place: "Wrangelstraße 12",
-    createdAt: now, expiresAt: now.addingTimeInterval(86_400)
+    originDistrict: "friedrichshain-kreuzberg", originBox: "wrangelkiez-01",
+    post: BulletinPost(
+        id: 4711, kind: .request, category: .medical, text: "Insulin wird gebraucht, Nachbarin 3. OG, bitte klingeln",
+        place: "Wrangelstraße 12", createdAt: now, expiresAt: now.addingTimeInterval(86_400))
 ).payload().bytes
 row("relayed help request (port 256)", port: .privateApp, payload: help)

@@ -1,5 +1,5 @@
 /// SplitMix64: a tiny, fast, seeded generator, so fuzz runs are reproducible from their seed.
-public struct SerialFuzzRandom {
+public struct SerialFuzzRandom: RandomNumberGenerator {
     private var state: UInt64
 
     public init(seed: UInt64) {

@@ -1,21 +1,10 @@
 import Foundation
 import KiezboxCore
+import KiezboxTestSupport
 import MeshRelay
 import ReadingStore
 import SwiftProtobuf
 import Testing
-
-/// A deterministic generator (SplitMix64), so a failing fuzz case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Kiezbox box-to-box messages on PRIVATE_APP: announcement fragments and relayed help requests")
 struct KiezboxMeshMessageTests {
@@ -23,7 +12,7 @@ struct KiezboxMeshMessageTests {
     static let start = Instant(offset: .zero)
 
     static func announcement(payloadBytes: Int, seed: UInt64 = 1) throws -> CompactAnnouncement {
-        var generator = SeededGenerator(state: seed)
+        var generator = SerialFuzzRandom(seed: seed)
         let payload = Data((0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let signature = Data((0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) })
         return try CompactAnnouncement(keyID: "bezirk-2026", payload: payload, signature: signature)
@@ -40,7 +29,7 @@ struct KiezboxMeshMessageTests {
 
     @Test("announcements from 1 byte to 16 KiB: every payload within 233 bytes, reassembled out of order and duplicated")
     func roundTrip() throws {
-        var generator = SeededGenerator(state: 7)
+        var generator = SerialFuzzRandom(seed: 7)
         let envelopeOverhead = 2 + "bezirk-2026".utf8.count + 2 + 3 + 64
         let sizes = [1, 2, 100, 199 - envelopeOverhead, 200 - envelopeOverhead, 201 - envelopeOverhead, 1_000, 4_096]
             + [AnnouncementFragmenter.maximumEnvelopeBytes - envelopeOverhead]
@@ -208,29 +197,31 @@ struct KiezboxMeshMessageTests {
         }
     }
 
-    static let post = MeshHelpRequest(
-        originDistrict: "friedrichshain-kreuzberg", originBox: "wrangelkiez-01", originPostID: 4711, kind: .request,
-        category: .medical, text: "Insulin needed for my neighbour, 3rd floor", place: "Wrangelstraße 12",
-        createdAt: Date(timeIntervalSince1970: 1_790_000_000), expiresAt: Date(timeIntervalSince1970: 1_790_086_400))
+    static let relayed = MeshHelpRequest(
+        originDistrict: "friedrichshain-kreuzberg", originBox: "wrangelkiez-01",
+        post: BulletinPost(
+            id: 4711, kind: .request, category: .medical, text: "Insulin needed for my neighbour, 3rd floor",
+            place: "Wrangelstraße 12", createdAt: Date(timeIntervalSince1970: 1_790_000_000),
+            expiresAt: Date(timeIntervalSince1970: 1_790_086_400)))
 
     @Test("a relayed help request round-trips in one packet")
     func helpRequestRoundTrip() throws {
         for (kind, category) in [(BulletinKind.request, BulletinCategory?.some(.medical)), (.offer, .water), (.safe, nil)] {
-            var post = Self.post
-            post.kind = kind
-            post.category = category
-            let (bytes, truncated) = try post.payload()
+            var relayed = Self.relayed
+            relayed.post.kind = kind
+            relayed.post.category = category
+            let (bytes, truncated) = try relayed.payload()
             #expect(!truncated && bytes.count <= MeshtasticPayload.maximumLength)
-            #expect(try KiezboxMeshCodec.decode(payload: bytes) == .helpRequest(post))
+            #expect(try KiezboxMeshCodec.decode(payload: bytes) == .helpRequest(relayed))
         }
     }
 
     @Test("long texts are cut at a character boundary to fit one packet, with an ellipsis")
     func helpRequestTruncation() throws {
-        var post = Self.post
-        post.text = "Wir brauchen dringend Wasser für die Kita 🚰👩‍👩‍👧‍👦 — Grüße aus der Straße! ".repeated(12)
-        post.place = "Hinterhaus, Seitenflügel links, 4. OG, bei Müller-Lüdenscheidt (klingeln!)"
-        let (bytes, truncated) = try post.payload()
+        var relayed = Self.relayed
+        relayed.post.text = "Wir brauchen dringend Wasser für die Kita 🚰👩‍👩‍👧‍👦 — Grüße aus der Straße! ".repeated(12)
+        relayed.post.place = "Hinterhaus, Seitenflügel links, 4. OG, bei Müller-Lüdenscheidt (klingeln!)"
+        let (bytes, truncated) = try relayed.payload()
         #expect(truncated)
         // Full up to the last whole character (the family emoji alone is 25 bytes).
         #expect(bytes.count <= MeshtasticPayload.maximumLength && bytes.count > MeshtasticPayload.maximumLength - 25)
@@ -238,20 +229,21 @@ struct KiezboxMeshMessageTests {
             Issue.record("not a help request")
             return
         }
-        #expect(decoded.text.hasSuffix("…") && decoded.place.hasSuffix("…"))
-        #expect(decoded.place.utf8.count <= MeshHelpRequest.maximumPlaceBytes)
-        #expect(post.text.hasPrefix(String(decoded.text.dropLast())))
-        #expect(post.place.hasPrefix(String(decoded.place.dropLast())))
+        #expect(decoded.post.place.utf8.count <= MeshHelpRequest.maximumPlaceBytes)
+        #expect(decoded.post.text.hasSuffix("…") && decoded.post.place.hasSuffix("…"))
+        #expect(relayed.post.text.hasPrefix(String(decoded.post.text.dropLast())))
+        #expect(relayed.post.place.hasPrefix(String(decoded.post.place.dropLast())))
         // Every cut at every length stays valid UTF-8 of whole characters and within the packet.
         for length in stride(from: 0, through: 400, by: 7) {
-            post.text = String(String("ä😀👩‍👩‍👧‍👦x".repeated(40)).prefix(length))
-            let (bytes, _) = try post.payload()
+            relayed.post.text = String(String("ä😀👩‍👩‍👧‍👦x".repeated(40)).prefix(length))
+            let (bytes, _) = try relayed.payload()
             #expect(bytes.count <= MeshtasticPayload.maximumLength)
             guard case .helpRequest(let decoded) = try KiezboxMeshCodec.decode(payload: bytes) else {
                 Issue.record("not a help request")
                 return
             }
-            #expect(post.text.hasPrefix(decoded.text.hasSuffix("…") ? String(decoded.text.dropLast()) : decoded.text))
+            let text = decoded.post.text
+            #expect(relayed.post.text.hasPrefix(text.hasSuffix("…") ? String(text.dropLast()) : text))
         }
     }
 
@@ -283,7 +275,7 @@ struct KiezboxMeshMessageTests {
 
     @Test("fuzz: random and mutated fragment sequences never crash, never assemble anything but the original")
     func fuzz() throws {
-        var generator = SeededGenerator(state: 2026)
+        var generator = SerialFuzzRandom(seed: 2026)
         let originals = try (1...4).map { try Self.announcement(payloadBytes: 150 * $0 * $0, seed: UInt64($0)) }
         let valid = try originals.map { try AnnouncementFragmenter.payloads(for: $0) }
         var reassembler = AnnouncementReassembler<Instant>(maximumPartials: 3, partialLifetime: .seconds(60))

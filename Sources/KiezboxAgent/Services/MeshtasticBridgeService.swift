@@ -172,10 +172,11 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
             guard self.settings.relayHelpRequests else { return }
             guard request.originDistrict != self.identity.district || request.originBox != self.identity.boxID else { return }
             do {
+                let post = request.post
                 _ = try await self.store.addRelayedBulletinPost(
-                    kind: request.kind, category: request.category, text: request.text, place: request.place, createdAt: request.createdAt,
-                    expiresAt: request.expiresAt,
-                    origin: BulletinOrigin(name: "\(request.originDistrict)/\(request.originBox)", reference: String(request.originPostID)))
+                    kind: post.kind, category: post.category, text: post.text, place: post.place, createdAt: post.createdAt,
+                    expiresAt: post.expiresAt,
+                    origin: BulletinOrigin(name: "\(request.originDistrict)/\(request.originBox)", reference: String(post.id)))
             } catch {
                 self.logger.warning("could not store a relayed help request", metadata: ["error": "\(error)"])
             }
@@ -251,9 +252,7 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
         let posts: [BulletinPost]
         do { posts = try self.store.openBulletinPosts(at: now) } catch { return }
         for post in posts.reversed() where post.id > lastRelayed && post.origin == nil && post.kind == .request {
-            let request = MeshHelpRequest(
-                originDistrict: self.identity.district, originBox: self.identity.boxID, originPostID: post.id, kind: post.kind,
-                category: post.category, text: post.text, place: post.place, createdAt: post.createdAt, expiresAt: post.expiresAt)
+            let request = MeshHelpRequest(originDistrict: self.identity.district, originBox: self.identity.boxID, post: post)
             guard let (payload, _) = try? request.payload() else { continue }
             let result = await self.transmitter.broadcast(.privateApp, payload: payload, as: .crisis)
             guard result.wasSent else {

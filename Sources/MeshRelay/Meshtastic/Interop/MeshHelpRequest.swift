@@ -1,10 +1,10 @@
-public import Foundation
+import Foundation
 public import ReadingStore
 import SwiftProtobuf
 
 /// A bulletin post relayed from box to box over LoRa (`RelayedHelpRequest` on PRIVATE_APP): one packet each.
 ///
-/// The origin (district, box, post id) names the post everywhere, so a box that hears it twice, or from two
+/// The origin (district, box, the post's id there) names the post everywhere, so a box that hears it twice, or from two
 /// neighbours, can keep one copy. Text and place are cut to fit the 233-byte payload (``payload()``).
 public struct MeshHelpRequest: Sendable, Hashable {
     /// The place is cut to this many bytes first, so the text keeps most of the packet.
@@ -12,28 +12,13 @@ public struct MeshHelpRequest: Sendable, Hashable {
 
     public var originDistrict: String
     public var originBox: String
-    public var originPostID: Int64
-    public var kind: BulletinKind
-    /// nil for a check-in ("safe").
-    public var category: BulletinCategory?
-    public var text: String
-    public var place: String
-    public var createdAt: Date
-    public var expiresAt: Date
+    /// The post as the origin box stores it; its `id` is the origin's post id.
+    public var post: BulletinPost
 
-    public init(
-        originDistrict: String, originBox: String, originPostID: Int64, kind: BulletinKind, category: BulletinCategory?,
-        text: String, place: String, createdAt: Date, expiresAt: Date
-    ) {
+    public init(originDistrict: String, originBox: String, post: BulletinPost) {
         self.originDistrict = originDistrict
         self.originBox = originBox
-        self.originPostID = originPostID
-        self.kind = kind
-        self.category = category
-        self.text = text
-        self.place = place
-        self.createdAt = createdAt
-        self.expiresAt = expiresAt
+        self.post = post
     }
 
     /// The PRIVATE_APP payload, at most ``MeshtasticPayload/maximumLength`` bytes: the place cut to
@@ -46,16 +31,16 @@ public struct MeshHelpRequest: Sendable, Hashable {
         // A string costs a tag byte and a length (one byte below 128, two above), and may lengthen the length of
         // the enclosing message by one: 3 bytes reserved, and the text shortened further if that was too few.
         let fixed = KiezboxMeshCodec.payload(.helpRequest(message)).count
-        message.place = Self.prefix(self.place, bytes: min(Self.maximumPlaceBytes, limit - fixed - 3))
+        message.place = Self.prefix(self.post.place, bytes: min(Self.maximumPlaceBytes, limit - fixed - 3))
         let withPlace = KiezboxMeshCodec.payload(.helpRequest(message)).count
-        message.text = Self.prefix(self.text, bytes: limit - withPlace - 3)
+        message.text = Self.prefix(self.post.text, bytes: limit - withPlace - 3)
         var bytes = KiezboxMeshCodec.payload(.helpRequest(message))
         while bytes.count > limit, !message.text.isEmpty {
-            message.text = Self.prefix(self.text, bytes: message.text.utf8.count - (bytes.count - limit))
+            message.text = Self.prefix(self.post.text, bytes: message.text.utf8.count - (bytes.count - limit))
             bytes = KiezboxMeshCodec.payload(.helpRequest(message))
         }
         guard bytes.count <= limit else { throw .invalidHelpRequest("origin", "ids short enough for one packet") }
-        return (bytes, message.place != self.place || message.text != self.text)
+        return (bytes, message.place != self.post.place || message.text != self.post.text)
     }
 
     /// `text` itself if it has at most `bytes` UTF-8 bytes, else its longest prefix of whole characters that fits
@@ -79,15 +64,15 @@ public struct MeshHelpRequest: Sendable, Hashable {
         Kiezbox_RelayedHelpRequest.with {
             $0.originDistrict = self.originDistrict
             $0.originBox = self.originBox
-            $0.originPostID = self.originPostID
+            $0.originPostID = self.post.id
             $0.kind =
-                switch self.kind {
+                switch self.post.kind {
                 case .request: .request
                 case .offer: .offer
                 case .safe: .safe
                 }
             $0.category =
-                switch self.category {
+                switch self.post.category {
                 case nil: .none
                 case .medical: .medical
                 case .fire: .fire
@@ -98,8 +83,8 @@ public struct MeshHelpRequest: Sendable, Hashable {
                 }
             $0.text = text
             $0.place = place
-            $0.createdAt = Int64(self.createdAt.timeIntervalSince1970.rounded(.down))
-            $0.expiresAt = Int64(self.expiresAt.timeIntervalSince1970.rounded(.down))
+            $0.createdAt = Int64(self.post.createdAt.timeIntervalSince1970.rounded(.down))
+            $0.expiresAt = Int64(self.post.expiresAt.timeIntervalSince1970.rounded(.down))
         }
     }
 
@@ -126,10 +111,11 @@ public struct MeshHelpRequest: Sendable, Hashable {
         }
         guard wire.expiresAt > wire.createdAt else { throw .invalidHelpRequest("expires_at", "a time after created_at") }
         self.init(
-            originDistrict: wire.originDistrict, originBox: wire.originBox, originPostID: wire.originPostID, kind: kind,
-            category: category, text: wire.text, place: wire.place,
-            createdAt: Date(timeIntervalSince1970: TimeInterval(wire.createdAt)),
-            expiresAt: Date(timeIntervalSince1970: TimeInterval(wire.expiresAt)))
+            originDistrict: wire.originDistrict, originBox: wire.originBox,
+            post: BulletinPost(
+                id: wire.originPostID, kind: kind, category: category, text: wire.text, place: wire.place,
+                createdAt: Date(timeIntervalSince1970: TimeInterval(wire.createdAt)),
+                expiresAt: Date(timeIntervalSince1970: TimeInterval(wire.expiresAt))))
     }
 
     /// District and box ids are MQTT topic segments on every box: lowercase letters, digits and '-', 1 to 64,
