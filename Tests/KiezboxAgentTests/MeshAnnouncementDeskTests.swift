@@ -51,7 +51,7 @@ struct MeshAnnouncementDeskTests {
             #expect(try AnnouncementFragmenter.payloads(for: compact).count > 1)
             let received = try #require(try Self.overTheMesh(compact))
             #expect(received == envelope.json(), "byte for byte what AnnouncementEnvelope.json() makes")
-            guard case .accepted = try await desk.accept(received, via: .mesh, now: Self.now) else {
+            guard case .accepted = try await desk.accept(received, via: .lora, now: Self.now) else {
                 Issue.record("the reassembled announcement was not accepted")
                 return
             }
@@ -60,7 +60,7 @@ struct MeshAnnouncementDeskTests {
             var forged = try CompactAnnouncement(envelopeJSON: try signer.sign(Self.payload(id: "stromausfall-2")).json())
             forged.payload = Self.payload(id: "stromausfall-3").json()
             let forgedJSON = try #require(try Self.overTheMesh(forged))
-            let outcome = try await desk.accept(forgedJSON, via: .mesh, now: Self.now)
+            let outcome = try await desk.accept(forgedJSON, via: .lora, now: Self.now)
             guard case .rejected(.forged, _) = outcome else {
                 Issue.record("a forged announcement was not refused as forged: \(outcome)")
                 return
@@ -69,7 +69,7 @@ struct MeshAnnouncementDeskTests {
             let stranger = AnnouncementSigner(keyID: "someone-else", privateKey: Curve25519.Signing.PrivateKey())
             let unknown = try #require(
                 try Self.overTheMesh(try CompactAnnouncement(envelopeJSON: try stranger.sign(Self.payload(id: "stromausfall-4")).json())))
-            guard case .rejected(.unknownKey, _) = try await desk.accept(unknown, via: .mesh, now: Self.now) else {
+            guard case .rejected(.unknownKey, _) = try await desk.accept(unknown, via: .lora, now: Self.now) else {
                 Issue.record("an announcement under an unknown key was not refused")
                 return
             }

@@ -106,8 +106,12 @@ struct MeshtasticBridgeTests {
         #expect(try b.desk.currentAccepted(at: Date()).map(\.envelope) == [envelope])
         let fragments = channel.transmissions.filter { $0.sender == a.radio.nodeNumber && $0.packet.decoded.portnum == .privateApp }
         #expect(fragments.count == (try AnnouncementFragmenter.payloads(for: CompactAnnouncement(envelopeJSON: envelope))).count)
-        let ledger = try a.store.meshtasticAirtime(since: .distantPast)
-        #expect(ledger.count == fragments.count && ledger.allSatisfy { $0.traffic == "crisis" && $0.port == 256 })
+        // B may hear the last fragment before A has its acknowledgement and charged the ledger.
+        let ledger = try await eventually("box A charging every fragment") { () throws -> [MeshtasticAirtimeEntry]? in
+            let ledger = try a.store.meshtasticAirtime(since: .distantPast)
+            return ledger.count == fragments.count ? ledger : nil
+        }
+        #expect(ledger.allSatisfy { $0.traffic == "crisis" && $0.port == 256 })
         print("announcement of \(envelope.count) bytes of JSON went over LoRa in \(fragments.count) fragments, "
             + "\(ledger.reduce(0) { $0 + $1.bytes }) bytes and \(ledger.reduce(Duration.zero) { $0 + $1.airtime }) on air")
 
@@ -221,9 +225,10 @@ struct MeshtasticBridgeTests {
         defer { service.cancel() }
         _ = try await box.link.waitUntilReady()
         pilot.sendControl(mode: .emergency)
-        let override = try await eventually("the box obeying the pilot's crisis mode") { try box.store.modeOverride() }
-        #expect(override == .crisis)
-        #expect(try box.store.pilotControls().first?.obeyed == true)
+        // The override is set first, then the message recorded as obeyed.
+        let obeyed = try await eventually("the box obeying the pilot's crisis mode") { try box.store.pilotControls().first }
+        #expect(obeyed.obeyed)
+        #expect(try box.store.modeOverride() == .crisis)
         pilot.sendControl(mode: .normal)
         try await eventually("the box ending the pilot's crisis mode") { try box.store.pilotControls().count == 2 ? true : nil }
         #expect(try box.store.modeOverride() == nil)

@@ -25,7 +25,9 @@ public final class PseudoTerminal: Sendable {
 
     public init() throws(PseudoTerminalError) {
         let calls = try PseudoTerminalCalls.load()
-        let fd = calls.openpt(O_RDWR | O_NOCTTY)
+        // Close-on-exec: a process another test forks meanwhile must not keep the master open, or closing it here
+        // would never hang up the slave (a "pulled cable" the port under test never notices).
+        let fd = calls.openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { throw PseudoTerminalError(call: "posix_openpt", errno: errno) }
         guard calls.grantpt(fd) == 0 else {
             Glibc.close(fd)

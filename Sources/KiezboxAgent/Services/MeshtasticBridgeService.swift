@@ -139,11 +139,11 @@ struct MeshtasticBridgeService<C: KiezboxClock>: Service {
         let sender = "\(control.target.nodeName) (\(box))"
         self.logger.notice(
             "Kiezbox 2.0 control message", metadata: ["from": "\(sender)", "asks": "\(control.description)", "obeyed": "\(obeyedMode != nil)"])
-        try await self.store.recordPilotControl(PilotControlRecord(at: now, sender: sender, description: control.description, obeyed: obeyedMode != nil))
         if let obeyedMode {
             // The configuration trusts the pilot's admin tools: their mode counts as set by hand.
             try await self.store.setModeOverride(obeyedMode == .normal ? nil : obeyedMode)
         }
+        try await self.store.recordPilotControl(PilotControlRecord(at: now, sender: sender, description: control.description, obeyed: obeyedMode != nil))
     }
 
     private func receiveFromBox(_ packet: MeshtasticReceivedPacket, reassembler: inout AnnouncementReassembler<DateInstant>) async {

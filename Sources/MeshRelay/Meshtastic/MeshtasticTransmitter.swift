@@ -51,6 +51,11 @@ public actor MeshtasticTransmitter {
         return MeshtasticAirtimeBudget(airtimeShare: self.airtimeShare, entries: entries)
     }
 
+    /// Returns once the radio link is ready (at once if it is); throws when cancelled.
+    public nonisolated func waitUntilLinkReady() async throws {
+        _ = try await self.link.waitUntilReady()
+    }
+
     /// Sends `payload` on `port` to everyone on the box's channel, if the share allows it.
     public func broadcast(_ port: Meshtastic_PortNum, payload: [UInt8], as traffic: TrafficClass) async -> Result {
         let now = self.clock.currentDate()

@@ -166,8 +166,15 @@ public final class MeshtasticUplink: Uplink, Service {
             }
             if let reason {
                 self.logger.notice("Meshtastic status packet not sent", metadata: ["port": "\(port)", "reason": "\(reason)"])
-                // The link is down or the share is used up: the rest would fare no better; try at the next interval.
-                if case .failed = result { break }
+                if case .failed(let error) = result {
+                    // No link (not yet, or the radio rebooted): the status goes as soon as it is back, not a whole
+                    // check interval later.
+                    if error == .notConnected || error == .linkLost, (try? await self.transmitter.waitUntilLinkReady()) != nil {
+                        self.wake.yield()
+                    }
+                    break
+                }
+                // The share is used up: the rest would fare no better; the next check tries again.
                 if case .overBudget = result { break }
             } else {
                 sent += 1

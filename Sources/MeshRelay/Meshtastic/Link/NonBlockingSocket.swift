@@ -144,18 +144,31 @@ final class NonBlockingSocket: Sendable {
         return (NonBlockingSocket(descriptor: fd, name: "\(host):\(actualPort)"), actualPort)
     }
 
+    /// accept4(2), so a client socket is close-on-exec from the start: a process forked meanwhile (tests spawn
+    /// daemons all the time) must not keep it open, or the client never sees the server drop it. Swift's Glibc
+    /// module hides accept4 behind _GNU_SOURCE, so it is looked up once.
+    private static let accept4: (@convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32) -> Int32)? = {
+        guard let address = dlsym(dlopen(nil, RTLD_NOW), "accept4") else { return nil }
+        return unsafeBitCast(
+            address, to: (@convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32) -> Int32).self)
+    }()
+
     /// The next client, or nil when none arrived within `timeout`.
     func accept(timeout: Duration) async throws(MeshtasticTransportError) -> NonBlockingSocket? {
         try await self.waitFor(timeout: timeout) { () throws(MeshtasticTransportError) -> NonBlockingSocket? in
             let result: Result<Int32, MeshtasticTransportError> = self.descriptor.withLock { fd in
                 guard fd >= 0 else { return .failure(self.failure(.closed)) }
-                // accept4 is hidden behind _GNU_SOURCE in Swift's Glibc module: set the flags afterwards.
-                let client = Glibc.accept(fd, nil, nil)
-                if client >= 0 {
-                    _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-                    _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-                    return .success(client)
+                let client: Int32
+                if let accept4 = Self.accept4 {
+                    client = accept4(fd, nil, nil, Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue))
+                } else {
+                    client = Glibc.accept(fd, nil, nil)
+                    if client >= 0 {
+                        _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+                        _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+                    }
                 }
+                if client >= 0 { return .success(client) }
                 if errno == EAGAIN || errno == EINTR || errno == ECONNABORTED { return .success(-1) }
                 return .failure(self.failure(.io(errno: errno)))
             }
