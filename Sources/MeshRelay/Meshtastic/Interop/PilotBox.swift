@@ -132,3 +132,11 @@ public enum PilotSensorPart: Sendable, Hashable {
         }
     }
 }
+
+extension PilotBoxAddress {
+    /// The stem every pilot box's sensor id starts with (``name``): readings under it came from the mesh.
+    public static let sensorIDPrefix = "kb2-"
+
+    /// Whether `sensorID` names a pilot box's sensor, not one of this box's.
+    public static func isPilotSensorID(_ sensorID: String) -> Bool { sensorID.hasPrefix(Self.sensorIDPrefix) }
+}
