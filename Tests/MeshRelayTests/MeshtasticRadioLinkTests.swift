@@ -276,6 +276,27 @@ struct MeshtasticRadioLinkTests {
         await line.unplug()
     }
 
+    @Test("the cable pulled while a process started meanwhile still runs: the link notices all the same")
+    func cablePulledWhileAnotherProcessRuns() async throws {
+        let mesh = Mesh()
+        let line = try SimulatedMeshtasticSerialLine(radio: mesh.radio)
+        // A process spawned now (as other tests spawn daemons at any time) must not inherit the line's master:
+        // while it held it, closing the master here would never hang the port up.
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = ["/bin/sleep", "60"].map { (argument: String) in strdup(argument) } + [nil]
+        defer { argv.forEach { free($0) } }
+        try #require(posix_spawn(&pid, "/bin/sleep", nil, nil, &argv, environ) == 0)
+        defer {
+            kill(pid, SIGKILL)
+            waitpid(pid, nil, 0)
+        }
+        try await self.withLink(.serial(path: line.path)) { link in
+            _ = try await link.waitUntilReady()
+            await line.unplug()
+            try await eventually("the link to notice", timeout: .seconds(20)) { if case .disconnected = link.state { true } else { nil } }
+        }
+    }
+
     @Test("meshtasticd not running: refused attempts back off, and the link connects once it starts; a stop and restart heals too")
     func serverNotRunning() async throws {
         let mesh = Mesh()
