@@ -189,6 +189,23 @@ struct LinuxSerialPortTests {
         #expect(throws: Never.self) { try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600) }
     }
 
+    @Test("a refused second opener leaves the port as its owner set it (kiezbox doctor while the daemon runs)")
+    func busyOpenerChangesNothing() async throws {
+        let terminal = try PseudoTerminal()
+        defer { terminal.closeMaster() }
+        let port = try LinuxSerialPort(path: terminal.slavePath, baudRate: .b115200)
+        defer { port.close() }
+        // The doctor probing another dialect at 9600 baud, as root (TIOCEXCL does not keep root out).
+        #expect(throws: SerialError(.busy, port: terminal.slavePath)) { try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600) }
+        var settings = terminal.slaveSettings()
+        #expect(cfgetospeed(&settings) == speed_t(B115200))
+        #expect(cfgetispeed(&settings) == speed_t(B115200))
+        // Nothing waiting for the owner was thrown away either.
+        await terminal.write([0x94, 0xC3, 0x00, 0x00])
+        #expect(throws: SerialError(.busy, port: terminal.slavePath)) { try LinuxSerialPort(path: terminal.slavePath, baudRate: .b9600) }
+        #expect(try await port.read(maxCount: 16, timeout: .seconds(5)) == [0x94, 0xC3, 0x00, 0x00])
+    }
+
     @Test("a missing device is .noSuchPort; a file that is no terminal is an io error with ENOTTY")
     func openErrors() {
         #expect(throws: SerialError(.noSuchPort, port: "/dev/ttyKIEZBOX-missing")) {

@@ -5,9 +5,10 @@ import Synchronization
 /// A serial port on Linux through termios: raw 8N1, no flow control, at a fixed baud rate.
 ///
 /// **Opening** (`open(2)` with `O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC`):
-/// - `cfmakeraw`, then 8 data bits, no parity, 1 stop bit, `CLOCAL | CREAD`, no RTS/CTS, no XON/XOFF;
-/// - the port is claimed with `TIOCEXCL` (other non-root opens get `EBUSY`) and an exclusive `flock` (a second
-///   Kiezbox process, or anything else that locks, gets ``SerialError/Code/busy``);
+/// - first the port is claimed with an exclusive `flock` (a second Kiezbox process, or anything else that locks,
+///   gets ``SerialError/Code/busy`` and has changed nothing: not the owner's speed, not its unread bytes);
+/// - then `cfmakeraw`, 8 data bits, no parity, 1 stop bit, `CLOCAL | CREAD`, no RTS/CTS, no XON/XOFF, and
+///   `TIOCEXCL` (other non-root opens get `EBUSY`);
 /// - both queues are flushed, so bytes from before the open (a stale half frame) are not read.
 ///
 /// **Waiting without blocking the thread pool.** The descriptor stays non-blocking. A read first takes what the
@@ -163,6 +164,22 @@ public final class LinuxSerialPort: SerialPort {
     private static func configure(_ fd: Int32, baudRate: SerialBaudRate, path: String) throws(SerialError) {
         func fail() -> SerialError { SerialError(self.code(forErrno: errno), port: path) }
 
+        // Claim the port before touching it: a refused opener (`kiezbox doctor` probing at another speed while
+        // the daemon runs) must leave the owner's settings and unread bytes alone. flock catches a second Kiezbox
+        // even as root; TIOCEXCL below keeps other (non-root) programs out.
+        // A lock held for a moment is not another Kiezbox: a fork anywhere in this process (a mode hook, a tool)
+        // copies every descriptor until the child's exec closes it, and the copy of a port just closed still holds
+        // its lock. So a refusal is only believed after a second of asking again.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let failure = errno
+            guard failure == EWOULDBLOCK, attempts < Self.lockAttempts else {
+                throw SerialError(failure == EWOULDBLOCK ? .busy : self.code(forErrno: failure), port: path)
+            }
+            attempts += 1
+            usleep(20_000)
+        }
+
         var options = termios()
         guard tcgetattr(fd, &options) == 0 else { throw fail() }
         cfmakeraw(&options)
@@ -178,21 +195,7 @@ public final class LinuxSerialPort: SerialPort {
         let speed = self.speed(for: baudRate)
         guard cfsetispeed(&options, speed) == 0, cfsetospeed(&options, speed) == 0 else { throw fail() }
         guard tcsetattr(fd, TCSANOW, &options) == 0 else { throw fail() }
-
-        // Claim the port: TIOCEXCL keeps other (non-root) programs out; flock catches a second Kiezbox even as root.
         _ = ioctl(fd, UInt(TIOCEXCL))
-        // A lock held for a moment is not another Kiezbox: a fork anywhere in this process (a mode hook, a tool)
-        // copies every descriptor until the child's exec closes it, and the copy of a port just closed still holds
-        // its lock. So a refusal is only believed after a second of asking again.
-        var attempts = 0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let failure = errno
-            guard failure == EWOULDBLOCK, attempts < Self.lockAttempts else {
-                throw SerialError(failure == EWOULDBLOCK ? .busy : self.code(forErrno: failure), port: path)
-            }
-            attempts += 1
-            usleep(20_000)
-        }
         guard tcflush(fd, TCIOFLUSH) == 0 else { throw fail() }
     }
 
