@@ -72,7 +72,10 @@ public final class PortalContent: Sendable {
             mode: attempt("mode", .normal) { try self.store.mode() },
             now: now,
             latest: latest,
-            power: PowerSummary(latest: latest, battery: self.settings.battery),
+            power: PowerSummary(
+                latest: latest, battery: self.settings.battery,
+                model: attempt("power model", nil) { try self.store.batteryRecord() }, now: now
+            ),
             neighbours: attempt("neighbours", []) { try self.store.neighbours() },
             announcements: self.announcements(now),
             helpPoints: self.settings.helpPoints,
@@ -83,48 +86,46 @@ public final class PortalContent: Sendable {
     }
 }
 
-/// The battery chemistries whose charge the portal can estimate from the resting voltage.
-public enum BatteryChemistry: String, Sendable, Hashable, CaseIterable {
+/// The batteries whose charge the portal can estimate from the voltage when no power model reports one: a
+/// chemistry of ``KiezboxCore/BatteryChemistry`` at 12 V, with that chemistry's rested-voltage curve.
+public enum PortalBattery: String, Sendable, Hashable, CaseIterable {
     /// 12 V lead-acid / AGM (six cells).
     case leadAcid12V = "lead-acid-12v"
     /// 12.8 V LiFePO4 (four cells).
     case lifepo4_12V = "lifepo4-12v"
 
-    /// (volts, percent) points of the resting-voltage curve, rising. Published typical values for the chemistry;
-    /// under load or while charging the estimate is rough, and the page says "about".
-    var curve: [(Double, Double)] {
+    public var chemistry: BatteryChemistry {
         switch self {
-        case .leadAcid12V:
-            [(11.31, 10), (11.58, 20), (11.75, 30), (11.90, 40), (12.06, 50), (12.20, 60), (12.32, 70), (12.42, 80), (12.50, 90), (12.70, 100)]
-        case .lifepo4_12V:
-            [(10.0, 0), (12.0, 9), (12.5, 14), (12.8, 17), (12.9, 20), (13.0, 30), (13.1, 40), (13.2, 70), (13.3, 90), (13.4, 99), (13.6, 100)]
+        case .leadAcid12V: .leadAcid
+        case .lifepo4_12V: .lifePO4
         }
     }
 
-    /// The estimated state of charge at `volts`, 0…100.
+    /// The estimated state of charge at `volts`, 0…100: the rested-voltage curve, so under load or while
+    /// charging the estimate is rough, and the page says "about".
     public func percent(atVolts volts: Double) -> Double {
-        let curve = self.curve
-        guard let first = curve.first, let last = curve.last else { return 0 }
-        if volts <= first.0 { return volts < first.0 - 0.5 ? 0 : first.1 * max(0, (volts - (first.0 - 0.5)) / 0.5) }
-        if volts >= last.0 { return last.1 }
-        for (low, high) in zip(curve, curve.dropFirst()) where volts <= high.0 {
-            return low.1 + (high.1 - low.1) * (volts - low.0) / (high.0 - low.0)
-        }
-        return last.1
+        let chemistry = self.chemistry
+        return 100 * chemistry.stateOfCharge(restedVoltsPerCell: volts / Double(chemistry.cellCount(nominalVolts: 12)))
     }
 }
 
 extension PowerSummary {
+    /// The power model's record counts while it is this fresh; an older one is from a daemon that stopped.
+    static let modelFreshness: TimeInterval = 600
+
     /// The power facts in this box's latest readings: mains from the mains-fail input, the battery's voltage and
-    /// power from the power monitor, its charge from a `battery_level` reading or estimated from the voltage.
-    init(latest: [StoredReading], battery: BatteryChemistry) {
+    /// power from the power monitor, its charge and hours left from the power model's `model` record when fresh,
+    /// else from a `battery_level` reading, else estimated from the voltage.
+    init(latest: [StoredReading], battery: PortalBattery, model: BatteryRecord? = nil, now: Date = .distantPast) {
         func value(_ quantity: Quantity) -> Double? { latest.first { $0.reading.quantity == quantity }?.reading.value }
         let volts = value(.voltage)
+        let estimate = model.flatMap { abs(now.timeIntervalSince($0.at)) <= Self.modelFreshness ? $0.estimate : nil }
         self.init(
             mainsPresent: value(.mainsPresent).map { $0 >= 0.5 },
             batteryVolts: volts,
-            batteryPercent: value(.batteryLevel) ?? volts.map { battery.percent(atVolts: $0) },
-            watts: value(.power)
+            batteryPercent: estimate.map { $0.stateOfCharge * 100 } ?? value(.batteryLevel) ?? volts.map { battery.percent(atVolts: $0) },
+            watts: value(.power),
+            hoursLeft: estimate?.hoursLeft
         )
     }
 }

@@ -99,6 +99,19 @@ public final class PortalMetrics: Sendable {
         self.set("kiezbox_portal_clients", Double(snapshot.clientCount), help: "Phones seen on the portal in the last hour")
         self.set("kiezbox_neighbours_online", Double(snapshot.neighbours.count { $0.online }), help: "Neighbouring boxes online")
         if let volts = snapshot.power.batteryVolts { self.set("kiezbox_battery_volts", volts, help: "Battery voltage") }
+        if let percent = snapshot.power.batteryPercent {
+            self.set(
+                "kiezbox_battery_state_of_charge", percent / 100,
+                help: "Battery state of charge, 0 to 1: the power model's when it runs, else from the voltage"
+            )
+        }
+        if let hoursLeft = snapshot.power.hoursLeft {
+            self.set("kiezbox_battery_hours_left", hoursLeft.likely, help: "Hours the battery lasts at the average draw (power model)")
+            self.set("kiezbox_battery_hours_left_low", hoursLeft.low, help: "Lower end of the hours-left range (power model)")
+            if let high = hoursLeft.high {
+                self.set("kiezbox_battery_hours_left_high", high, help: "Upper end of the hours-left range (power model)")
+            }
+        }
         if let fairUse, let account = try? store.loRaWANAccount(fairUse: fairUse, now: snapshot.now) {
             self.renderLoRaWAN(account)
         }

@@ -32,7 +32,7 @@ public struct PortalSettings: Sendable, Hashable {
     public var userPortalURL: String?
     public var helpPoints: [HelpPoint]
     /// The battery the power monitor measures, for the "power left" estimate.
-    public var battery: BatteryChemistry
+    public var battery: PortalBattery
     /// The box's address on the emergency Wi-Fi ("10.42.0.1"). A request that reached the box there came from a
     /// phone: the authority side (posting announcements, the feed with residents' own words) is refused to it
     /// unless ``authorityAPIOnWiFi``. `nil`: the box has no such address.
@@ -62,7 +62,7 @@ public struct PortalSettings: Sendable, Hashable {
         acknowledgedClientsSeeOnline: Bool = true, acknowledgementLifetime: Duration = .seconds(12 * 3600),
         postLifetime: Duration = .seconds(24 * 3600), postBurst: Int = 3, postsPerHour: Int = 6,
         wifiPostBurst: Int = 30, wifiPostsPerHour: Int = 120,
-        publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: BatteryChemistry = .leadAcid12V,
+        publicURL: String? = nil, userPortalURL: String? = nil, helpPoints: [HelpPoint] = [], battery: PortalBattery = .leadAcid12V,
         wifiAddress: String? = nil, authorityAPIOnWiFi: Bool = false, metricsAllowedNetworks: [IPNetwork] = IPNetwork.loopback,
         connectionLimits: ConnectionLimits = ConnectionLimits()
     ) {

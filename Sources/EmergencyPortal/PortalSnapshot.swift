@@ -65,12 +65,18 @@ public struct PowerSummary: Sendable, Hashable, Codable {
     public var batteryPercent: Double?
     /// Power drawn from the battery, watts, when measured.
     public var watts: Double?
+    /// How long the battery lasts at the average draw, from the power model (docs/power.md) when it runs.
+    public var hoursLeft: HoursLeft?
 
-    public init(mainsPresent: Bool? = nil, batteryVolts: Double? = nil, batteryPercent: Double? = nil, watts: Double? = nil) {
+    public init(
+        mainsPresent: Bool? = nil, batteryVolts: Double? = nil, batteryPercent: Double? = nil, watts: Double? = nil,
+        hoursLeft: HoursLeft? = nil
+    ) {
         self.mainsPresent = mainsPresent
         self.batteryVolts = batteryVolts
         self.batteryPercent = batteryPercent
         self.watts = watts
+        self.hoursLeft = hoursLeft
     }
 }
 

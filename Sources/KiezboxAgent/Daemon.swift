@@ -60,6 +60,9 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         if !watched.isEmpty {
             services.append(SensorWatchService(sensors: watched, clock: self.clock, backoff: RetryBackoff(), logger: self.logger))
         }
+        if let power = self.configuration.power {
+            services.append(PowerModelService(store: store, configuration: power, clock: self.clock, logger: self.logger))
+        }
         let certificate = try self.portalCertificate()
         let sender = SenderIdentity(box: self.configuration.identity, storeInstance: store.instanceID)
         let portalHTTPS = certificate.flatMap { certificate in

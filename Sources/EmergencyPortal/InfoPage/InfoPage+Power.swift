@@ -19,6 +19,10 @@ extension InfoPageRenderer {
         if !battery.isEmpty {
             lines.append("\(self.strings.battery.markupEscaped): \(battery.joined(separator: " "))")
         }
+        if let hoursLeft = power.hoursLeft {
+            let hours = { (value: Double) in self.format.number(value, fractionDigits: 0) }
+            lines.append(self.strings.powerLeft(hours(hoursLeft.likely), hours(hoursLeft.low), hoursLeft.high.map(hours)).markupEscaped)
+        }
         if let watts = power.watts {
             lines.append("\(self.strings.drawing.markupEscaped): \(self.format.measurement(watts, fractionDigits: 1, unit: "W"))")
         }

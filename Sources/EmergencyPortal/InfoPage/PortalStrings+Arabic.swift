@@ -97,6 +97,7 @@ extension PortalStrings {
         mainsAbsent: "كهرباء الشبكة: مقطوعة (انقطاع الكهرباء)",
         battery: "بطارية الجهاز",
         drawing: "الاستهلاك",
+        powerLeft: { "الطاقة المتبقية: حوالي \($0) ساعة (\($1)–\($2 ?? "?") ساعة)" },
         neighboursHeading: "أجهزة Kiezbox أخرى",
         online: "متصل",
         offline: "غير متصل",

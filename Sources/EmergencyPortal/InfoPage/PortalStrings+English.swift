@@ -94,6 +94,7 @@ extension PortalStrings {
         mainsAbsent: "Mains power: off (power cut)",
         battery: "Box battery",
         drawing: "Using",
+        powerLeft: { "Power left: about \($0) h (\($1)–\($2 ?? "?") h)" },
         neighboursHeading: "Other Kiezboxes",
         online: "reachable",
         offline: "not reachable",

@@ -94,6 +94,7 @@ extension PortalStrings {
         mainsAbsent: "Netzstrom: weg (Stromausfall)",
         battery: "Akku der Box",
         drawing: "Verbrauch",
+        powerLeft: { "Strom reicht noch etwa \($0) h (\($1)–\($2 ?? "?") h)" },
         neighboursHeading: "Andere Kiezboxen",
         online: "erreichbar",
         offline: "nicht erreichbar",

@@ -94,6 +94,7 @@ extension PortalStrings {
         mainsAbsent: "Şebeke elektriği: yok (elektrik kesintisi)",
         battery: "Kutunun aküsü",
         drawing: "Tüketim",
+        powerLeft: { "Kalan enerji: yaklaşık \($0) sa (\($1)–\($2 ?? "?") sa)" },
         neighboursHeading: "Diğer Kiezbox'lar",
         online: "ulaşılabilir",
         offline: "ulaşılamıyor",

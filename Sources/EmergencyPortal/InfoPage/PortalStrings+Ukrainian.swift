@@ -94,6 +94,7 @@ extension PortalStrings {
         mainsAbsent: "Електромережа: немає (знеструмлення)",
         battery: "Акумулятор пристрою",
         drawing: "Споживання",
+        powerLeft: { "Заряду вистачить приблизно на \($0) год (\($1)–\($2 ?? "?") год)" },
         neighboursHeading: "Інші Kiezbox",
         online: "на зв’язку",
         offline: "немає зв’язку",

@@ -61,6 +61,8 @@ public struct PortalStrings: Sendable {
     public let mainsAbsent: String
     public let battery: String
     public let drawing: String
+    /// "Power left: about 31 h (25–38 h)"; the hours already formatted, `high` nil when open upwards.
+    public let powerLeft: @Sendable (_ likely: String, _ low: String, _ high: String?) -> String
 
     // Neighbouring boxes
     public let neighboursHeading: String

@@ -58,6 +58,7 @@ public enum SituationFeed {
             "battery_volts": .optional(power.batteryVolts, JSONValue.number),
             "battery_percent": .optional(power.batteryPercent, JSONValue.number),
             "watts": .optional(power.watts, JSONValue.number),
+            "battery_hours_left": .optional(power.hoursLeft?.likely, JSONValue.number),
         ])
         properties["readings"] = .array(snapshot.latest.map { readingProperties($0.reading, now: snapshot.now) })
         properties["official_announcements"] = .integer(snapshot.announcements.count)

@@ -27,6 +27,7 @@ struct StatusCommand: ParsableCommand {
         } : nil
         let loRaWAN = try configuration.uplinks.loRaWAN.map { try store.loRaWANAccount(fairUse: $0.fairUse, now: now) }
         let meshtastic = try configuration.uplinks.meshtastic.map { try MeshtasticStatus(store: store, airtimeShare: $0.airtimeShare, now: now) }
+        let battery = try configuration.power.flatMap { _ in try store.batteryRecord() }
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -35,9 +36,15 @@ struct StatusCommand: ParsableCommand {
             report.portalHTTPS = portalHTTPS
             report.lorawan = loRaWAN
             report.meshtastic = meshtastic
+            report.battery = battery
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print(renderStatus(statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic), terminator: "")
+            print(
+                renderStatus(
+                    statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery
+                ),
+                terminator: ""
+            )
         }
     }
 }
@@ -77,6 +84,8 @@ struct StatusReport: Encodable {
     var lorawan: LoRaWANAccount?
     /// The Meshtastic bridge's radio link and airtime of the last hour, when `[meshtastic]` is configured.
     var meshtastic: MeshtasticStatus?
+    /// The power model's state and last estimate, when `[power]` is configured and the daemon has run it.
+    var battery: BatteryRecord?
 
     struct Store: Encodable {
         var path: String
@@ -122,7 +131,7 @@ struct StatusReport: Encodable {
 /// The human-readable status, as a resident reads it over SSH.
 func renderStatus(
     _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil,
-    meshtastic: MeshtasticStatus? = nil
+    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil
 ) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
@@ -138,6 +147,9 @@ func renderStatus(
         var daemon = "  daemon      started \(timestamp(started)) (\(age(from: started, to: now)) ago)"
         if let commit = statistics.lastFlushAt { daemon += ", last commit \(age(from: commit, to: now)) ago" }
         lines.append(daemon)
+    }
+    if let battery {
+        lines.append(renderBattery(battery, now: now))
     }
     if let portalHTTPS {
         lines.append("  https       port \(portalHTTPS.port), key pin sha256//\(portalHTTPS.pin)")
@@ -279,4 +291,22 @@ private func renderMeshtastic(_ status: MeshtasticStatus, now: Date) -> [String]
         lines.append("  control     \(timestamp(control.at)) from \(control.sender): \(control.description) (\(control.obeyed ? "obeyed" : "not obeyed"))")
     }
     return lines
+}
+
+/// "  battery     62 % (58–66 %), power left about 31 h (25–38 h); anchored 5 h ago (rested-voltage)".
+func renderBattery(_ record: BatteryRecord, now: Date) -> String {
+    let estimate = record.estimate
+    var line = String(
+        format: "  battery     %.0f %% (%.0f–%.0f %%)", estimate.stateOfCharge * 100, estimate.stateOfChargeLow * 100,
+        estimate.stateOfChargeHigh * 100
+    )
+    line += estimate.hoursLeft.map { ", power left \($0)" } ?? ", charging"
+    if let solar = estimate.solarWatts { line += String(format: ", solar %.1f W", solar) }
+    if let anchoredAt = estimate.lastAnchorAt, let anchor = estimate.lastAnchor {
+        line += "; anchored \(age(from: anchoredAt, to: now)) ago (\(anchor.rawValue))"
+    } else {
+        line += "; not anchored yet"
+    }
+    if now.timeIntervalSince(record.at) > 600 { line += "; estimate \(age(from: record.at, to: now)) old" }
+    return line
 }

@@ -92,9 +92,9 @@ struct PortalConfiguration: Sendable, Hashable {
             portal.bulletinMaximumPosts = try table.int("bulletin_max_posts", in: 1...1_000_000)
             portal.bulletinMaximumBytes = try table.byteCount("bulletin_max_size", atLeast: 64 << 10)
             if let battery = try table.string("battery") {
-                guard let chemistry = BatteryChemistry(rawValue: battery) else {
+                guard let chemistry = PortalBattery(rawValue: battery) else {
                     throw table.error(
-                        "battery", "unknown battery '\(battery)'; known: " + BatteryChemistry.allCases.map(\.rawValue).joined(separator: ", ")
+                        "battery", "unknown battery '\(battery)'; known: " + PortalBattery.allCases.map(\.rawValue).joined(separator: ", ")
                     )
                 }
                 settings.battery = chemistry

@@ -1,0 +1,84 @@
+import Foundation
+import KiezboxCore
+import Testing
+
+@testable import KiezboxAgent
+
+@Suite("[power] configuration")
+struct PowerConfigurationTests {
+    static let head = """
+        [box]
+        id = "wrangelkiez-01"
+        district = "friedrichshain-kreuzberg"
+
+        [[sensor]]
+        id = "battery"
+        chip = "ina226"
+        address = 0x40
+
+        [[sensor]]
+        id = "solar"
+        chip = "ina219"
+        address = 0x41
+
+        [[sensor]]
+        id = "climate"
+        chip = "bme280"
+        address = 0x76
+
+        """
+
+    func parse(_ rest: String) throws -> KiezboxConfiguration {
+        try KiezboxConfiguration.parse(Self.head + rest, file: "kiezbox.toml")
+    }
+
+    @Test("a [power] table parses into the model's configuration; none without it")
+    func valid() throws {
+        #expect(try self.parse("").power == nil)
+        let power = try #require(
+            try self.parse(
+                """
+                [power]
+                capacity_ah = 100
+                chemistry = "lead-acid"
+                nominal_voltage = 24
+                solar_sensor = "solar"
+                internal_resistance = 0.03
+                rest_current = 0.5
+                rest_after = "1h"
+                average_over = "12h"
+                """
+            ).power
+        )
+        #expect(power.battery.capacityAmpHours == 100)
+        #expect(power.battery.chemistry == .leadAcid)
+        #expect(power.battery.cellCount == 12)
+        #expect(power.battery.internalResistanceOhms == 0.03)
+        #expect(power.battery.restCurrentAmps == 0.5)
+        #expect(power.battery.restDuration == 3600)
+        #expect(power.battery.drawTimeConstant == 12 * 3600)
+        #expect(power.batterySensorID == "battery")
+        #expect(power.solarSensorID == "solar")
+    }
+
+    @Test("mistakes are refused with their line and key", arguments: [
+        ("[power]\nchemistry = \"lifepo4\"", 19, "power.capacity_ah"),
+        ("[power]\ncapacity_ah = 100\nchemistry = \"nimh\"", 21, "power.chemistry"),
+        ("[power]\ncapacity_ah = 0", 20, "power.capacity_ah"),
+        ("[power]\ncapacity_ah = 100\nnominal_voltage = 13", 21, "power.nominal_voltage"),
+        ("[power]\ncapacity_ah = 100\nbattery_sensor = \"climate\"", 21, "power.battery_sensor"),
+        ("[power]\ncapacity_ah = 100\nsolar_sensor = \"panel\"", 21, "power.solar_sensor"),
+        ("[power]\ncapacity_ah = 100\nsolar_sensor = \"battery\"", 21, "power.solar_sensor"),
+        ("[power]\ncapacity_ah = 100\nrest_after = \"5s\"", 21, "power.rest_after"),
+        ("[power]\ncapacity = 100", 20, "power.capacity"),
+    ])
+    func mistakes(_ source: String, line: Int, key: String) throws {
+        do {
+            _ = try self.parse(source)
+            Issue.record("accepted: \(source)")
+        } catch let error as ConfigurationError {
+            #expect(error.key == key)
+            #expect(error.line == line, "\(error)")
+        }
+    }
+}
