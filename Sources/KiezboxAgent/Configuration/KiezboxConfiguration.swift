@@ -66,6 +66,7 @@ struct KiezboxConfiguration: Sendable {
     var portal = PortalConfiguration()
     var mode = ModeConfiguration()
     var wifi = EmergencyWiFiSettings()
+    var homeAssistant = HomeAssistantConfiguration()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -170,7 +171,7 @@ struct KiezboxConfiguration: Sendable {
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys + ["mode", "wifi"])
+        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys + ["mode", "wifi", "home_assistant"])
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -226,12 +227,13 @@ struct KiezboxConfiguration: Sendable {
         store.bulletin = try portal.bulletinBudget(storeBytes: store.maximumBytes, in: root)
         let mode = try ModeConfiguration.parse(root)
         let wifi = try EmergencyWiFiSettings.parse(root)
+        let homeAssistant = try HomeAssistantConfiguration.parse(root, mqttConfigured: uplinks.mqtt != nil)
         // The portal tells phones on the Wi-Fi by the box address they reached (`[wifi] address`, also by default).
         portal.settings.wifiAddress = wifi.address.description
         portal.settings.authorityAPIOnWiFi = wifi.authorityAPI
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi
+            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi, homeAssistant: homeAssistant
         )
     }
 
