@@ -214,3 +214,80 @@ struct HomeAssistantDiscoveryTests {
         }
     }
 }
+
+/// The real daemon: `[home_assistant]` switched on publishes the entities soon after the start (its first rounds
+/// come before the relay has started the uplink); switched off, the next start deletes them.
+@Suite("Home Assistant in the daemon", .serialized, .timeLimit(.minutes(3)))
+struct HomeAssistantDaemonTests {
+    func configuration(port: Int, enabled: Bool) -> String {
+        """
+        [box]
+        id = "hass-box"
+        district = "test-kiez"
+
+        [store]
+        flush_interval = "200ms"
+
+        [simulation]
+        enabled = true
+
+        [portal]
+        enabled = false
+
+        [mqtt]
+        host = "127.0.0.1"
+        port = \(port)
+
+        [home_assistant]
+        enabled = \(enabled)
+
+        [[sensor]]
+        id = "roof"
+        chip = "bme280"
+        address = 0x76
+        interval = "1s"
+        """
+    }
+
+    /// Runs the daemon with `[home_assistant] enabled = <enabled>` until `condition` holds, then stops it with SIGTERM.
+    func runDaemon(
+        in directory: String, port: Int, enabled: Bool, until what: String, _ condition: () -> Bool
+    ) async throws {
+        let started = ContinuousClock.now
+        try self.configuration(port: port, enabled: enabled).write(toFile: directory + "/k.toml", atomically: true, encoding: .utf8)
+        let daemon = try KiezboxProcess(["run", "--config", directory + "/k.toml", "--data-dir", directory + "/data"], in: directory)
+        defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
+        try await waitUntil(what, timeout: .seconds(60)) { condition() }
+        print("Home Assistant in the daemon: \(what) \(ContinuousClock.now - started) after the daemon was started")
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.waitForExit() == 0, "\(daemon.stderr)")
+    }
+
+    @Test("switched on, the daemon publishes the box's entities and states; switched off, the next run deletes them")
+    func onThenOff() async throws {
+        try await MosquittoBroker.with { broker in
+            try await withWorkspace { directory in
+                let watcher = try await TestSubscriber.connected(port: broker.port, filter: "#")
+                let configTopics = ["mode", "roof_temperature", "roof_relative_humidity", "roof_pressure"].map {
+                    "homeassistant/sensor/kiezbox_test-kiez_hass-box/\($0)/config"
+                }
+                let stateTopics = ["temperature", "relative_humidity", "pressure"].map { "kiezbox/v1/test-kiez/hass-box/state/roof/\($0)" }
+                let published = { Set(watcher.messages.filter { !$0.payload.isEmpty }.map(\.topic)) }
+                let deleted = { Set(watcher.messages.filter { $0.payload.isEmpty }.map(\.topic)) }
+                try await self.runDaemon(in: directory, port: broker.port, enabled: true, until: "the entities and states published") {
+                    published().isSuperset(of: configTopics + stateTopics)
+                }
+                try await self.runDaemon(in: directory, port: broker.port, enabled: false, until: "the entities and states deleted") {
+                    deleted().isSuperset(of: configTopics + stateTopics)
+                }
+                await watcher.stop()
+                // A subscriber now finds nothing retained of them.
+                let late = try await TestSubscriber.connected(port: broker.port, filter: "#")
+                try late.client.publish(topic: "sentinel", payload: [1], qos: .atLeastOnce)
+                try await late.waitForMessages(where: { $0.topic == "sentinel" })
+                #expect(late.messages.filter { ($0.topic.hasPrefix("homeassistant/") || $0.topic.contains("/state/")) }.isEmpty)
+                await late.stop()
+            }
+        }
+    }
+}

@@ -61,10 +61,26 @@ struct HomeAssistantService<C: KiezboxClock>: Service {
                     self.logger.info("published Home Assistant discovery", metadata: ["entities": "\(publishedConfigs.count)"])
                 }
             } catch {
-                // Not connected yet, or the broker is away or refused: try again after the next interval.
                 self.logger.debug("Home Assistant messages not published yet", metadata: ["error": "\(error)"])
+                do { try await self.pause(after: error) } catch { return }
+                continue
             }
             do { try await self.clock.sleep(for: self.interval) } catch { return }
+        }
+    }
+
+    /// After a failed round: the daemon's first rounds come before the relay has started the uplink and before
+    /// the CONNACK, so a round follows within a second of the start and at once after the connection; a broker
+    /// that is away or refused is tried again after ``interval``.
+    private func pause(after error: any Error) async throws {
+        switch error as? MQTTUplinkError {
+        case .notStarted?:
+            try await self.clock.sleep(for: min(self.interval, .seconds(1)))
+        case .notConnected?:
+            if (try? await self.uplink.waitUntilConnected(timeout: self.interval)) != nil { return }
+            try await self.clock.sleep(for: self.interval)
+        default:
+            try await self.clock.sleep(for: self.interval)
         }
     }
 
@@ -81,17 +97,19 @@ struct HomeAssistantService<C: KiezboxClock>: Service {
         guard !remaining.isEmpty else { return }
         let total = remaining.count
         while !remaining.isEmpty, !Task.isCancelled {
+            var failure: (any Error)?
             do {
                 while let topic = remaining.first {
                     try await self.uplink.publishRetained(HomeAssistantDiscovery.removal, topic: topic)
                     remaining.removeFirst()
                 }
             } catch {
+                failure = error
                 self.logger.debug("Home Assistant topics not deleted yet", metadata: ["left": "\(remaining.count)", "error": "\(error)"])
             }
             try? await self.store.setHomeAssistantTopics(remaining)
-            if !remaining.isEmpty {
-                do { try await self.clock.sleep(for: self.interval) } catch { return }
+            if let failure {
+                do { try await self.pause(after: failure) } catch { return }
             }
         }
         if remaining.isEmpty {
