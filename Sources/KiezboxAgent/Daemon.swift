@@ -109,6 +109,12 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 uplink: mqtt, store: store, clock: self.clock, district: self.configuration.identity.district,
                 path: "mqtt://\(settings.host):\(settings.port)", logger: self.logger
             ))
+            // Also when switched off: it then deletes what an earlier run published.
+            let homeAssistant = self.configuration.homeAssistant
+            let discovery = homeAssistant.enabled ? try HomeAssistantDiscovery(
+                discoveryPrefix: homeAssistant.discoveryPrefix, topics: mqtt.topics, box: self.configuration.identity,
+                softwareVersion: Kiezbox.version) : nil
+            services.append(HomeAssistantService(uplink: mqtt, store: store, discovery: discovery, clock: self.clock, logger: self.logger))
         }
         if !uplinks.isEmpty {
             let relay = self.configuration.uplinks.relay

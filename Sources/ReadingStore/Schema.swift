@@ -283,4 +283,7 @@ enum MetaKey {
     static let loRaWANNextSend = "lorawan_next_send"
     /// The Meshtastic bridge's radio link as last seen (JSON of ``MeshtasticLinkRecord``).
     static let meshtasticLink = "meshtastic_link"
+    /// The retained topics the Home Assistant integration published (JSON list), so that switching it off can
+    /// delete them.
+    static let homeAssistantTopics = "home_assistant_topics"
 }

@@ -68,6 +68,7 @@ struct KiezboxConfiguration: Sendable {
     var wifi = EmergencyWiFiSettings()
     /// `[power]`: the battery the power model follows; nil: no model.
     var power: PowerConfiguration?
+    var homeAssistant = HomeAssistantConfiguration()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -172,7 +173,9 @@ struct KiezboxConfiguration: Sendable {
     /// Parses `source`; `file` names it in errors.
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> KiezboxConfiguration {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys + ["mode", "wifi", "power"])
+        try root.rejectUnknownKeys(
+            ["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys
+                + ["mode", "wifi", "power", "home_assistant"])
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -229,12 +232,13 @@ struct KiezboxConfiguration: Sendable {
         let mode = try ModeConfiguration.parse(root)
         let wifi = try EmergencyWiFiSettings.parse(root)
         let power = try PowerConfiguration.parse(root, sensors: sensors)
+        let homeAssistant = try HomeAssistantConfiguration.parse(root, mqttConfigured: uplinks.mqtt != nil)
         // The portal tells phones on the Wi-Fi by the box address they reached (`[wifi] address`, also by default).
         portal.settings.wifiAddress = wifi.address.description
         portal.settings.authorityAPIOnWiFi = wifi.authorityAPI
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi, power: power
+            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi, power: power, homeAssistant: homeAssistant
         )
     }
 

@@ -485,7 +485,25 @@ public final class MQTTUplink: Uplink {
     /// ``MQTTUplinkError/notConnected(_:)`` after the acknowledgement timeout, but the message is not lost
     /// unless the process ends first.
     public func publishAnnouncement(_ envelope: [UInt8], named name: String, expiry: Duration? = nil) async throws(MQTTUplinkError) {
-        let topic = try self.topics.announcement(named: name)
+        try await self.publishRetainedAndWait(envelope, topic: try self.topics.announcement(named: name), expiry: expiry)
+    }
+
+    // MARK: - Other retained messages
+
+    /// Publishes `payload` retained with QoS 1 at `topic` (any topic, not only the box's own: Home Assistant's
+    /// discovery topics live under their own prefix) and waits for its PUBACK; an empty payload deletes the
+    /// retained message. Unlike announcements, nothing is queued while disconnected: throws
+    /// ``MQTTUplinkError/notConnected(_:)`` at once, so the caller decides when to try again.
+    public func publishRetained(_ payload: [UInt8], topic: String) async throws(MQTTUplinkError) {
+        guard MQTTTopics.isPublishable(topic) else { throw .invalidTopicSegment(topic) }
+        if self.state.withLock({ $0.phase }) == .running, !self.client.connectionState.isConnected {
+            throw .notConnected(self.currentFailure())
+        }
+        try await self.publishRetainedAndWait(payload, topic: topic, expiry: nil)
+    }
+
+    /// Publishes `payload` retained with QoS 1 at `topic` and waits for its PUBACK (see ``publishAnnouncement(_:named:expiry:)``).
+    private func publishRetainedAndWait(_ payload: [UInt8], topic: String, expiry: Duration?) async throws(MQTTUplinkError) {
         switch self.state.withLock({ $0.phase }) {
         case .idle: throw .notStarted
         case .stopping, .stopped: throw .stopped
@@ -495,7 +513,7 @@ public final class MQTTUplink: Uplink {
         let doorbell = Doorbell()
         do {
             try self.client.publish(
-                topic: topic, payload: envelope, qos: .atLeastOnce, retain: true, messageExpiry: expiry
+                topic: topic, payload: payload, qos: .atLeastOnce, retain: true, messageExpiry: expiry
             ) { result in
                 outcome.withLock { $0 = result }
                 doorbell.ring()

@@ -68,12 +68,17 @@ public struct MQTTTopics: Sendable, Hashable {
         }
         // `<prefix>/<district>/announcements/…` carries the district's signed announcements.
         guard box != Self.announcementsSegment else { throw .invalidTopicSegment(box) }
-        guard !prefix.isEmpty, !prefix.hasSuffix("/"), !prefix.contains(where: { "+#\0".contains($0) }) else {
+        guard Self.isPublishable(prefix), !prefix.hasSuffix("/") else {
             throw .invalidTopicSegment(prefix)
         }
         self.prefix = prefix
         self.district = district
         self.box = box
+    }
+
+    /// Whether `topic` can be published to: not empty, no wildcard, no NUL.
+    static func isPublishable(_ topic: String) -> Bool {
+        !topic.isEmpty && !topic.contains(where: { "+#\0".contains($0) })
     }
 
     static func isValidSegment(_ segment: String) -> Bool {
