@@ -57,8 +57,11 @@ struct DoctorMeshtasticTests {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-doctor-meshtastic-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: data) }
+        // The simulated line hands the handshake over in 1–7-byte pieces with pauses between, as a USB-serial chip
+        // does; on a loaded machine each pause can take many times its length, so the hang guard is generous.
         let findings = try await self.examine(
-            "port = \"\(line.path)\"\nchannel_name = \"kiezbox\"\n", simulated: false, extra: "[store]\ndata_dir = \"\(data)\"\n\n")
+            "port = \"\(line.path)\"\nchannel_name = \"kiezbox\"\n", timeout: .seconds(120), simulated: false,
+            extra: "[store]\ndata_dir = \"\(data)\"\n\n")
         await line.unplug()
         let finding = try self.radioFinding(findings)
         #expect(finding.status == .found, "\(finding)")
