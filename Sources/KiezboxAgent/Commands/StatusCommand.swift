@@ -276,7 +276,7 @@ private func renderMeshtastic(_ status: MeshtasticStatus, now: Date) -> [String]
         lines.append(line)
         if let node = link.nodeNumber {
             let firmware = link.firmwareVersion.map { ", firmware \($0)" } ?? ""
-            lines.append("  node        !\(String(format: "%08x", node))\(firmware), \(link.nodesKnown) nodes known")
+            lines.append("  node        \(MeshtasticNode(number: node).userID)\(firmware), \(link.nodesKnown) nodes known")
             lines.append("  channels    \(link.channels.joined(separator: ", "))")
         }
     } else {

@@ -90,17 +90,11 @@ public struct PilotBoxAddress: Sendable, Hashable {
     /// segments; Meshtastic's own "!a1b2c3d4" node names do not.
     public var name: String {
         if let districtID, let boxID { return "kb2-d\(districtID)-b\(boxID)" }
-        return "kb2-node-" + self.nodeHex
+        return "kb2-node-" + self.nodeName.dropFirst()
     }
 
     /// The Meshtastic name of the sending node, "!a1b2c3d4", for logs.
-    public var nodeName: String { "!" + self.nodeHex }
-
-    /// The node number as eight lowercase hex digits.
-    private var nodeHex: String {
-        let digits = String(self.nodeNumber, radix: 16)
-        return String(repeating: "0", count: 8 - digits.count) + digits
-    }
+    public var nodeName: String { MeshtasticNode.userID(self.nodeNumber) }
 
     /// The sensor id of one physical sensor of this box: ``name`` plus the part's suffix ("kb2-d3-b17-out").
     public func sensorID(_ part: PilotSensorPart) -> String { self.name + part.suffix }

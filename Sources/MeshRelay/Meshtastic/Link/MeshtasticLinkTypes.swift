@@ -179,7 +179,7 @@ public enum MeshtasticSendOutcome: Sendable, Hashable {
 
 /// Why a packet could not be sent or its outcome is unknown.
 public enum MeshtasticSendError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// More than ``MeshtasticRadioLink/maximumPayloadLength`` (233) bytes: nothing was sent.
+    /// More than ``MeshtasticPayload/maximumLength`` (233) bytes: nothing was sent.
     case payloadTooLarge(Int)
     /// The link is not ready (connecting, handshaking or disconnected): nothing was sent.
     case notConnected

@@ -31,8 +31,6 @@ import Synchronization
 public final class MeshtasticRadioLink: Sendable {
     /// The broadcast address.
     public static let broadcast: UInt32 = 0xFFFF_FFFF
-    /// `Constants.DATA_PAYLOAD_LEN`: the most a Data payload may carry.
-    public static let maximumPayloadLength = 233
     /// The firmware's special want_config nonces (`SPECIAL_NONCE_ONLY_CONFIG`, `SPECIAL_NONCE_ONLY_NODES`): a
     /// client asking for everything must not use them.
     static let reservedNonces: Set<UInt32> = [0, 69420, 69421]
@@ -583,7 +581,7 @@ public final class MeshtasticRadioLink: Sendable {
         portnum: Meshtastic_PortNum, payload: [UInt8], to destination: UInt32 = MeshtasticRadioLink.broadcast, channel: UInt32,
         wantAck: Bool = true, hopLimit: UInt32? = nil, priority: Meshtastic_MeshPacket.Priority = .unset
     ) async throws(MeshtasticSendError) -> MeshtasticSendOutcome {
-        guard payload.count <= Self.maximumPayloadLength else { throw .payloadTooLarge(payload.count) }
+        guard payload.count <= MeshtasticPayload.maximumLength else { throw .payloadTooLarge(payload.count) }
         let deadline = self.timeline.now() + self.options.answerTimeout
         let sessionID = try await self.waitForQueueRoom(until: deadline)
         let prepared = self.shared.withLock { shared -> (id: UInt32, hopLimit: UInt32)? in

@@ -294,7 +294,7 @@ public final class SimulatedMeshtasticRadio: SimulatedSerialDevice, Sendable {
             Self.send(&state, .with { $0.queueStatus = self.queueStatus(packetID: packet.id) })
         }
         guard case .decoded(let data) = packet.payloadVariant else { return }
-        if data.payload.count > MeshtasticRadioLink.maximumPayloadLength {
+        if data.payload.count > MeshtasticPayload.maximumLength {
             return self.answer(packet, .tooLarge)
         }
         guard self.hasChannel(packet.channel) else { return self.answer(packet, .noChannel) }
