@@ -101,7 +101,12 @@ public final class PortalServer: Sendable {
         Application(
             router: self.router(),
             server: .guardedHTTP1(admission: self.admission),
-            configuration: .init(address: .hostname(self.settings.bindAddress, port: self.settings.port), serverName: "kiezbox"),
+            // The listen queue holds as many connections as the portal serves at once: when the emergency Wi-Fi
+            // comes up, hundreds of phones probe for a captive portal within a second, and with Hummingbird's 256
+            // a loaded box dropped SYNs, so a phone waited for the 3 s, 7 s ... retransmits.
+            configuration: .init(
+                address: .hostname(self.settings.bindAddress, port: self.settings.port), serverName: "kiezbox",
+                backlog: self.settings.connectionLimits.maximumTotal),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: self.logger
         )

@@ -22,6 +22,19 @@ struct ConnectionLimitTests {
         }
     }
 
+    /// When the emergency Wi-Fi comes up, every phone in range probes for a captive portal at once; a listen queue
+    /// smaller than the connections the portal serves dropped SYNs on a loaded box (a resident's connect then waits
+    /// for TCP's retransmits, 1 s, 3 s, 7 s ...). `ss` reads the listening socket's queue limit from the kernel.
+    @Test("the listen queue holds as many connections as the portal serves at once")
+    func listenQueueHoldsAPhoneStorm() async throws {
+        try await withRunningPortal(settings: Self.settings(total: 1500)) { portal in
+            let listing = try runTool("/usr/bin/ss", ["-H", "-l", "-t", "-n", "sport = :\(portal.port)"])
+            // A listening socket's line: State, Recv-Q (waiting to be accepted), Send-Q (the queue's limit), ...
+            let fields = listing.stdout.split(whereSeparator: \.isWhitespace)
+            #expect(fields.count >= 4 && fields[2] == "1500", "ss: \(listing.output)")
+        }
+    }
+
     @Test("a slow-loris header (one byte every few hundred ms) is cut off after the header timeout, with 408")
     func slowLorisHeader() async throws {
         try await withRunningPortal(settings: Self.settings(header: .seconds(2))) { portal in

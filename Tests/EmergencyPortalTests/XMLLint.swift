@@ -7,13 +7,7 @@ enum XMLLint {
         var description: String
     }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        /// Standard output, then standard error (where xmllint reports).
-        var output: String { self.stdout + self.stderr }
-    }
+    typealias Result = ToolResult
 
     static let executable = "/usr/bin/xmllint"
 
@@ -24,7 +18,7 @@ enum XMLLint {
     /// The path is the last line of the script's standard output only: pip's warnings on the first fetch go to
     /// standard error and are not a path.
     static func capSchema(script: String = capSchemaScript) throws -> String {
-        let result = try run("/bin/bash", [script])
+        let result = try runTool("/bin/bash", [script])
         guard result.status == 0 else {
             throw Failure(description: "\(script) failed (\(result.status)): \(result.output)")
         }
@@ -45,13 +39,13 @@ enum XMLLint {
     static func validateCAP(_ document: Data) throws -> Result {
         try requireTool()
         let schema = try capSchema()
-        return try withTemporaryFile(document) { path in try run(executable, ["--noout", "--schema", schema, path]) }
+        return try withTemporaryFile(document) { path in try runTool(executable, ["--noout", "--schema", schema, path]) }
     }
 
     /// The string value of an XPath expression over the document (namespace-agnostic paths use local-name()).
     static func xpath(_ expression: String, in document: Data) throws -> String {
         try requireTool()
-        let result = try withTemporaryFile(document) { path in try run(executable, ["--xpath", expression, path]) }
+        let result = try withTemporaryFile(document) { path in try runTool(executable, ["--xpath", expression, path]) }
         guard result.status == 0 else { throw Failure(description: "xmllint --xpath \(expression) failed: \(result.output)") }
         // xmllint ends the value with one newline of its own.
         return result.output.hasSuffix("\n") ? String(result.output.dropLast()) : result.output
@@ -64,28 +58,4 @@ enum XMLLint {
         return try body(url.path)
     }
 
-    /// Runs a tool to completion. Its stdout and stderr go to files, so neither can fill a pipe and stall the tool.
-    private static func run(_ executable: String, _ arguments: [String]) throws -> Result {
-        let directory = FileManager.default.temporaryDirectory
-        let outURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).out")
-        let errURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: outURL)
-            try? FileManager.default.removeItem(at: errURL)
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
-        try process.run()
-        process.waitUntilExit()
-        let out = try Data(contentsOf: outURL)
-        let err = try Data(contentsOf: errURL)
-        return Result(
-            status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self)
-        )
-    }
 }
