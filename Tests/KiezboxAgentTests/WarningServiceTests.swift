@@ -14,7 +14,7 @@ import Testing
 /// A simulated summer day through the simulated kit on the manual clock: the production sampler (climate chip and
 /// rain gauge), flush service, sensor watch, simulated weather and warning service, the real MQTT uplink and a
 /// real mosquitto; the CAP alerts checked by xmllint against the OASIS schema.
-@Suite("Heat and heavy-rain warnings from a simulated day", .serialized, .timeLimit(.minutes(8)))
+@Suite("Heat and heavy-rain warnings from a simulated day", .serialized, .timeLimit(.minutes(15)))
 struct WarningServiceTests {
     private static let configurationText = """
         [box]
@@ -72,7 +72,12 @@ struct WarningServiceTests {
                 StoreFlushService(store: store, clock: clock, logger: logger),
                 WarningService(
                     store: store, configuration: configuration.warnings, identity: configuration.identity, uplink: uplink, clock: clock,
-                    logger: logger),
+                    logger: {
+                        // Its failed publications (debug) say why a document is missing, if one is.
+                        var logger = Logger(label: "warning-service")
+                        logger.logLevel = .debug
+                        return logger
+                    }()),
             ]
             let content = PortalContent(
                 identity: configuration.identity, settings: configuration.portal.settings, store: store, clients: CaptiveClients(),
@@ -116,8 +121,14 @@ struct WarningServiceTests {
             }
             // Every change was published; the last document is the one retained.
             let expected = day.messages.count
-            _ = try await eventually("\(expected) warning messages on MQTT") {
-                Self.publishedMessageCount(subscriber.messages) >= expected ? true : nil
+            do {
+                // A hang guard only: in a full parallel test run on two cores this test's tasks wait minutes for a thread.
+                _ = try await eventually("\(expected) warning messages on MQTT", timeout: .seconds(300)) {
+                    Self.publishedMessageCount(subscriber.messages) >= expected ? true : nil
+                }
+            } catch {
+                print(subscriber.messages.map { String(decoding: $0.payload, as: UTF8.self) }.joined(separator: "\n"))
+                throw error
             }
             day.published = subscriber.messages.compactMap { message in
                 let object = try? JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any]
