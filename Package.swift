@@ -203,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "EmergencyPortalTests",
             dependencies: [
-                "KiezboxCore", "ReadingStore", "EmergencyPortal",
+                "KiezboxCore", "ReadingStore", "EmergencyPortal", "KiezboxTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -81,7 +81,8 @@ public final class PortalContent: Sendable {
             helpPoints: self.settings.helpPoints,
             bulletin: attempt("bulletin", []) { try self.store.openBulletinPosts(at: now, limit: Self.newestPosts) },
             bulletinCounts: attempt("bulletin counts", []) { try self.store.bulletinCounts(at: now) },
-            clientCount: self.clients.count(seenWithin: 3600, at: now)
+            clientCount: self.clients.count(seenWithin: 3600, at: now),
+            warnings: attempt("warnings", WarningBook()) { try self.store.warningBook() }
         )
     }
 }

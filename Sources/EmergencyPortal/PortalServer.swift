@@ -130,6 +130,21 @@ public final class PortalServer: Sendable {
                 CAPFeed.alertsCAP(snapshot, access: access, sender: CAPFeed.defaultSender(for: snapshot.identity), page: page)
             }
         }
+        router.get(RouterPath(WarningFeed.path)) { _, _ in
+            let snapshot = self.content.snapshot(at: self.now()).snapshot
+            return Self.response(200, "application/json", bytes: Array(WarningFeed.json(snapshot.warnings, identity: snapshot.identity, now: snapshot.now)))
+        }
+        router.get(RouterPath(WarningFeed.path + "/:identifier")) { _, context in
+            let snapshot = self.content.snapshot(at: self.now()).snapshot
+            guard let identifier = context.parameters.get("identifier"),
+                let found = WarningFeed.message(identifier: identifier, in: snapshot.warnings, identity: snapshot.identity)
+            else {
+                return Self.response(404, "text/plain; charset=utf-8", text: "no such warning message on this box (any more)\n")
+            }
+            let alert = WarningFeed.alert(
+                found.warning, found.message, identity: snapshot.identity, mode: snapshot.mode, sender: CAPFeed.defaultSender(for: snapshot.identity))
+            return Self.response(200, CAPFeed.mediaType, bytes: Array(alert))
+        }
         router.post("/api/v1/announcements") { request, context in try await self.postAnnouncement(request, context: context) }
         router.get("/metrics") { _, context in
             // For the box's operators, not for whoever is on the open Wi-Fi: every scrape costs the box work.

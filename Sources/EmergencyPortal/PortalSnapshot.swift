@@ -100,12 +100,15 @@ public struct PortalSnapshot: Sendable {
     public var bulletinCounts: [BulletinCount]
     /// Phones seen on the portal in the last hour.
     public var clientCount: Int
+    /// The box's own heat and heavy-rain warnings, active and recently ended (docs/warnings.md).
+    public var warnings: WarningBook
 
     public init(
         identity: BoxIdentity, mode: Mode, now: Date, latest: [StoredReading], power: PowerSummary,
         neighbours: [NeighbourBox], announcements: [OfficialAnnouncement], helpPoints: [HelpPoint],
-        bulletin: [BulletinPost], bulletinCounts: [BulletinCount]? = nil, clientCount: Int
+        bulletin: [BulletinPost], bulletinCounts: [BulletinCount]? = nil, clientCount: Int, warnings: WarningBook = WarningBook()
     ) {
+        self.warnings = warnings
         self.bulletinCounts = BulletinCount.ordered(bulletinCounts ?? BulletinCount.counts(of: bulletin))
         self.identity = identity
         self.mode = mode

@@ -116,6 +116,11 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 softwareVersion: Kiezbox.version) : nil
             services.append(HomeAssistantService(uplink: mqtt, store: store, discovery: discovery, clock: self.clock, logger: self.logger))
         }
+        if self.configuration.warnings.enabled {
+            services.append(WarningService(
+                store: store, configuration: self.configuration.warnings, identity: self.configuration.identity, uplink: mqtt,
+                clock: self.clock, logger: self.logger))
+        }
         if !uplinks.isEmpty {
             let relay = self.configuration.uplinks.relay
             services.append(RelayService(

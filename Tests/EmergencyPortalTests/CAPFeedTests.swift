@@ -1,6 +1,7 @@
 import EmergencyPortal
 import Foundation
 import KiezboxCore
+import KiezboxTestSupport
 import ReadingStore
 import Testing
 

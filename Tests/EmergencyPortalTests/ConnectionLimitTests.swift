@@ -3,6 +3,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import KiezboxTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -30,8 +31,8 @@ struct ConnectionLimitTests {
         try await withRunningPortal(settings: Self.settings(total: 1500)) { portal in
             let listing = try runTool("/usr/bin/ss", ["-H", "-l", "-t", "-n", "sport = :\(portal.port)"])
             // A listening socket's line: State, Recv-Q (waiting to be accepted), Send-Q (the queue's limit), ...
-            let fields = listing.stdout.split(whereSeparator: \.isWhitespace)
-            #expect(fields.count >= 4 && fields[2] == "1500", "ss: \(listing.output)")
+            let fields = listing.split(whereSeparator: \.isWhitespace)
+            #expect(fields.count >= 4 && fields[2] == "1500", "ss: \(listing)")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import KiezboxCore
+import KiezboxTestSupport
 import ReadingStore
 import Testing
 

@@ -11,7 +11,8 @@ extension InfoPageRenderer {
     func readings() -> String {
         let warnings = WeatherWarnings(latest: self.snapshot.latest, now: self.snapshot.now)
         var content = ""
-        var alerts: [String] = []
+        // The box's own warnings first: they are what it warns of, the rest is advice.
+        var alerts = self.snapshot.warnings.active.map { self.strings.boxWarning($0.hazard, $0.level) }
         if let heat = warnings.heat {
             let feels = warnings.heatIndex.map {
                 self.strings.feelsLike(self.format.measurement($0, fractionDigits: 0, unit: "°C")) + ". "

@@ -61,6 +61,15 @@ extension PortalStrings {
             }
         },
         frostWarning: "Frost: dress warmly and check on older neighbours. Never use a grill or gas heater indoors (carbon monoxide).",
+        boxWarning: { hazard, level in
+            switch (hazard, level) {
+            case (.heat, ...1): "Heat warning from this box – strong heat stress: drink a lot, avoid the midday heat, check on older neighbours."
+            case (.heat, _): "Heat warning from this box – extreme heat stress: stay somewhere cool, drink a lot. If someone is confused or unconscious: 112."
+            case (.heavyRain, ...1): "Heavy rain measured at this box: keep out of basements and underpasses, keep drains clear."
+            case (.heavyRain, 2): "Severe weather: very heavy rain measured at this box. Leave basements, underground car parks and underpasses now."
+            case (.heavyRain, _): "Extreme weather: extremely heavy rain measured at this box. Go upstairs, keep away from basements and flooded streets. If lives are in danger: 112."
+            }
+        },
         airQuality: "Air quality",
         airQualityBand: {
             switch $0 {

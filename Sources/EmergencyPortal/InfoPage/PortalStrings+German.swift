@@ -61,6 +61,15 @@ extension PortalStrings {
             }
         },
         frostWarning: "Frost: Ziehen Sie sich warm an und sehen Sie nach älteren Nachbarn. Nie Grill oder Gasofen drinnen benutzen (Kohlenmonoxid).",
+        boxWarning: { hazard, level in
+            switch (hazard, level) {
+            case (.heat, ...1): "Hitzewarnung der Kiezbox – starke Wärmebelastung: Viel trinken, Mittagshitze meiden, nach älteren Nachbarn sehen."
+            case (.heat, _): "Hitzewarnung der Kiezbox – extreme Wärmebelastung: Im Kühlen bleiben, viel trinken. Bei Verwirrtheit oder Bewusstlosigkeit: 112."
+            case (.heavyRain, ...1): "Starkregen an der Kiezbox gemessen: Keller und Unterführungen meiden, Abflüsse frei halten."
+            case (.heavyRain, 2): "Unwetter: heftiger Starkregen an der Kiezbox gemessen. Keller, Tiefgaragen und Unterführungen sofort verlassen."
+            case (.heavyRain, _): "Extremes Unwetter: extrem heftiger Starkregen an der Kiezbox gemessen. Gehen Sie nach oben, meiden Sie Keller und Straßen mit Wasser. In Lebensgefahr: 112."
+            }
+        },
         airQuality: "Luftqualität",
         airQualityBand: {
             switch $0 {

@@ -61,6 +61,15 @@ extension PortalStrings {
             }
         },
         frostWarning: "Don: Sıkı giyinin ve yaşlı komşularınıza göz kulak olun. Kapalı alanda asla mangal veya gaz sobası kullanmayın (karbonmonoksit).",
+        boxWarning: { hazard, level in
+            switch (hazard, level) {
+            case (.heat, ...1): "Kiezbox sıcaklık uyarısı – yüksek sıcaklık yükü: Bol su için, öğle sıcağından kaçının, yaşlı komşularınıza bakın."
+            case (.heat, _): "Kiezbox sıcaklık uyarısı – aşırı sıcaklık yükü: Serin bir yerde kalın, bol su için. Bilinç bulanıklığı veya bilinç kaybında: 112."
+            case (.heavyRain, ...1): "Kiezbox'ta şiddetli yağmur ölçüldü: Bodrumlardan ve alt geçitlerden uzak durun, giderleri açık tutun."
+            case (.heavyRain, 2): "Fırtına: Kiezbox'ta çok şiddetli yağmur ölçüldü. Bodrumları, yeraltı otoparklarını ve alt geçitleri hemen terk edin."
+            case (.heavyRain, _): "Aşırı fırtına: Kiezbox'ta aşırı şiddetli yağmur ölçüldü. Üst katlara çıkın, bodrumlardan ve su basmış sokaklardan uzak durun. Hayati tehlikede: 112."
+            }
+        },
         airQuality: "Hava kalitesi",
         airQualityBand: {
             switch $0 {

@@ -47,6 +47,8 @@ public struct PortalStrings: Sendable {
     public let feelsLike: @Sendable (_ temperature: String) -> String
     public let heatWarning: @Sendable (HeatRisk) -> String
     public let frostWarning: String
+    /// The box's own warning (docs/warnings.md) of a hazard at a level (heat 1–2, heavy rain 1–3), with advice.
+    public let boxWarning: @Sendable (WarningHazard, _ level: Int) -> String
     public let airQuality: String
     public let airQualityBand: @Sendable (AirQualityBand) -> String
     /// Advice for bands that ask for it (moderate and worse); nil for good and fair.

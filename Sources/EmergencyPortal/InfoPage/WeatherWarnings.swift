@@ -5,6 +5,8 @@ import KiezboxCore
 public struct WeatherWarnings: Sendable, Hashable {
     /// The heat index ("feels like") in °C when temperature and humidity are known, else nil.
     public var heatIndex: Double?
+    /// What the heat warnings go by (docs/warnings.md): the heat index, or the air temperature without a humidity.
+    public var perceivedCelsius: Double?
     public var heat: HeatRisk?
     /// At or below 0 °C.
     public var frost: Bool
@@ -35,10 +37,12 @@ public struct WeatherWarnings: Sendable, Hashable {
                 heatIndexCelsius(temperatureCelsius: temperature.value, relativeHumidity: $0.value)
             }
             self.heatIndex = index
+            self.perceivedCelsius = index ?? temperature.value
             self.heat = HeatRisk(heatIndexCelsius: index ?? temperature.value)
             self.frost = temperature.value <= 0
         } else {
             self.heatIndex = nil
+            self.perceivedCelsius = nil
             self.heat = nil
             self.frost = false
         }

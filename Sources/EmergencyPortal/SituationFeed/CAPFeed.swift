@@ -232,6 +232,11 @@ public enum CAPFeed {
     /// The box's neighbourhood: its name and, when it has a position, a circle ("lat,lon radius", latitude first
     /// as CAP wants, unlike GeoJSON).
     private static func areaElement(_ identity: BoxIdentity, radiusKilometres: Double) -> String {
+        wrap("area", areaContent(identity, radiusKilometres: radiusKilometres))
+    }
+
+    /// What goes inside `<area>`: the description and, with a position, the circle.
+    static func areaContent(_ identity: BoxIdentity, radiusKilometres: Double) -> String {
         var area = element("areaDesc", "Umgebung von \(identity.name) (\(identity.district))")
         if let position = identity.position, position.isValid {
             let radius = radiusKilometres.isFinite && radiusKilometres > 0 ? radiusKilometres : 1
@@ -239,18 +244,18 @@ public enum CAPFeed {
                 "circle", "\(CAPText.decimal(position.latitude)),\(CAPText.decimal(position.longitude)) \(CAPText.decimal(radius))"
             )
         }
-        return wrap("area", area)
+        return area
     }
 
-    private static func parameter(_ name: String, _ value: String) -> String {
+    static func parameter(_ name: String, _ value: String) -> String {
         wrap("parameter", element("valueName", name) + element("value", value))
     }
 
-    private static func element(_ name: String, _ text: String) -> String {
+    static func element(_ name: String, _ text: String) -> String {
         "<\(name)>\(text.markupEscaped)</\(name)>\n"
     }
 
-    private static func wrap(_ name: String, _ content: String) -> String {
+    static func wrap(_ name: String, _ content: String) -> String {
         "<\(name)>\n\(content)</\(name)>\n"
     }
 }

@@ -175,7 +175,7 @@ public enum SituationFeed {
     }
 
     /// RFC 3339 UTC time with whole seconds: what GIS tools parse without configuration.
-    private static func timestamp(_ date: Date) -> String {
+    static func timestamp(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
     }
 }

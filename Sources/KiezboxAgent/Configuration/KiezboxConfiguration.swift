@@ -69,6 +69,8 @@ struct KiezboxConfiguration: Sendable {
     /// `[power]`: the battery the power model follows; nil: no model.
     var power: PowerConfiguration?
     var homeAssistant = HomeAssistantConfiguration()
+    /// `[warnings]`: heat and heavy-rain warnings from the box's own sensors.
+    var warnings = WarningsConfiguration()
 
     /// Where the daemon looks for its configuration when none is given.
     static let defaultPath = "/etc/kiezbox/kiezbox.toml"
@@ -175,7 +177,7 @@ struct KiezboxConfiguration: Sendable {
         let root = try TOMLTableReader.document(source, file: file)
         try root.rejectUnknownKeys(
             ["box", "store", "log", "simulation", "sensor"] + UplinkConfiguration.keys + PortalConfiguration.keys
-                + ["mode", "wifi", "power", "home_assistant"])
+                + ["mode", "wifi", "power", "home_assistant", "warnings"])
 
         guard let box = try root.table("box") else { throw root.error("box", "missing; a [box] table is required") }
         let identity = try parseIdentity(box)
@@ -238,7 +240,8 @@ struct KiezboxConfiguration: Sendable {
         portal.settings.authorityAPIOnWiFi = wifi.authorityAPI
         return KiezboxConfiguration(
             identity: identity, dataDirectory: dataDirectory, store: store, logLevel: logLevel, simulate: simulate,
-            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi, power: power, homeAssistant: homeAssistant
+            sensors: sensors, uplinks: uplinks, portal: portal, mode: mode, wifi: wifi, power: power, homeAssistant: homeAssistant,
+            warnings: try WarningsConfiguration.parse(root)
         )
     }
 

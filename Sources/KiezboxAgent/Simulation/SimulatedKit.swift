@@ -52,6 +52,8 @@ final class SimulatedKit: BusProvider {
     private let worldUpdates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void]
     let specs: [SimulatedChipSpec]
     let timeScale: Double
+    /// Which day the simulated weather plays.
+    let scenario: SimulatedWeather.Scenario
     /// The simulated LoRaWAN modem's radio (its record of frames, its scripting), when the kit has one.
     let loRaWANRadio: SimulatedLoRaWANRadio?
     /// The simulated Meshtastic radio's neighbourhood (the LoRa channel, a Kiezbox 2.0 pilot box, a phone), when
@@ -65,8 +67,10 @@ final class SimulatedKit: BusProvider {
     ///   - loRaWANModem: where a simulated LoRaWAN modem of which dialect sits (`[lorawan] port` and `modem`).
     init(
         specs: [SimulatedChipSpec], position: GeoPosition = SimulatedKit.defaultPosition, timeScale: Double = 100,
-        loRaWANModem: (path: String, kind: LoRaWANModemKind)? = nil, meshtasticPort: String? = nil
+        loRaWANModem: (path: String, kind: LoRaWANModemKind)? = nil, meshtasticPort: String? = nil,
+        scenario: SimulatedWeather.Scenario = .ordinary
     ) {
+        self.scenario = scenario
         var i2cBuses: [String: SimulatedI2CBus] = [:]
         var gpioChips: [String: SimulatedGPIOChip] = [:]
         var serialPorts: [String: SimulatedSerialPort] = [:]
@@ -134,12 +138,12 @@ final class SimulatedKit: BusProvider {
     /// A kit with the configured chip at each configured place: any configuration runs without a fixture.
     convenience init(
         following sensors: [SensorConfiguration], position: GeoPosition?, loRaWAN: LoRaWANSettings? = nil,
-        meshtastic: MeshtasticSettings? = nil
+        meshtastic: MeshtasticSettings? = nil, scenario: SimulatedWeather.Scenario = .ordinary
     ) {
         self.init(
             specs: sensors.map { SimulatedChipSpec(chip: $0.chip, place: $0.connection) },
             position: position ?? Self.defaultPosition,
-            loRaWANModem: Self.modemPlace(loRaWAN), meshtasticPort: meshtastic?.serialPath
+            loRaWANModem: Self.modemPlace(loRaWAN), meshtasticPort: meshtastic?.serialPath, scenario: scenario
         )
     }
 
@@ -147,7 +151,7 @@ final class SimulatedKit: BusProvider {
     convenience init(fixture: SimulationFixture, position: GeoPosition?, loRaWAN: LoRaWANSettings?, meshtastic: MeshtasticSettings? = nil) {
         self.init(
             specs: fixture.chips, position: position ?? Self.defaultPosition, timeScale: fixture.timeScale,
-            loRaWANModem: Self.modemPlace(loRaWAN), meshtasticPort: meshtastic?.serialPath)
+            loRaWANModem: Self.modemPlace(loRaWAN), meshtasticPort: meshtastic?.serialPath, scenario: fixture.scenario)
     }
 
     /// Where the simulated modem sits and which dialect it speaks; `modem = "auto"` finds a RAK3172.
@@ -183,7 +187,7 @@ final class SimulatedKit: BusProvider {
 
     /// Moves every simulated chip to the world of `date`.
     func updateWorld(at date: Date) {
-        let conditions = SimulatedWeather.conditions(at: date)
+        let conditions = SimulatedWeather.conditions(at: date, scenario: self.scenario)
         for update in self.worldUpdates { update(conditions, date) }
     }
 

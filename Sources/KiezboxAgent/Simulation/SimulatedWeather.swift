@@ -32,6 +32,39 @@ enum SimulatedWeather {
         }
     }
 
+    /// A day the fixture asks for (`scenario`, docs/simulation.md) instead of the ordinary one, to see the
+    /// warnings work (docs/warnings.md).
+    enum Scenario: String, Sendable, Hashable, CaseIterable {
+        case ordinary
+        /// A Berlin heat wave: 18 °C at 03:00 UTC to 36 °C at 15:00 UTC, humidity falling from 70 % to 40 % as it
+        /// warms: perceived temperature above 32 °C from late morning and above 38 °C in the afternoon.
+        case heatWave = "heat-wave"
+        /// An ordinary day with a cloudburst from 14:00 to 15:00 UTC: 36 mm/h for half an hour, then 60 mm/h,
+        /// 48 mm in the hour, and dry before and after.
+        case cloudburst
+    }
+
+    static func conditions(at date: Date, scenario: Scenario) -> Conditions {
+        var conditions = Self.conditions(at: date)
+        let dayFraction = date.timeIntervalSince1970.truncatingRemainder(dividingBy: 86_400) / 86_400
+        switch scenario {
+        case .ordinary:
+            break
+        case .heatWave:
+            let daily = sin(2 * Double.pi * (dayFraction - 0.375))
+            conditions.celsius = 27 + 9 * daily
+            conditions.percentRH = 55 - 15 * daily
+        case .cloudburst:
+            let hour = dayFraction * 24
+            conditions.rainMillimetresPerHour = switch hour {
+            case 14..<14.5: 36
+            case 14.5..<15: 60
+            default: 0
+            }
+        }
+        return conditions
+    }
+
     static func conditions(at date: Date) -> Conditions {
         let seconds = date.timeIntervalSince1970
         let dayFraction = (seconds.truncatingRemainder(dividingBy: 86_400)) / 86_400

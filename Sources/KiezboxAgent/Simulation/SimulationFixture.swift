@@ -8,6 +8,8 @@ struct SimulationFixture: Sendable {
     var chips: [SimulatedChipSpec]
     /// How much faster than real time the drivers' waits run (warm-ups, conversion times).
     var timeScale: Double
+    /// Which day the simulated weather plays (`scenario`: ordinary, heat-wave, cloudburst).
+    var scenario: SimulatedWeather.Scenario = .ordinary
 
     static func load(path: String) throws(ConfigurationError) -> SimulationFixture {
         let source: String
@@ -21,7 +23,7 @@ struct SimulationFixture: Sendable {
 
     static func parse(_ source: String, file: String) throws(ConfigurationError) -> SimulationFixture {
         let root = try TOMLTableReader.document(source, file: file)
-        try root.rejectUnknownKeys(["time_scale", "chip"])
+        try root.rejectUnknownKeys(["time_scale", "scenario", "chip"])
         var chips: [SimulatedChipSpec] = []
         for table in try root.arrayOfTables("chip") {
             let chipName = try table.requiredString("chip")
@@ -54,6 +56,13 @@ struct SimulationFixture: Sendable {
             }
             chips.append(spec)
         }
-        return SimulationFixture(chips: chips, timeScale: try root.double("time_scale", in: 1...10_000) ?? 100)
+        var scenario = SimulatedWeather.Scenario.ordinary
+        if let name = try root.string("scenario") {
+            guard let named = SimulatedWeather.Scenario(rawValue: name) else {
+                throw root.error("scenario", "unknown scenario '\(name)'; known: " + SimulatedWeather.Scenario.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            scenario = named
+        }
+        return SimulationFixture(chips: chips, timeScale: try root.double("time_scale", in: 1...10_000) ?? 100, scenario: scenario)
     }
 }

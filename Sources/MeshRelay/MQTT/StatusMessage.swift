@@ -94,6 +94,8 @@ public struct MQTTTopics: Sendable, Hashable {
     public var announcements: String { self.boxRoot + "/announcements" }
     /// Reserved: commands to the box.
     public var commands: String { self.boxRoot + "/commands" }
+    /// The box's own heat and heavy-rain warnings (retained JSON, docs/mqtt.md).
+    public var warnings: String { self.boxRoot + "/warnings" }
 
     /// `kiezbox/v1/<district>/+/status`: the status of every box in a district.
     public static func statusFilter(prefix: String, district: String) throws(MQTTUplinkError) -> String {

@@ -1,16 +1,16 @@
 import Foundation
 
-/// What a tool run by ``runTool(_:_:)`` left behind.
-struct ToolResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+/// What a tool run by ``runToolWithStatus(_:_:)`` left behind.
+public struct ToolResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
     /// Standard output, then standard error (where xmllint reports).
-    var output: String { self.stdout + self.stderr }
+    public var output: String { self.stdout + self.stderr }
 }
 
-/// Runs a tool to completion. Its stdout and stderr go to files, so neither can fill a pipe and stall the tool.
-func runTool(_ executable: String, _ arguments: [String]) throws -> ToolResult {
+/// Runs a tool to completion and gives its status and both streams (``runTool(_:_:in:)`` throws on failure instead). Its stdout and stderr go to files, so neither can fill a pipe and stall the tool.
+public func runToolWithStatus(_ executable: String, _ arguments: [String]) throws -> ToolResult {
     let directory = FileManager.default.temporaryDirectory
     let outURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).out")
     let errURL = directory.appendingPathComponent("kiezbox-tool-\(UUID().uuidString).err")
