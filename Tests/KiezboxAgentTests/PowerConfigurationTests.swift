@@ -72,6 +72,22 @@ struct PowerConfigurationTests {
         #expect(never.shedding.stepCount == 0)
     }
 
+    @Test("a wrong shed_at says what is wrong with it", arguments: [
+        ("[35, 50]", "the steps must fall"),
+        ("[50, 50]", "the steps must fall"),
+        ("[60, 50, 35, 20, 10]", "5 steps; at most 4"),
+        ("[150, 20]", "between 0 and 100"),
+        ("[50, \"35\"]", "expected a list of numbers"),
+    ])
+    func sheddingMessages(_ value: String, message: String) throws {
+        do {
+            _ = try self.parse("[power]\ncapacity_ah = 100\nshed_at = \(value)")
+            Issue.record("accepted: \(value)")
+        } catch let error as ConfigurationError {
+            #expect(error.message.contains(message), "\(error)")
+        }
+    }
+
     @Test("mistakes are refused with their line and key", arguments: [
         ("[power]\nchemistry = \"lifepo4\"", 19, "power.capacity_ah"),
         ("[power]\ncapacity_ah = 100\nchemistry = \"nimh\"", 21, "power.chemistry"),
