@@ -125,3 +125,15 @@ struct LoadShedderTests {
         try store.close()
     }
 }
+
+@Suite("Load shedding in kiezbox status")
+struct LoadShedStatusTests {
+    @Test("the shedding line says the step, since when and why; none at step 0")
+    func line() {
+        let now = Date(timeIntervalSince1970: 1_790_000_000)
+        #expect(
+            renderLoadShed(LoadShedRecord(step: 2, steps: 4, since: now - 3 * 3600, reason: "state of charge 34.6 % below 35 %"), now: now)
+                == "  shedding    step 2 of 4 for 3h (state of charge 34.6 % below 35 %)")
+        #expect(renderLoadShed(LoadShedRecord(step: 0, steps: 4, since: now, reason: "mains present"), now: now) == "  shedding    none (mains present)")
+    }
+}

@@ -301,10 +301,10 @@ private func renderMeshtastic(_ status: MeshtasticStatus, now: Date) -> [String]
     return lines
 }
 
-/// "  shedding    step 2 of 4 since 3 h (state of charge 34 % below 35 %)", or "  shedding    none (mains present)".
+/// "  shedding    step 2 of 4 for 3h (state of charge 34.6 % below 35 %)", or "  shedding    none (mains present)".
 func renderLoadShed(_ record: LoadShedRecord, now: Date) -> String {
     guard record.step > 0 else { return "  shedding    none (\(record.reason))" }
-    return "  shedding    step \(record.step) of \(record.steps) since \(age(from: record.since, to: now)) (\(record.reason))"
+    return "  shedding    step \(record.step) of \(record.steps) for \(age(from: record.since, to: now)) (\(record.reason))"
 }
 
 /// "  battery     62 % (58–66 %), power left about 31 h (25–38 h); anchored 5 h ago (rested-voltage)".
