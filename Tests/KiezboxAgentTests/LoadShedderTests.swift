@@ -20,6 +20,22 @@ struct LoadShedderTests {
         return BatteryRecord(state: model.state, estimate: model.estimate, at: at)
     }
 
+    /// A shedder with the default policy on a real store in `directory`.
+    func shedder(in directory: String) throws -> (ManualClock, ReadingStore, ShedLevel, LoadShedder<ManualClock>) {
+        let clock = ManualClock()
+        let store = try ReadingStore(directory: directory)
+        let level = ShedLevel()
+        return (clock, store, level, LoadShedder(store: store, policy: LoadSheddingPolicy(), level: level, clock: clock, logger: self.logger))
+    }
+
+    /// The first decision, from step 0, with the power model saying `stateOfCharge`.
+    static func start(_ shedder: LoadShedder<ManualClock>, store: ReadingStore, clock: ManualClock, stateOfCharge: Double) async throws -> LoadShedRecord {
+        var current = LoadShedRecord(step: 0, steps: 4, since: clock.currentDate(), reason: "starting")
+        try await store.setBatteryRecord(Self.batteryRecord(stateOfCharge, at: clock.currentDate()))
+        await shedder.update(&current)
+        return current
+    }
+
     /// The shedder reads the power model's record from a real store and sets the shared level; the real sampler
     /// then reads the particulate sensor (5-minute slots) a quarter as often at step 1, and every slot again once
     /// the charge is back above 55 %. The climate sensor next to it keeps its cadence all along.
@@ -27,13 +43,8 @@ struct LoadShedderTests {
     func samplerShedsTheFan() async throws {
         let directory = try temporaryDirectory("load-shed")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = ManualClock()
-        let store = try ReadingStore(directory: directory)
-        let level = ShedLevel()
-        let shedder = LoadShedder(store: store, policy: LoadSheddingPolicy(), level: level, clock: clock, logger: self.logger)
-        var current = LoadShedRecord(step: 0, steps: 4, since: clock.currentDate(), reason: "starting")
-        try await store.setBatteryRecord(Self.batteryRecord(0.45, at: clock.currentDate()))
-        await shedder.update(&current)
+        let (clock, store, level, shedder) = try self.shedder(in: directory)
+        var current = try await Self.start(shedder, store: store, clock: clock, stateOfCharge: 0.45)
         #expect(level.current.step == 1)
         let record = try #require(try store.loadShedRecord())
         #expect(record.step == 1 && record.steps == 4)
@@ -82,13 +93,8 @@ struct LoadShedderTests {
     func mainsAndStaleness() async throws {
         let directory = try temporaryDirectory("load-shed-mains")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let clock = ManualClock()
-        let store = try ReadingStore(directory: directory)
-        let level = ShedLevel()
-        let shedder = LoadShedder(store: store, policy: LoadSheddingPolicy(), level: level, clock: clock, logger: self.logger)
-        var current = LoadShedRecord(step: 0, steps: 4, since: clock.currentDate(), reason: "starting")
-        try await store.setBatteryRecord(Self.batteryRecord(0.15, at: clock.currentDate()))
-        await shedder.update(&current)
+        let (clock, store, level, shedder) = try self.shedder(in: directory)
+        var current = try await Self.start(shedder, store: store, clock: clock, stateOfCharge: 0.15)
         #expect(level.current.step == 3)
         #expect(level.settings.loRaReportFactor > 1)
         // The power model stopped 20 minutes ago: the step stays (no new facts), whatever the old record said.
@@ -128,7 +134,7 @@ struct LoadShedderTests {
 
 @Suite("Load shedding in kiezbox status")
 struct LoadShedStatusTests {
-    @Test("the shedding line says the step, since when and why; none at step 0")
+    @Test("the shedding line says the step, for how long and why; none at step 0")
     func line() {
         let now = Date(timeIntervalSince1970: 1_790_000_000)
         #expect(

@@ -3,7 +3,7 @@ import Synchronization
 /// How much a shed step slows each kind of load down (docs/power.md, "Load shedding"): the services take their
 /// configured cadence times these factors. The portal and the emergency Wi-Fi have no factor: no step turns them
 /// down, they are what the battery is saved for.
-public struct ShedSettings: Sendable, Hashable, Codable {
+public struct ShedSettings: Sendable, Hashable {
     /// A particulate sensor (its fan and laser) is read only every this many of its configured slots; 0 = not at all.
     public var particulateEvery: Int
     /// The relay's idle poll (how often it looks for readings to send) is this many times longer.
@@ -107,9 +107,12 @@ public final class ShedLevel: Sendable {
         self.state = Mutex(initial)
     }
 
+    /// The step now and what it sheds.
     public var current: Current { self.state.withLock { $0 } }
+    /// What the current step sheds.
     public var settings: ShedSettings { self.current.settings }
 
+    /// Moves to `current` (the load shedder only).
     public func set(_ current: Current) {
         self.state.withLock { $0 = current }
     }
