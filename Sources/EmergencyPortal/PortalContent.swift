@@ -74,7 +74,8 @@ public final class PortalContent: Sendable {
             latest: latest,
             power: PowerSummary(
                 latest: latest, battery: self.settings.battery,
-                model: attempt("power model", nil) { try self.store.batteryRecord() }, now: now
+                model: attempt("power model", nil) { try self.store.batteryRecord() },
+                loadShed: attempt("load shedding", nil) { try self.store.loadShedRecord() }, now: now
             ),
             neighbours: attempt("neighbours", []) { try self.store.neighbours() },
             announcements: self.announcements(now),
@@ -117,7 +118,9 @@ extension PowerSummary {
     /// The power facts in this box's latest readings: mains from the mains-fail input, the battery's voltage and
     /// power from the power monitor, its charge and hours left from the power model's `model` record when fresh,
     /// else from a `battery_level` reading, else estimated from the voltage.
-    init(latest: [StoredReading], battery: PortalBattery, model: BatteryRecord? = nil, now: Date = .distantPast) {
+    init(
+        latest: [StoredReading], battery: PortalBattery, model: BatteryRecord? = nil, loadShed: LoadShedRecord? = nil, now: Date = .distantPast
+    ) {
         func value(_ quantity: Quantity) -> Double? { latest.first { $0.reading.quantity == quantity }?.reading.value }
         let volts = value(.voltage)
         let estimate = model.flatMap { abs(now.timeIntervalSince($0.at)) <= Self.modelFreshness ? $0.estimate : nil }
@@ -126,7 +129,7 @@ extension PowerSummary {
             batteryVolts: volts,
             batteryPercent: estimate.map { $0.stateOfCharge * 100 } ?? value(.batteryLevel) ?? volts.map { battery.percent(atVolts: $0) },
             watts: value(.power),
-            hoursLeft: estimate?.hoursLeft
+            hoursLeft: estimate?.hoursLeft, shedStep: loadShed?.step, shedSteps: loadShed?.steps
         )
     }
 }

@@ -112,6 +112,9 @@ public final class PortalMetrics: Sendable {
                 self.set("kiezbox_battery_hours_left_high", high, help: "Upper end of the hours-left range (power model)")
             }
         }
+        if let step = snapshot.power.shedStep {
+            self.set("kiezbox_load_shed_step", Double(step), help: "Load-shedding step, 0 = nothing shed (docs/power.md)")
+        }
         if let fairUse, let account = try? store.loRaWANAccount(fairUse: fairUse, now: snapshot.now) {
             self.renderLoRaWAN(account)
         }

@@ -67,11 +67,16 @@ public struct PowerSummary: Sendable, Hashable, Codable {
     public var watts: Double?
     /// How long the battery lasts at the average draw, from the power model (docs/power.md) when it runs.
     public var hoursLeft: HoursLeft?
+    /// The load shedder's step and how many there are (docs/power.md, "Load shedding"), when it runs.
+    public var shedStep: Int?
+    public var shedSteps: Int?
 
     public init(
         mainsPresent: Bool? = nil, batteryVolts: Double? = nil, batteryPercent: Double? = nil, watts: Double? = nil,
-        hoursLeft: HoursLeft? = nil
+        hoursLeft: HoursLeft? = nil, shedStep: Int? = nil, shedSteps: Int? = nil
     ) {
+        self.shedStep = shedStep
+        self.shedSteps = shedSteps
         self.mainsPresent = mainsPresent
         self.batteryVolts = batteryVolts
         self.batteryPercent = batteryPercent

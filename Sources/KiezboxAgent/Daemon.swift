@@ -53,8 +53,11 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         // After the flush service: the group stops services in reverse order, so the sampler stops first and
         // its last readings are in the final commit.
         let heartbeat = SamplerHeartbeat<C.Instant>()
+        let shedLevel = ShedLevel()
         services.append(
-            Sampler(sensors: sensors, clock: self.clock, logger: self.logger, heartbeat: heartbeat) { readings in try await store.record(readings) }
+            Sampler(sensors: sensors, clock: self.clock, logger: self.logger, heartbeat: heartbeat, shedLevel: shedLevel) { readings in
+                try await store.record(readings)
+            }
         )
         let watched = zip(self.configuration.sensors, sensors).filter { $0.0.chip.watches }.map(\.1)
         if !watched.isEmpty {
@@ -62,6 +65,10 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         if let power = self.configuration.power {
             services.append(PowerModelService(store: store, configuration: power, clock: self.clock, logger: self.logger))
+            services.append(LoadShedder(store: store, policy: power.shedding, level: shedLevel, clock: self.clock, logger: self.logger))
+        } else {
+            // No model, no shedding: an earlier run's step must not be shown as current.
+            try await store.setLoadShedRecord(nil)
         }
         let certificate = try self.portalCertificate()
         let sender = SenderIdentity(box: self.configuration.identity, storeInstance: store.instanceID)
@@ -88,13 +95,13 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         var loRaWANService: LoRaWANUplink?
         if let loRaWANSettings {
             let uplink = self.loRaWANUplink(
-                loRaWANSettings, buses: buses, store: store, content: portal?.content, crisisDownlinks: crisisDownlinks)
+                loRaWANSettings, buses: buses, store: store, content: portal?.content, crisisDownlinks: crisisDownlinks, shedLevel: shedLevel)
             uplinks.append(uplink)
             loRaWANService = uplink
         }
         var meshtasticServices: [any Service] = []
         if let meshtasticSettings = self.configuration.uplinks.meshtastic {
-            let (uplink, bridge) = try self.meshtastic(meshtasticSettings, buses: buses, store: store, desk: desk)
+            let (uplink, bridge) = try self.meshtastic(meshtasticSettings, buses: buses, store: store, desk: desk, shedLevel: shedLevel)
             uplinks.append(uplink)
             meshtasticServices = [bridge, uplink]
         }
@@ -129,7 +136,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                     batchSize: relay.batchSize, idlePoll: self.configuration.store.flushInterval,
                     maximumBackoff: relay.maximumBackoff, maximumBackfillRate: relay.maximumBackfillRate
                 ),
-                logger: self.logger
+                logger: self.logger, shedLevel: shedLevel
             ))
         }
         if let loRaWANService { services.append(loRaWANService) }
@@ -177,7 +184,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
     /// The Meshtastic bridge (the radio link, what arrives, crisis traffic) and the uplink that sends the box's
     /// status, sharing one transmitter and its airtime share.
     private func meshtastic(
-        _ settings: MeshtasticSettings, buses: any BusProvider, store: ReadingStore, desk: AnnouncementDesk?
+        _ settings: MeshtasticSettings, buses: any BusProvider, store: ReadingStore, desk: AnnouncementDesk?, shedLevel: ShedLevel
     ) throws -> (MeshtasticUplink, MeshtasticBridgeService<C>) {
         let connector = MeshtasticConnector(buses: buses)
         let link = MeshtasticRadioLink(endpoint: settings.endpoint, clock: self.clock, logger: self.logger) {
@@ -194,7 +201,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         let uplink = MeshtasticUplink(
             configuration: MeshtasticUplink.Configuration(
                 sendTelemetry: settings.sendTelemetry, pilotUpdate: pilotUpdate, statusInterval: settings.statusInterval),
-            transmitter: transmitter, mode: { (try? store.mode()) ?? .normal }, clock: self.clock, logger: self.logger)
+            transmitter: transmitter, mode: { (try? store.mode()) ?? .normal }, clock: self.clock, shedLevel: shedLevel, logger: self.logger)
         let bridge = MeshtasticBridgeService(
             link: link, transmitter: transmitter, settings: settings, store: store, desk: desk, identity: self.configuration.identity,
             clock: self.clock, logger: self.logger, postLifetime: self.configuration.portal.settings.postLifetime)
@@ -205,7 +212,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
     /// snapshot, and downlinks handed to the signed-command receiver.
     private func loRaWANUplink(
         _ settings: LoRaWANSettings, buses: any BusProvider, store: ReadingStore, content: PortalContent?,
-        crisisDownlinks: CrisisDownlinkReceiver?
+        crisisDownlinks: CrisisDownlinkReceiver?, shedLevel: ShedLevel
     ) -> LoRaWANUplink {
         // Without a portal the same snapshot is read by a content of its own (no phones are counted then).
         let content = content ?? PortalContent(
@@ -230,7 +237,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
                 let outcome = await crisisDownlinks.receive(port: downlink.port, payload: downlink.payload, at: clock.currentDate())
                 logger.notice("LoRaWAN downlink", metadata: ["port": "\(downlink.port)", "outcome": "\(outcome)"])
             },
-            logger: self.logger
+            shedLevel: shedLevel, logger: self.logger
         )
     }
 

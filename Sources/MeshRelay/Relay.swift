@@ -55,11 +55,14 @@ public struct RelayService<C: KiezboxClock>: Service {
     let logger: Logger
     /// Picks the actual wait from the backoff: by default uniformly between half of it and all of it.
     let jitter: @Sendable (Duration) -> Duration
+    /// The load shedder's step: the idle poll grows with it (nil: never shed).
+    let shedLevel: ShedLevel?
 
     public init(
         uplinks: [any Uplink], store: ReadingStore, clock: C, configuration: RelayConfiguration = .init(), logger: Logger,
-        jitter: @escaping @Sendable (Duration) -> Duration = RelayService.halfToFullJitter
+        shedLevel: ShedLevel? = nil, jitter: @escaping @Sendable (Duration) -> Duration = RelayService.halfToFullJitter
     ) {
+        self.shedLevel = shedLevel
         self.uplinks = uplinks
         self.store = store
         self.clock = clock
@@ -101,7 +104,8 @@ public struct RelayService<C: KiezboxClock>: Service {
                     guard !batch.isEmpty else {
                         if backfill.delivered > 0 { logger.info("caught up", metadata: ["delivered": "\(backfill.delivered)"]) }
                         backfill = BackfillProgress()
-                        try await self.clock.sleep(for: self.configuration.idlePoll)
+                        let factor = self.shedLevel?.settings.relayIntervalFactor ?? 1
+                        try await self.clock.sleep(for: self.configuration.idlePoll.shed(by: factor))
                         continue
                     }
                     let offered = Set(batch.map(\.id))

@@ -89,6 +89,14 @@ public enum ChipModel: String, Sendable, Hashable, CaseIterable, CustomStringCon
         }
     }
 
+    /// A particulate sensor: a fan and a laser run while it measures, the box's largest switchable sensor load.
+    public var isParticulate: Bool {
+        switch self {
+        case .sps30, .sps30UART, .sds011, .pms5003: true
+        default: false
+        }
+    }
+
     /// How often to read it unless configured otherwise (reference: cadence and warm-up per chip).
     public var defaultInterval: Duration {
         switch self {

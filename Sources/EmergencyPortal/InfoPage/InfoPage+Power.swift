@@ -23,6 +23,9 @@ extension InfoPageRenderer {
             let hours = { (value: Double) in self.format.number(value, fractionDigits: 0) }
             lines.append(self.strings.powerLeft(hours(hoursLeft.likely), hours(hoursLeft.low), hoursLeft.high.map(hours)).markupEscaped)
         }
+        if let step = power.shedStep, let steps = power.shedSteps, step > 0 {
+            lines.append(self.strings.savingPower(step, steps).markupEscaped)
+        }
         if let watts = power.watts {
             lines.append("\(self.strings.drawing.markupEscaped): \(self.format.measurement(watts, fractionDigits: 1, unit: "W"))")
         }

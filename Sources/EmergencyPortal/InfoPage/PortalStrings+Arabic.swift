@@ -107,6 +107,7 @@ extension PortalStrings {
         battery: "بطارية الجهاز",
         drawing: "الاستهلاك",
         powerLeft: { "الطاقة المتبقية: حوالي \($0) ساعة (\($1)–\($2 ?? "?") ساعة)" },
+        savingPower: { "توفير الطاقة: المرحلة \($0) من \($1)" },
         neighboursHeading: "أجهزة Kiezbox أخرى",
         online: "متصل",
         offline: "غير متصل",

@@ -104,6 +104,7 @@ extension PortalStrings {
         battery: "Box battery",
         drawing: "Using",
         powerLeft: { "Power left: about \($0) h (\($1)–\($2 ?? "?") h)" },
+        savingPower: { "Saving power: step \($0) of \($1)" },
         neighboursHeading: "Other Kiezboxes",
         online: "reachable",
         offline: "not reachable",

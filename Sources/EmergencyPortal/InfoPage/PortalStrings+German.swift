@@ -104,6 +104,7 @@ extension PortalStrings {
         battery: "Akku der Box",
         drawing: "Verbrauch",
         powerLeft: { "Strom reicht noch etwa \($0) h (\($1)–\($2 ?? "?") h)" },
+        savingPower: { "Stromsparen: Stufe \($0) von \($1)" },
         neighboursHeading: "Andere Kiezboxen",
         online: "erreichbar",
         offline: "nicht erreichbar",

@@ -104,6 +104,7 @@ extension PortalStrings {
         battery: "Kutunun aküsü",
         drawing: "Tüketim",
         powerLeft: { "Kalan enerji: yaklaşık \($0) sa (\($1)–\($2 ?? "?") sa)" },
+        savingPower: { "Enerji tasarrufu: kademe \($0)/\($1)" },
         neighboursHeading: "Diğer Kiezbox'lar",
         online: "ulaşılabilir",
         offline: "ulaşılamıyor",

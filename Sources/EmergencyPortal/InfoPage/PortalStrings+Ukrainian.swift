@@ -104,6 +104,7 @@ extension PortalStrings {
         battery: "Акумулятор пристрою",
         drawing: "Споживання",
         powerLeft: { "Заряду вистачить приблизно на \($0) год (\($1)–\($2 ?? "?") год)" },
+        savingPower: { "Економія енергії: рівень \($0) з \($1)" },
         neighboursHeading: "Інші Kiezbox",
         online: "на зв’язку",
         offline: "немає зв’язку",

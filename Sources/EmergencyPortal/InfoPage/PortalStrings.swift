@@ -65,6 +65,8 @@ public struct PortalStrings: Sendable {
     public let drawing: String
     /// "Power left: about 31 h (25–38 h)"; the hours already formatted, `high` nil when open upwards.
     public let powerLeft: @Sendable (_ likely: String, _ low: String, _ high: String?) -> String
+    /// "Saving power: step 2 of 4" while the box sheds load (docs/power.md, "Load shedding").
+    public let savingPower: @Sendable (_ step: Int, _ steps: Int) -> String
 
     // Neighbouring boxes
     public let neighboursHeading: String

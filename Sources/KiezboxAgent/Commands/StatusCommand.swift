@@ -28,6 +28,7 @@ struct StatusCommand: ParsableCommand {
         let loRaWAN = try configuration.uplinks.loRaWAN.map { try store.loRaWANAccount(fairUse: $0.fairUse, now: now) }
         let meshtastic = try configuration.uplinks.meshtastic.map { try MeshtasticStatus(store: store, airtimeShare: $0.airtimeShare, now: now) }
         let battery = try configuration.power.flatMap { _ in try store.batteryRecord() }
+        let loadShed = try configuration.power.flatMap { _ in try store.loadShedRecord() }
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -37,11 +38,13 @@ struct StatusCommand: ParsableCommand {
             report.lorawan = loRaWAN
             report.meshtastic = meshtastic
             report.battery = battery
+            report.loadShed = loadShed
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(
                 renderStatus(
-                    statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery
+                    statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery,
+                    loadShed: loadShed
                 ),
                 terminator: ""
             )
@@ -86,6 +89,8 @@ struct StatusReport: Encodable {
     var meshtastic: MeshtasticStatus?
     /// The power model's state and last estimate, when `[power]` is configured and the daemon has run it.
     var battery: BatteryRecord?
+    /// The load shedder's step (docs/power.md, "Load shedding"), when `[power]` is configured.
+    var loadShed: LoadShedRecord?
 
     struct Store: Encodable {
         var path: String
@@ -131,7 +136,7 @@ struct StatusReport: Encodable {
 /// The human-readable status, as a resident reads it over SSH.
 func renderStatus(
     _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil,
-    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil
+    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil, loadShed: LoadShedRecord? = nil
 ) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
@@ -150,6 +155,9 @@ func renderStatus(
     }
     if let battery {
         lines.append(renderBattery(battery, now: now))
+    }
+    if let loadShed {
+        lines.append(renderLoadShed(loadShed, now: now))
     }
     if let portalHTTPS {
         lines.append("  https       port \(portalHTTPS.port), key pin sha256//\(portalHTTPS.pin)")
@@ -291,6 +299,12 @@ private func renderMeshtastic(_ status: MeshtasticStatus, now: Date) -> [String]
         lines.append("  control     \(timestamp(control.at)) from \(control.sender): \(control.description) (\(control.obeyed ? "obeyed" : "not obeyed"))")
     }
     return lines
+}
+
+/// "  shedding    step 2 of 4 for 3h (state of charge 34.6 % below 35 %)", or "  shedding    none (mains present)".
+func renderLoadShed(_ record: LoadShedRecord, now: Date) -> String {
+    guard record.step > 0 else { return "  shedding    none (\(record.reason))" }
+    return "  shedding    step \(record.step) of \(record.steps) for \(age(from: record.since, to: now)) (\(record.reason))"
 }
 
 /// "  battery     62 % (58–66 %), power left about 31 h (25–38 h); anchored 5 h ago (rested-voltage)".

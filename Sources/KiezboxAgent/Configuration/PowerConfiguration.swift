@@ -9,10 +9,12 @@ struct PowerConfiguration: Sendable, Hashable {
     var batterySensorID: String
     /// A second power monitor on the solar input, if any.
     var solarSensorID: String?
+    /// When the box sheds load (docs/power.md, "Load shedding").
+    var shedding = LoadSheddingPolicy()
 
     static let keys = [
         "capacity_ah", "chemistry", "nominal_voltage", "battery_sensor", "solar_sensor", "internal_resistance",
-        "rest_current", "rest_after", "average_over",
+        "rest_current", "rest_after", "average_over", "shed_at", "shed_recover",
     ]
 
     /// Parses `[power]`; sensor ids must name power monitors among `sensors`.
@@ -47,7 +49,29 @@ struct PowerConfiguration: Sendable, Hashable {
                 throw table.error("solar_sensor", "'\(solarSensorID)' is already the battery_sensor; the solar input needs its own monitor")
             }
         }
-        return PowerConfiguration(battery: battery, batterySensorID: batterySensorID, solarSensorID: solarSensorID)
+        return PowerConfiguration(
+            battery: battery, batterySensorID: batterySensorID, solarSensorID: solarSensorID, shedding: try Self.parseShedding(table))
+    }
+
+    /// `shed_at` (percentages, strictly falling, at most as many as there are steps; [] never sheds) and
+    /// `shed_recover` (points above a step's threshold before it ends).
+    private static func parseShedding(_ table: TOMLTableReader) throws(ConfigurationError) -> LoadSheddingPolicy {
+        var policy = LoadSheddingPolicy()
+        if let percentages = try table.numbers("shed_at") {
+            let most = LoadSheddingPolicy.stepSettings.count
+            guard percentages.count <= most else {
+                throw table.error("shed_at", "\(percentages.count) steps; at most \(most) (one per way of shedding load)")
+            }
+            guard percentages.allSatisfy({ $0 > 0 && $0 < 100 }) else {
+                throw table.error("shed_at", "percentages of charge between 0 and 100 are expected, e.g. shed_at = [50, 35, 20, 10]")
+            }
+            guard zip(percentages, percentages.dropFirst()).allSatisfy({ $0 > $1 }) else {
+                throw table.error("shed_at", "the steps must fall, the first at the highest charge, e.g. shed_at = [50, 35, 20, 10]")
+            }
+            policy.thresholds = percentages.map { $0 / 100 }
+        }
+        if let recover = try table.double("shed_recover", in: 0...50) { policy.recoveryMargin = recover / 100 }
+        return policy
     }
 
     private static func requirePowerMonitor(

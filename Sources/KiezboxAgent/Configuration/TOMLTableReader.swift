@@ -139,6 +139,20 @@ struct TOMLTableReader {
         return strings
     }
 
+    /// A list of numbers (`shed_at = [50, 35]`), or nil when absent.
+    func numbers(_ key: String) throws(ConfigurationError) -> [Double]? {
+        guard let value = self.value(key) else { return nil }
+        guard let array = value.array else { throw self.typeMismatch(key, expected: "a list of numbers", found: value) }
+        var numbers: [Double] = []
+        for index in 0..<array.count {
+            guard let number = array[index].double ?? array[index].int.map(Double.init) else {
+                throw self.typeMismatch(key, expected: "a list of numbers", found: array[index])
+            }
+            numbers.append(number)
+        }
+        return numbers
+    }
+
     /// A sub-table (`[box]`, or `offsets = { … }`).
     func table(_ key: String) throws(ConfigurationError) -> TOMLTableReader? {
         guard let value = self.value(key) else { return nil }

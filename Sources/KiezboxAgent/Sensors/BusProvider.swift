@@ -90,7 +90,7 @@ struct SensorFactory {
             let driver = DeferredDriver(chipName: sensor.chip.description) { try factory.makeDriver(for: sensor) }
             return ScheduledSensor(
                 id: sensor.id, interval: sensor.interval, offsets: sensor.offsets, driver: driver,
-                firstReadingAfterInterval: sensor.chip.watches
+                firstReadingAfterInterval: sensor.chip.watches, isParticulate: sensor.chip.isParticulate
             )
         }
     }

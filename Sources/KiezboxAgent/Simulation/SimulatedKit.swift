@@ -187,7 +187,11 @@ final class SimulatedKit: BusProvider {
 
     /// Moves every simulated chip to the world of `date`.
     func updateWorld(at date: Date) {
-        let conditions = SimulatedWeather.conditions(at: date, scenario: self.scenario)
+        self.updateWorld(SimulatedWeather.conditions(at: date, scenario: self.scenario), at: date)
+    }
+
+    /// Sets the chips' world to `conditions` (a simulation that drives the battery itself, e.g. the blackout).
+    func updateWorld(_ conditions: SimulatedWeather.Conditions, at date: Date) {
         for update in self.worldUpdates { update(conditions, date) }
     }
 

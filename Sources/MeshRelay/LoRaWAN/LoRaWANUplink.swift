@@ -97,6 +97,8 @@ public final class LoRaWANUplink: Uplink, Service {
     private let clock: any KiezboxClock
     private let boxState: @Sendable () async -> LoRaWANBoxState
     private let onDownlink: @Sendable (LoRaWANDownlink) async -> Void
+    /// The load shedder's step: routine reports go less often with it (crisis summaries do not).
+    private let shedLevel: ShedLevel?
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -108,8 +110,9 @@ public final class LoRaWANUplink: Uplink, Service {
     public init(
         configuration: Configuration, connect: @escaping @Sendable () async throws -> any LoRaWANModem, store: ReadingStore, clock: any KiezboxClock,
         boxState: @escaping @Sendable () async -> LoRaWANBoxState,
-        onDownlink: @escaping @Sendable (LoRaWANDownlink) async -> Void = { _ in }, logger: Logger
+        onDownlink: @escaping @Sendable (LoRaWANDownlink) async -> Void = { _ in }, shedLevel: ShedLevel? = nil, logger: Logger
     ) {
+        self.shedLevel = shedLevel
         self.configuration = configuration
         self.connect = connect
         self.store = store
@@ -238,6 +241,7 @@ public final class LoRaWANUplink: Uplink, Service {
         let box = await self.boxState()
         let crisis = box.crisisSummary != nil
         session.schedule.observe(crisis: crisis)
+        session.schedule.policy.reportInterval = self.configuration.schedule.reportInterval.shed(by: self.shedLevel?.settings.loRaReportFactor ?? 1)
         let values = self.reportValues
         let frames = self.frames(values: values, box: box, limit: self.payloadLimit(session))
         let costs = frames.mapValues { uplinkAirtime(applicationPayloadLength: $0.payload.count, dataRate: session.dataRate) }

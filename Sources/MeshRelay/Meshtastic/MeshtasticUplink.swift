@@ -54,6 +54,7 @@ public final class MeshtasticUplink: Uplink, Service {
     private let configuration: Configuration
     private let transmitter: MeshtasticTransmitter
     private let mode: @Sendable () -> Mode
+    private let shedLevel: ShedLevel?
     private let isOwnSensor: @Sendable (String) -> Bool
     private let clock: any KiezboxClock
     private let startedAt: Date
@@ -70,8 +71,9 @@ public final class MeshtasticUplink: Uplink, Service {
     public init(
         configuration: Configuration, transmitter: MeshtasticTransmitter, mode: @escaping @Sendable () -> Mode,
         isOwnSensor: @escaping @Sendable (String) -> Bool = { !PilotBoxAddress.isPilotSensorID($0) }, clock: any KiezboxClock,
-        logger: Logger
+        shedLevel: ShedLevel? = nil, logger: Logger
     ) {
+        self.shedLevel = shedLevel
         self.configuration = configuration
         self.transmitter = transmitter
         self.mode = mode
@@ -126,7 +128,8 @@ public final class MeshtasticUplink: Uplink, Service {
         let due = self.state.withLock { state in
             let modeChanged = state.lastMode != nil && state.lastMode != mode
             guard let last = state.statistics.lastStatusAt else { return !state.newest.isEmpty || modeChanged }
-            return modeChanged || now.timeIntervalSince(last) >= self.configuration.statusInterval.timeInterval
+            let interval = self.configuration.statusInterval.shed(by: self.shedLevel?.settings.loRaReportFactor ?? 1)
+            return modeChanged || now.timeIntervalSince(last) >= interval.timeInterval
         }
         guard due else { return }
         await self.sendStatus(mode: mode, now: now)
