@@ -22,7 +22,8 @@ test:
 	$(SWIFT) test --skip-build
 
 ## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference;
-## the portal's info page under wrk against nginx serving the same page; a LoRaWAN box report's bytes and airtime.
+## the portal's info page under wrk against nginx serving the same page; a LoRaWAN box report's bytes and airtime;
+## the time from a mains-fail edge to the portal's crisis page.
 bench:
 	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release --product StoreBench
@@ -37,6 +38,7 @@ bench:
 	$$($(SWIFT) build -c release --show-bin-path)/MeshtasticBench
 	Benchmarks/relay-bench.sh
 	Benchmarks/portal-bench.sh
+	Benchmarks/crisis-bench.sh
 
 ## One self-contained binary for the image and the .deb (links the Swift runtime statically).
 release-static: deps

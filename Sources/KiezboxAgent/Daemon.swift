@@ -42,6 +42,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             buses = kit
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
+            if !kit.mainsSwitches.isEmpty { services.append(SimulatedMainsSwitchService(switches: kit.mainsSwitches, clock: self.clock)) }
             if let neighbourhood = kit.meshtasticNeighbourhood {
                 services.append(SimulatedMeshNeighbourhoodService(neighbourhood: neighbourhood, clock: self.clock))
             }
@@ -134,7 +135,9 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         services.append(ModeController(
             store: store, desk: desk, downlinks: crisisDownlinks, clock: self.clock, policy: self.configuration.mode.policy,
-            hooks: self.configuration.mode.hooks, logger: self.logger, stateFile: self.configuration.mode.stateFile
+            hooks: self.configuration.mode.hooks, logger: self.logger, stateFile: self.configuration.mode.stateFile,
+            interval: self.configuration.mode.checkInterval, uplinks: uplinks,
+            mainsInput: sensors.lazy.compactMap { $0.driver as? MainsFailInput }.first, portalContent: portal?.content
         ))
         let portalListening = portal.map { _ in PortalListening(port: self.configuration.portal.settings.port) }
         if let portalListening, let portal {

@@ -28,6 +28,7 @@ struct StatusCommand: ParsableCommand {
         let loRaWAN = try configuration.uplinks.loRaWAN.map { try store.loRaWANAccount(fairUse: $0.fairUse, now: now) }
         let meshtastic = try configuration.uplinks.meshtastic.map { try MeshtasticStatus(store: store, airtimeShare: $0.airtimeShare, now: now) }
         let battery = try configuration.power.flatMap { _ in try store.batteryRecord() }
+        let crisisHistory = try store.crisisHistory()
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -37,11 +38,13 @@ struct StatusCommand: ParsableCommand {
             report.lorawan = loRaWAN
             report.meshtastic = meshtastic
             report.battery = battery
+            report.crisisHistory = crisisHistory
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(
                 renderStatus(
-                    statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery
+                    statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery,
+                    crisisHistory: crisisHistory
                 ),
                 terminator: ""
             )
@@ -86,6 +89,8 @@ struct StatusReport: Encodable {
     var meshtastic: MeshtasticStatus?
     /// The power model's state and last estimate, when `[power]` is configured and the daemon has run it.
     var battery: BatteryRecord?
+    /// The recorded mode changes with their reasons, newest first (at most 20).
+    var crisisHistory: [CrisisTrigger] = []
 
     struct Store: Encodable {
         var path: String
@@ -131,7 +136,7 @@ struct StatusReport: Encodable {
 /// The human-readable status, as a resident reads it over SSH.
 func renderStatus(
     _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil,
-    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil
+    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil, crisisHistory: [CrisisTrigger] = []
 ) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
@@ -153,6 +158,13 @@ func renderStatus(
     }
     if let portalHTTPS {
         lines.append("  https       port \(portalHTTPS.port), key pin sha256//\(portalHTTPS.pin)")
+    }
+    if !crisisHistory.isEmpty {
+        lines.append("")
+        lines.append("Crisis history (newest first)")
+        for trigger in crisisHistory {
+            lines.append("  \(timestamp(trigger.at))  \(pad(trigger.mode.rawValue, 11))  \(trigger.reason)")
+        }
     }
     lines.append("")
     lines.append("Latest readings")
