@@ -69,11 +69,13 @@ struct CrisisPriorityTests {
                 let crisisStatus = try #require(
                     messages.firstIndex { $0.topic == root + "/status" && String(decoding: $0.payload, as: UTF8.self).contains("\"crisis\"") })
                 let announcement = try #require(messages.firstIndex { $0.topic.hasSuffix("/announcements/priority-test") })
-                let readingsMessages = messages.filter { $0.topic == root + "/readings" }.count
+                let isReadings = { (message: MQTTMessage) in message.topic == root + "/readings" }
+                let readingsMessages = messages.filter(isReadings).count
+                let readingsBeforeStatus = messages[..<crisisStatus].filter(isReadings).count
+                let readingsBeforeAnnouncement = messages[..<announcement].filter(isReadings).count
                 print(
-                    "crisis traffic over MQTT: of \(readingsMessages) readings messages seen, the crisis status came after "
-                        + "\(messages[..<crisisStatus].filter { $0.topic == root + "/readings" }.count), the announcement after "
-                        + "\(messages[..<announcement].filter { $0.topic == root + "/readings" }.count)")
+                    "crisis traffic over MQTT: of \(readingsMessages) readings messages (100 readings each), \(readingsBeforeStatus) "
+                        + "arrived before the crisis status and \(readingsBeforeAnnouncement) before the announcement")
                 #expect(crisisStatus < lastReadings, "the crisis status came after the backlog's last readings")
                 #expect(announcement < lastReadings, "the announcement came after the backlog's last readings")
             }
