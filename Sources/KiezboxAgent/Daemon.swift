@@ -137,7 +137,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             store: store, desk: desk, downlinks: crisisDownlinks, clock: self.clock, policy: self.configuration.mode.policy,
             hooks: self.configuration.mode.hooks, logger: self.logger, stateFile: self.configuration.mode.stateFile,
             interval: self.configuration.mode.checkInterval, uplinks: uplinks,
-            mainsInput: sensors.lazy.compactMap { $0.driver as? MainsFailInput }.first, portalContent: portal?.content
+            mainsInput: self.mainsInput(sensors), portalContent: portal?.content
         ))
         let portalListening = portal.map { _ in PortalListening(port: self.configuration.portal.settings.port) }
         if let portalListening, let portal {
@@ -170,6 +170,14 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         try await group.run()
         try? store.close()
         self.logger.info("kiezbox stopped")
+    }
+
+    /// The first mains-fail input's driver, once built (drivers are built on first use, by the watch service).
+    private func mainsInput(_ sensors: [ScheduledSensor]) -> (@Sendable () -> MainsFailInput?)? {
+        guard let index = self.configuration.sensors.firstIndex(where: { $0.chip == .mainsFail }),
+            let deferred = sensors[index].driver as? DeferredDriver
+        else { return nil }
+        return { (try? deferred.driver()) as? MainsFailInput }
     }
 
     /// The Meshtastic bridge (the radio link, what arrives, crisis traffic) and the uplink that sends the box's

@@ -116,9 +116,10 @@ struct ModeController<C: KiezboxClock>: Service {
     var mainsStaleAfter: TimeInterval = 300
     /// The configured uplinks, whose contact with the other side feeds the "uplink lost" trigger.
     var uplinks: [any Uplink] = []
-    /// The mains-fail input, when the box has one: its confirmed state is read directly (not from the store,
-    /// which has it only after the next sample and commit), and each of its changes starts a round at once.
-    var mainsInput: MainsFailInput? = nil
+    /// The mains-fail input, when the box has one and its driver is built: its confirmed state is read directly
+    /// (not from the store, which has it only after the next sample and commit), and each of its changes starts a
+    /// round at once.
+    var mainsInput: (@Sendable () -> MainsFailInput?)? = nil
     /// The portal's shared snapshot: made stale on every mode change, so the next page shows the new mode.
     var portalContent: PortalContent? = nil
 
@@ -128,9 +129,7 @@ struct ModeController<C: KiezboxClock>: Service {
                 // A mains change rings; the rounds wait for the interval or the bell, whichever comes first.
                 let doorbell = self.mainsInput.map { input in
                     let doorbell = Doorbell()
-                    group.addTask {
-                        for await _ in input.changes() { doorbell.ring() }
-                    }
+                    group.addTask { await self.ringOnMainsChanges(input, doorbell: doorbell) }
                     return doorbell
                 }
                 await self.decideEveryRound(woken: doorbell)
@@ -170,6 +169,18 @@ struct ModeController<C: KiezboxClock>: Service {
             // A blackout that is about to last long enough is decided on time, not up to an interval late.
             let wait = min(self.interval, self.policy.untilMainsLossCounts(inputs).map { Duration.seconds($0) } ?? self.interval)
             do { try await self.pause(for: wait, woken: doorbell) } catch { return }
+        }
+    }
+
+    /// Rings `doorbell` on every confirmed mains change, once the input's driver is built (it is built when its
+    /// watch starts; until then it is looked for every second).
+    private func ringOnMainsChanges(_ input: @Sendable () -> MainsFailInput?, doorbell: Doorbell) async {
+        while !Task.isCancelled {
+            if let mains = input() {
+                for await _ in mains.changes() { doorbell.ring() }
+                return
+            }
+            do { try await self.clock.sleep(for: .seconds(1)) } catch { return }
         }
     }
 
@@ -225,7 +236,7 @@ struct ModeController<C: KiezboxClock>: Service {
     private func inputs(at now: Date, tracker: inout MainsTracker, contact: inout UplinkContactTracker) -> ModeInputs {
         let mains = (try? self.store.latest())?.first { $0.reading.quantity == .mainsPresent }?.reading
         let fresh = mains.flatMap { now.timeIntervalSince($0.measuredAt) <= self.mainsStaleAfter ? $0 : nil }
-        let live = self.mainsInput.flatMap { $0.isWatching ? $0.mainsPresent : nil }
+        let live = self.mainsInput?().flatMap { $0.isWatching ? $0.mainsPresent : nil }
         tracker.observe(present: live ?? fresh.map { $0.value >= 0.5 }, at: now)
         let declared = (try? self.desk?.current(at: now))?.first { $0.declaresCrisis }
         // A declaration by signed announcement, else one by LoRaWAN downlink (the same keys; a hand still wins).
