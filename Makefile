@@ -23,7 +23,8 @@ test:
 
 ## Benchmarks: the store against a plain sqlite3 C reference; the relay over MQTT against a libmosquitto C reference;
 ## the portal's info page under wrk against nginx serving the same page; a LoRaWAN box report's bytes and airtime;
-## the five-day blackout simulation's timeline with and without load shedding.
+## the time from a mains-fail edge to the portal's crisis page; the five-day blackout simulation's timeline with and
+## without load shedding.
 bench:
 	@scripts/install-deps.sh bench
 	$(SWIFT) build -c release --product StoreBench
@@ -38,6 +39,7 @@ bench:
 	$$($(SWIFT) build -c release --show-bin-path)/MeshtasticBench
 	Benchmarks/relay-bench.sh
 	Benchmarks/portal-bench.sh
+	Benchmarks/crisis-bench.sh
 	@# The five-day blackout with and without load shedding (docs/power.md): a test, so on the debug test build.
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter BlackoutSimulationTests

@@ -42,6 +42,7 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
             buses = kit
             sensors = SensorFactory(buses: kit).scheduledSensors(self.configuration.sensors)
             services.append(SimulatedWeatherService(kit: kit, clock: self.clock))
+            if !kit.mainsSwitches.isEmpty { services.append(SimulatedMainsSwitchService(switches: kit.mainsSwitches, clock: self.clock)) }
             if let neighbourhood = kit.meshtasticNeighbourhood {
                 services.append(SimulatedMeshNeighbourhoodService(neighbourhood: neighbourhood, clock: self.clock))
             }
@@ -146,7 +147,9 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         services.append(ModeController(
             store: store, desk: desk, downlinks: crisisDownlinks, clock: self.clock, policy: self.configuration.mode.policy,
-            hooks: self.configuration.mode.hooks, logger: self.logger, stateFile: self.configuration.mode.stateFile
+            hooks: self.configuration.mode.hooks, logger: self.logger, stateFile: self.configuration.mode.stateFile,
+            interval: self.configuration.mode.checkInterval, uplinks: uplinks,
+            mainsInput: self.mainsInput(sensors), portalContent: portal?.content
         ))
         let portalListening = portal.map { _ in PortalListening(port: self.configuration.portal.settings.port) }
         if let portalListening, let portal {
@@ -179,6 +182,14 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         try await group.run()
         try? store.close()
         self.logger.info("kiezbox stopped")
+    }
+
+    /// The first mains-fail input's driver, once built (drivers are built on first use, by the watch service).
+    private func mainsInput(_ sensors: [ScheduledSensor]) -> (@Sendable () -> MainsFailInput?)? {
+        guard let index = self.configuration.sensors.firstIndex(where: { $0.chip == .mainsFail }),
+            let deferred = sensors[index].driver as? DeferredDriver
+        else { return nil }
+        return { (try? deferred.driver()) as? MainsFailInput }
     }
 
     /// The Meshtastic bridge (the radio link, what arrives, crisis traffic) and the uplink that sends the box's

@@ -1,3 +1,4 @@
+public import Foundation
 public import KiezboxCore
 
 /// Somewhere readings go: an MQTT broker over the mesh, an open-data platform, a LoRa modem.
@@ -24,11 +25,23 @@ public protocol Uplink: Sendable {
     func start() async throws
     /// Says goodbye (an MQTT uplink publishes "offline" and disconnects). The relay calls it once, last.
     func stop() async
+
+    /// When the other side was last known to be reachable: now while an MQTT broker connection is up, the last
+    /// request an open-data platform accepted, the last frame a joined LoRaWAN modem sent. `nil`: never since the
+    /// daemon started, or the uplink cannot tell (a Meshtastic mesh reaches only the neighbours' radios). The
+    /// mode controller's "uplink lost" trigger reads it (``UplinkContactService`` in the daemon).
+    var lastContact: Date? { get }
+    /// Whether ``lastContact`` means anything for this uplink; the "uplink lost" trigger ignores uplinks that
+    /// cannot tell, and never fires on a box where none can.
+    var reportsContact: Bool { get }
 }
 
 extension Uplink {
     public func start() async throws {}
     public func stop() async {}
+    /// By default an uplink cannot tell.
+    public var lastContact: Date? { nil }
+    public var reportsContact: Bool { false }
 }
 
 /// Who is sending: what every uplink puts in its messages so receivers know the box and can drop duplicates.

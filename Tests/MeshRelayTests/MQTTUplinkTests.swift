@@ -390,6 +390,44 @@ struct MQTTUplinkTests {
         }
     }
 
+    @Test("the status carries the power model's estimate: state of charge, hours left and their ranges")
+    func statusCarriesPower() async throws {
+        try await MosquittoBroker.with { broker in
+            let uplink = try MQTTUplink(configuration: Fixtures.uplinkConfiguration(port: broker.port), sender: Fixtures.sender())
+            let subscriber = try await TestSubscriber.connected(port: broker.port, filter: uplink.topics.status)
+            let estimate = PowerEstimate(
+                stateOfCharge: 0.6213, stateOfChargeLow: 0.5831, stateOfChargeHigh: 0.6594, remainingAmpHours: 62,
+                averageDrawAmps: 2, hoursLeft: HoursLeft(likely: 31.24, low: 24.61, high: nil), solarWatts: nil,
+                lastAnchor: nil, lastAnchorAt: nil)
+            let estimatedAt = Date(timeIntervalSince1970: 1_790_000_000)
+            try await withStarted(uplink) {
+                try await uplink.waitUntilConnected(timeout: .seconds(10))
+                try await uplink.publishStatus(.crisis, batteryVolts: 12.9, power: StatusMessage.Power(estimate, at: estimatedAt))
+                let message = try #require(try await subscriber.waitForMessages(where: {
+                    String(decoding: $0.payload, as: UTF8.self).contains("\"crisis\"")
+                }).last)
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(message.payload)) as? [String: Any])
+                let power = try #require(json["power"] as? [String: Any], "\(json)")
+                #expect(power["stateOfChargePercent"] as? Double == 62.1)
+                #expect(power["stateOfChargeLowPercent"] as? Double == 58.3)
+                #expect(power["stateOfChargeHighPercent"] as? Double == 65.9)
+                #expect(power["hoursLeft"] as? Double == 31.2)
+                #expect(power["hoursLeftLow"] as? Double == 24.6)
+                #expect(power["hoursLeftHigh"] == nil)  // open upwards: absent
+                #expect(power["estimatedAt"] as? String == "2026-09-21T14:13:20.000Z")
+                let decoded = try JSONDecoder().decode(StatusMessage.self, from: Data(message.payload))
+                #expect(decoded.power?.hoursLeft == 31.2)
+                // Without an estimate the key is absent, not null.
+                try await uplink.publishStatus(.normal)
+                let plain = try #require(try await subscriber.waitForMessages(where: {
+                    String(decoding: $0.payload, as: UTF8.self).contains("\"normal\"")
+                }).last)
+                #expect(!String(decoding: plain.payload, as: UTF8.self).contains("power"))
+            }
+            await subscriber.stop()
+        }
+    }
+
     @Test("deliver and status before start and after stop are typed errors")
     func lifecycleErrors() async throws {
         let uplink = try MQTTUplink(configuration: Fixtures.uplinkConfiguration(port: 1), sender: Fixtures.sender())

@@ -29,6 +29,7 @@ struct StatusCommand: ParsableCommand {
         let meshtastic = try configuration.uplinks.meshtastic.map { try MeshtasticStatus(store: store, airtimeShare: $0.airtimeShare, now: now) }
         let battery = try configuration.power.flatMap { _ in try store.batteryRecord() }
         let loadShed = try configuration.power.flatMap { _ in try store.loadShedRecord() }
+        let crisisHistory = try store.crisisHistory()
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -39,12 +40,13 @@ struct StatusCommand: ParsableCommand {
             report.meshtastic = meshtastic
             report.battery = battery
             report.loadShed = loadShed
+            report.crisisHistory = crisisHistory
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(
                 renderStatus(
                     statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery,
-                    loadShed: loadShed
+                    loadShed: loadShed, crisisHistory: crisisHistory
                 ),
                 terminator: ""
             )
@@ -91,6 +93,8 @@ struct StatusReport: Encodable {
     var battery: BatteryRecord?
     /// The load shedder's step (docs/power.md, "Load shedding"), when `[power]` is configured.
     var loadShed: LoadShedRecord?
+    /// The recorded mode changes with their reasons, newest first (at most 20).
+    var crisisHistory: [CrisisTrigger] = []
 
     struct Store: Encodable {
         var path: String
@@ -136,7 +140,8 @@ struct StatusReport: Encodable {
 /// The human-readable status, as a resident reads it over SSH.
 func renderStatus(
     _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil,
-    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil, loadShed: LoadShedRecord? = nil
+    meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil, loadShed: LoadShedRecord? = nil,
+    crisisHistory: [CrisisTrigger] = []
 ) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
@@ -161,6 +166,13 @@ func renderStatus(
     }
     if let portalHTTPS {
         lines.append("  https       port \(portalHTTPS.port), key pin sha256//\(portalHTTPS.pin)")
+    }
+    if !crisisHistory.isEmpty {
+        lines.append("")
+        lines.append("Crisis history (newest first)")
+        for trigger in crisisHistory {
+            lines.append("  \(timestamp(trigger.at))  \(pad(trigger.mode.rawValue, 11))  \(trigger.reason)")
+        }
     }
     lines.append("")
     lines.append("Latest readings")

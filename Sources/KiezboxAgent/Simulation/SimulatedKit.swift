@@ -2,6 +2,7 @@ import Foundation
 import KiezboxCore
 import MeshRelay
 import SensorDrivers
+import ServiceLifecycle
 import Synchronization
 
 /// One simulated chip and where it sits: read from a fixture file, or made up from the configuration.
@@ -25,6 +26,9 @@ struct SimulatedChipSpec: Sendable, Hashable {
         var batteryAmps: Double?
         var rainMillimetresPerHour: Double?
         var mainsPresent: Bool?
+        /// Mains-fail: a file whose content ("1" present, "0" lost) the line follows while the daemon runs, so a
+        /// test or a benchmark can cut the simulated mains (``SimulatedMainsSwitchService``).
+        var mainsFile: String?
     }
 }
 
@@ -59,6 +63,8 @@ final class SimulatedKit: BusProvider {
     /// The simulated Meshtastic radio's neighbourhood (the LoRa channel, a Kiezbox 2.0 pilot box, a phone), when
     /// `[meshtastic]` names a serial port.
     let meshtasticNeighbourhood: SimulatedMeshNeighbourhood?
+    /// Mains-fail lines that follow a file (the fixture's `mains_file`).
+    let mainsSwitches: [SimulatedMainsSwitch]
 
     /// - Parameters:
     ///   - specs: the chips and where they sit.
@@ -75,6 +81,7 @@ final class SimulatedKit: BusProvider {
         var gpioChips: [String: SimulatedGPIOChip] = [:]
         var serialPorts: [String: SimulatedSerialPort] = [:]
         var updates: [@Sendable (SimulatedWeather.Conditions, Date) -> Void] = []
+        var mainsSwitches: [SimulatedMainsSwitch] = []
         func i2cBus(_ name: String) -> SimulatedI2CBus {
             if let bus = i2cBuses[name] { return bus }
             let bus = SimulatedI2CBus(name: "sim:" + name)
@@ -98,6 +105,9 @@ final class SimulatedKit: BusProvider {
                 updates.append(update)
             case .gpio(let chipName, let line):
                 updates.append(Self.makeGPIODevice(spec, chip: gpioChip(chipName), line: line))
+                if let path = spec.fixed.mainsFile {
+                    mainsSwitches.append(SimulatedMainsSwitch(path: path, chip: gpioChip(chipName), line: line))
+                }
             case .serial(let path, _):
                 guard let (device, update) = Self.makeSerialDevice(spec, position: position) else { continue }
                 serialPorts[path] = SimulatedSerialPort(name: "sim:" + path, device: device)
@@ -131,6 +141,7 @@ final class SimulatedKit: BusProvider {
         self.gpioChips = gpioChips
         self.serialPorts = serialPorts
         self.worldUpdates = updates
+        self.mainsSwitches = mainsSwitches
         self.specs = specs
         self.timeScale = timeScale
     }
@@ -366,6 +377,46 @@ final class SimulatedKit: BusProvider {
             return { _, _ in }
         default:
             return { _, _ in }
+        }
+    }
+}
+
+/// A simulated mains-fail line that follows a file: "1" mains present, "0" lost (anything else, or no file: left as
+/// it is). The line is driven as the fixture's `mains` value drives it.
+struct SimulatedMainsSwitch: Sendable {
+    let path: String
+    let chip: SimulatedGPIOChip
+    let line: UInt32
+
+    /// What the file says now, if anything.
+    func readPresent() -> Bool? {
+        guard let text = try? String(contentsOfFile: self.path, encoding: .utf8) else { return nil }
+        switch text.trimmingCharacters(in: .whitespacesAndNewlines) {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }
+}
+
+/// Drives the simulated mains-fail lines from their files, looking every ``period`` (real time: a person or a
+/// benchmark writes the file).
+struct SimulatedMainsSwitchService<C: KiezboxClock>: Service {
+    let switches: [SimulatedMainsSwitch]
+    let clock: C
+    var period: Duration = .milliseconds(5)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var driven: [Bool?] = Array(repeating: nil, count: self.switches.count)
+            while !Task.isCancelled {
+                for (index, mains) in self.switches.enumerated() {
+                    guard let present = mains.readPresent(), present != driven[index] else { continue }
+                    mains.chip.setInput(line: mains.line, high: present)
+                    driven[index] = present
+                }
+                do { try await self.clock.sleep(for: self.period) } catch { break }
+            }
         }
     }
 }

@@ -30,7 +30,7 @@ struct SimulationFixture: Sendable {
             guard let chip = ChipModel(rawValue: chipName.lowercased()) else {
                 throw table.error("chip", "unknown chip '\(chipName)'; supported: " + ChipModel.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            let valueKeys = ["chip_id", "celsius", "percent_rh", "hectopascal", "co2_ppm", "pm2_5", "battery_volts", "battery_amps", "rain_mm_per_hour", "mains", "faults"]
+            let valueKeys = ["chip_id", "celsius", "percent_rh", "hectopascal", "co2_ppm", "pm2_5", "battery_volts", "battery_amps", "rain_mm_per_hour", "mains", "mains_file", "faults"]
             let place = try KiezboxConfiguration.parseConnection(of: chip, in: table, extraKeys: valueKeys)
             var spec = SimulatedChipSpec(chip: chip, place: place)
             if let chipID = try table.int("chip_id", in: 0...255) { spec.chipID = UInt8(chipID) }
@@ -43,7 +43,8 @@ struct SimulationFixture: Sendable {
                 batteryVolts: try table.double("battery_volts", in: 0...36),
                 batteryAmps: try table.double("battery_amps", in: -30...30),
                 rainMillimetresPerHour: try table.double("rain_mm_per_hour", in: 0...500),
-                mainsPresent: try table.bool("mains")
+                mainsPresent: try table.bool("mains"),
+                mainsFile: try table.string("mains_file")
             )
             for name in try table.strings("faults") {
                 guard let fault = SimulatedFault(rawValue: name) else {

@@ -126,6 +126,10 @@ public final class LoRaWANUplink: Uplink, Service {
 
     public var statistics: Statistics { self.state.withLock { $0.statistics } }
 
+    /// The last frame a joined modem sent (TX done; the join itself was the network's answer).
+    public var lastContact: Date? { self.statistics.lastSendAt }
+    public var reportsContact: Bool { true }
+
     /// The latest value of each quantity a report carries.
     public var reportValues: [Quantity: Double] { self.state.withLock { $0.latest.mapValues(\.value) } }
 

@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// A ring with nobody waiting is remembered (once), so a ring between "check the state" and "wait" is not
 /// lost: waiters loop "check, then wait", and every state change they care about rings.
-final class Doorbell: Sendable {
+public final class Doorbell: Sendable {
     private struct State {
         var rung = false
         var waiter: CheckedContinuation<Void, Never>?
@@ -13,7 +13,9 @@ final class Doorbell: Sendable {
 
     private let state = Mutex(State())
 
-    func ring() {
+    public init() {}
+
+    public func ring() {
         let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -26,7 +28,7 @@ final class Doorbell: Sendable {
     }
 
     /// Returns after the next ring (or at once if one is pending), or when the task is cancelled.
-    func wait() async {
+    public func wait() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = self.state.withLock { state -> Bool in

@@ -184,6 +184,7 @@ public final class MQTTUplink: Uplink {
     /// messages leave in the order of mode changes and the retained one is always the latest mode.
     private let statusMode: Mutex<Mode>
     private let statusBatteryVolts = Mutex<Double?>(nil)
+    private let statusPower = Mutex<StatusMessage.Power?>(nil)
 
     private struct State {
         enum Phase { case idle, running, stopping, stopped }
@@ -301,6 +302,10 @@ public final class MQTTUplink: Uplink {
         return self.state.withLock { $0.lastFailure }
     }
 
+    /// Now while the broker connection is up; otherwise `nil` (the daemon keeps the last time it saw it up).
+    public var lastContact: Date? { self.client.connectionState.isConnected ? self.clock.currentDate() : nil }
+    public var reportsContact: Bool { true }
+
     /// Readings messages handed to libmosquitto and not acknowledged yet (at most
     /// ``Configuration/maximumInFlight``): a gauge for monitoring.
     public var unacknowledgedMessageCount: Int { self.state.withLock { $0.outstanding.count } }
@@ -410,9 +415,10 @@ public final class MQTTUplink: Uplink {
 
     /// Publishes the retained `online` status with `mode` and waits for its PUBACK. The mode is remembered and
     /// published again after every reconnect, also when this call throws because the box is offline.
-    public func publishStatus(_ mode: Mode, batteryVolts: Double? = nil) async throws(MQTTUplinkError) {
+    public func publishStatus(_ mode: Mode, batteryVolts: Double? = nil, power: StatusMessage.Power? = nil) async throws(MQTTUplinkError) {
         self.statusMode.withLock { $0 = mode }
         self.statusBatteryVolts.withLock { $0 = batteryVolts }
+        self.statusPower.withLock { $0 = power }
         switch self.state.withLock({ $0.phase }) {
         case .idle: throw .notStarted
         case .stopping, .stopped: throw .stopped
@@ -454,7 +460,7 @@ public final class MQTTUplink: Uplink {
         try self.statusMode.withLock { mode throws(MosquittoError) in
             let status = StatusMessage(
                 state: state, box: self.sender.box, mode: mode, batteryVolts: self.statusBatteryVolts.withLock { $0 },
-                portalHTTPS: self.configuration.portalHTTPS, time: self.clock.currentDate()
+                power: self.statusPower.withLock { $0 }, portalHTTPS: self.configuration.portalHTTPS, time: self.clock.currentDate()
             )
             try self.client.publish(
                 topic: self.topics.status, payload: Self.encode(status), qos: .atLeastOnce, retain: true,

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import KiezboxCore
 
 /// The JSON body of `kiezbox/v1/<district>/<box>/status` (retained, QoS 1): whether a box is reachable and
@@ -28,6 +28,34 @@ public struct StatusMessage: Codable, Sendable, Hashable {
     public var time: String
     /// Where the box's portal takes authorities' tokens over HTTPS, and the pin of its key; absent without HTTPS.
     public var portalHTTPS: PortalHTTPS?
+    /// The power model's estimate (state of charge, hours left, each with its range); absent without one.
+    public var power: Power?
+
+    /// The power model's estimate as the status carries it: percentages and hours, rounded for reading.
+    public struct Power: Codable, Sendable, Hashable {
+        /// State of charge in percent, and its range (about one standard deviation).
+        public var stateOfChargePercent: Double
+        public var stateOfChargeLowPercent: Double
+        public var stateOfChargeHighPercent: Double
+        /// Hours left at the average draw, and its range; absent while charging or the draw is unknown.
+        public var hoursLeft: Double?
+        public var hoursLeftLow: Double?
+        /// Absent also when the range is open upwards (a draw too small to say).
+        public var hoursLeftHigh: Double?
+        /// ISO 8601 UTC: when the model made the estimate.
+        public var estimatedAt: String
+
+        public init(_ estimate: PowerEstimate, at date: Date) {
+            func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
+            self.stateOfChargePercent = rounded(estimate.stateOfCharge * 100)
+            self.stateOfChargeLowPercent = rounded(estimate.stateOfChargeLow * 100)
+            self.stateOfChargeHighPercent = rounded(estimate.stateOfChargeHigh * 100)
+            self.hoursLeft = estimate.hoursLeft.map { rounded($0.likely) }
+            self.hoursLeftLow = estimate.hoursLeft.map { rounded($0.low) }
+            self.hoursLeftHigh = estimate.hoursLeft?.high.map(rounded)
+            self.estimatedAt = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        }
+    }
 
     /// The HTTPS side of a box's portal as its status announces it.
     public struct PortalHTTPS: Codable, Sendable, Hashable {
@@ -41,7 +69,9 @@ public struct StatusMessage: Codable, Sendable, Hashable {
         }
     }
 
-    public init(state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, portalHTTPS: PortalHTTPS? = nil, time: Date) {
+    public init(
+        state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, power: Power? = nil, portalHTTPS: PortalHTTPS? = nil, time: Date
+    ) {
         self.version = 1
         self.state = state
         self.district = box.district
@@ -50,6 +80,7 @@ public struct StatusMessage: Codable, Sendable, Hashable {
         self.position = box.position
         self.mode = mode
         self.batteryVolts = batteryVolts
+        self.power = power
         self.portalHTTPS = portalHTTPS
         self.time = time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }

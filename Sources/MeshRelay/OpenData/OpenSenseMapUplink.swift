@@ -239,6 +239,10 @@ public final class OpenSenseMapUplink: Uplink {
     /// Counters since start, and the last error.
     public var statistics: Statistics { self.state.withLock { $0.statistics } }
 
+    /// The last request the platform accepted.
+    public var lastContact: Date? { self.statistics.lastSuccess }
+    public var reportsContact: Bool { true }
+
     /// One element of the JSON array.
     struct Measurement: Encodable, Sendable {
         var sensor: String

@@ -284,6 +284,10 @@ public final class SensorCommunityUplink: Uplink {
     /// Counters since start, and the last error.
     public var statistics: Statistics { self.state.withLock { $0.statistics } }
 
+    /// The last request the platform accepted.
+    public var lastContact: Date? { self.statistics.lastSuccess }
+    public var reportsContact: Bool { true }
+
     /// The quantities one sensor measured at one time: one request.
     private struct Sample {
         var sensorID: String
