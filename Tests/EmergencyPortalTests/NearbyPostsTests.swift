@@ -1,0 +1,46 @@
+import EmergencyPortal
+import Foundation
+import KiezboxCore
+import ReadingStore
+import Testing
+
+/// The front page shows the district's posts nearest first: this box's own, then those of the boxes nearest
+/// to it (by the positions in their statuses), then those from origins whose place is unknown.
+@Suite("Nearby posts first")
+struct NearbyPostsTests {
+    @Test("own posts, then the nearer box's, then the farther box's, then unknown origins; newest first within each")
+    func nearbyFirst() async throws {
+        try await withRunningPortal { portal in
+            let now = portal.clock.now
+            let here = try #require(RunningPortal.identity.position)
+            let district = RunningPortal.identity.district
+            // About 0.5 km and 3 km north of this box.
+            for (box, metres) in [("near", 500.0), ("far", 3000.0)] {
+                try await portal.store.recordNeighbour(NeighbourBox(
+                    identity: BoxIdentity(
+                        district: district, boxID: box, name: box,
+                        position: GeoPosition(latitude: here.latitude + metres / 111_195, longitude: here.longitude)),
+                    online: true, mode: .crisis, batteryVolts: nil, lastSeen: now, path: "mqtt://broker:1883"))
+            }
+            // Posted oldest first: what is near was posted long ago, the far and unknown ones recently.
+            let posts: [(text: String, origin: String?)] = [
+                ("post-near-old", "\(district)/near"), ("post-own-old", nil), ("post-near-new", "\(district)/near"),
+                ("post-far", "\(district)/far"), ("post-pilot", "kb2-d3-b17"), ("post-own-new", nil),
+            ]
+            for (index, post) in posts.enumerated() {
+                let created = now.addingTimeInterval(Double(index - posts.count) * 60)
+                if let origin = post.origin {
+                    _ = try await portal.store.addRelayedBulletinPost(
+                        kind: .request, category: .water, text: post.text, place: "", createdAt: created,
+                        expiresAt: now.addingTimeInterval(3600), origin: BulletinOrigin(name: origin, reference: post.text))
+                } else {
+                    _ = try await portal.store.addBulletinPost(
+                        kind: .request, category: .water, text: post.text, place: "", createdAt: created, expiresAt: now.addingTimeInterval(3600))
+                }
+            }
+            let page = try await portal.phone().get("/", host: "kiez.box").text
+            let order = page.matches(of: #/post-[a-z]+(-[a-z]+)?/#).map { String($0.output.0) }
+            #expect(order == ["post-own-new", "post-own-old", "post-near-new", "post-near-old", "post-far", "post-pilot"])
+        }
+    }
+}
