@@ -33,16 +33,8 @@ enum BoxBulletinKey {
             return key
         }
         let key = Curve25519.Signing.PrivateKey()
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        let bytes = Array(key.rawRepresentation)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(descriptor) == 0 else {
-            unlink(path)
-            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        if let error = createPrivateFile(atPath: path, contents: Array(key.rawRepresentation)) {
+            throw Failure(description: "cannot create \(path): \(String(cString: strerror(error)))")
         }
         return key
     }
