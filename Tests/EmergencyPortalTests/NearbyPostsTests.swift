@@ -43,4 +43,32 @@ struct NearbyPostsTests {
             #expect(order == ["post-own-new", "post-own-old", "post-near-new", "post-near-old", "post-far", "post-pilot"])
         }
     }
+
+    static let token = "district-feed-token-0123456789abcdef"
+
+    @Test("the situation feed carries the district's posts: every request with its origin for authorities, counts for everyone")
+    func feedCarriesTheDistrict() async throws {
+        let authorities = AuthorityTokens([try AuthorityToken(name: "Lagedienst", tokenSHA256: AuthorityTokens.hash(token: Self.token))])
+        try await withRunningPortal(authorities: authorities) { portal in
+            let now = portal.clock.now
+            for box in ["box-b", "box-c"] {
+                _ = try await portal.store.addRelayedBulletinPost(
+                    kind: .request, category: .medical, text: "help at \(box)", place: "", createdAt: now, expiresAt: now.addingTimeInterval(3600),
+                    origin: BulletinOrigin(name: "xhain/\(box)", reference: "1"))
+            }
+            let authority = try await portal.phone().get(
+                "/api/v1/situation.geojson", host: "kiez.box", headers: [("Authorization", "Bearer \(Self.token)")])
+            #expect(authority.status == 200)
+            let features = try #require(
+                (try JSONSerialization.jsonObject(with: Data(authority.body)) as? [String: Any])?["features"] as? [[String: Any]])
+            let posts = features.compactMap { $0["properties"] as? [String: Any] }.filter { $0["feature"] as? String == "bulletin_post" }
+            #expect(Set(posts.compactMap { $0["origin"] as? String }) == ["xhain/box-b", "xhain/box-c"])
+            let anyone = try await portal.phone(2).get("/api/v1/situation.geojson", host: "kiez.box")
+            #expect(anyone.status == 200)
+            #expect(!anyone.text.contains("help at"))
+            #expect(anyone.text.contains("bulletin_counts"))
+            let counts = try #require(portal.store.bulletinCounts(at: now).first { $0.kind == .request && $0.category == .medical })
+            #expect(counts.count == 2)
+        }
+    }
 }
