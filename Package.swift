@@ -192,6 +192,7 @@ let package = Package(
             name: "MeshRelayTests",
             dependencies: [
                 "KiezboxCore", "ReadingStore", "MeshRelay", "SensorDrivers", "KiezboxTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

@@ -67,6 +67,7 @@ public final class PortalContent: Sendable {
             }
         }
         let latest = attempt("latest readings", []) { try self.store.latest() }
+        let neighbours = attempt("neighbours", []) { try self.store.neighbours() }
         return PortalSnapshot(
             identity: self.identity,
             mode: attempt("mode", .normal) { try self.store.mode() },
@@ -77,14 +78,37 @@ public final class PortalContent: Sendable {
                 model: attempt("power model", nil) { try self.store.batteryRecord() },
                 loadShed: attempt("load shedding", nil) { try self.store.loadShedRecord() }, now: now
             ),
-            neighbours: attempt("neighbours", []) { try self.store.neighbours() },
+            neighbours: neighbours,
             announcements: self.announcements(now),
             helpPoints: self.settings.helpPoints,
-            bulletin: attempt("bulletin", []) { try self.store.openBulletinPosts(at: now, limit: Self.newestPosts) },
+            bulletin: Self.nearbyFirst(
+                attempt("bulletin", []) { try self.store.openBulletinPosts(at: now, limit: Self.newestPosts) },
+                from: self.identity, neighbours: neighbours),
             bulletinCounts: attempt("bulletin counts", []) { try self.store.bulletinCounts(at: now) },
             clientCount: self.clients.count(seenWithin: 3600, at: now),
             warnings: attempt("warnings", WarningBook()) { try self.store.warningBook() }
         )
+    }
+}
+
+extension PortalContent {
+    /// `posts` (newest first) with the nearest first: this box's own, then those of the district's boxes by
+    /// their distance from this box (from the position in their status), then those from origins whose place
+    /// is not known (a pilot box, a box without a position); newest first within the same distance.
+    static func nearbyFirst(_ posts: [BulletinPost], from identity: BoxIdentity, neighbours: [NeighbourBox]) -> [BulletinPost] {
+        guard let here = identity.position, posts.contains(where: { $0.origin != nil }) else { return posts }
+        var distances: [String: Double] = [:]
+        for neighbour in neighbours {
+            if let position = neighbour.identity.position {
+                distances["\(neighbour.identity.district)/\(neighbour.identity.boxID)"] = here.distance(to: position)
+            }
+        }
+        func distance(_ post: BulletinPost) -> Double {
+            guard let origin = post.origin else { return 0 }
+            return distances[origin] ?? .infinity
+        }
+        // Sorting the indices keeps it stable: equal distances stay newest first.
+        return posts.indices.sorted { (distance(posts[$0]), $0) < (distance(posts[$1]), $1) }.map { posts[$0] }
     }
 }
 

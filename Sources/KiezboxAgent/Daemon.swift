@@ -1,3 +1,4 @@
+import Crypto
 import EmergencyPortal
 import Foundation
 import KiezboxCore
@@ -76,8 +77,12 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         let portalHTTPS = certificate.flatMap { certificate in
             self.configuration.portal.settings.httpsPort.map { StatusMessage.PortalHTTPS(port: $0, pin: certificate.publicKeyPin) }
         }
-        var (uplinks, mqtt) = try UplinkFactory(configuration: self.configuration, logger: self.logger, portalHTTPS: portalHTTPS)
-            .makeUplinks(sender: sender)
+        // The key that signs this box's bulletin for the district: only needed where the district is reached.
+        let bulletinKey = try self.configuration.uplinks.mqtt.map { _ in try BoxBulletinKey.loadOrCreate(in: self.configuration.dataDirectory) }
+        var (uplinks, mqtt) = try UplinkFactory(
+            configuration: self.configuration, logger: self.logger, portalHTTPS: portalHTTPS,
+            bulletinKey: bulletinKey?.publicKey.rawRepresentation.base64EncodedString()
+        ).makeUplinks(sender: sender)
         let keys = self.configuration.portal.announcementKeys
         let desk = keys.isEmpty ? nil : AnnouncementDesk(keys: keys, district: self.configuration.identity.district, store: store, logger: self.logger)
         let loRaWANSettings = self.configuration.uplinks.loRaWAN
@@ -142,6 +147,10 @@ struct Daemon<C: KiezboxClock>: Sendable where C.Instant: Sendable {
         }
         if let loRaWANService { services.append(loRaWANService) }
         services += meshtasticServices
+        if let mqtt, let bulletinKey {
+            services.append(BulletinRelayService(
+                uplink: mqtt, store: store, signingKey: bulletinKey.rawRepresentation, identity: self.configuration.identity, clock: self.clock, logger: self.logger))
+        }
         if let desk, let mqtt {
             services.append(AnnouncementRelayService(uplink: mqtt, desk: desk, clock: self.clock, logger: self.logger))
         }

@@ -118,10 +118,13 @@ extension ReadingStore {
                 }
             }
             try db.execute(
-                sql: "INSERT INTO bulletin_post(kind, category, text, place, created_at, expires_at, origin) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO bulletin_post(kind, category, text, place, created_at, expires_at, origin, origin_reference)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
                 arguments: [
                     kind.rawValue, category?.rawValue, text, place, millisecondsSinceEpoch(createdAt),
-                    millisecondsSinceEpoch(expiresAt), origin?.name,
+                    millisecondsSinceEpoch(expiresAt), origin?.name, origin?.reference,
                 ]
             )
             let id = db.lastInsertedRowID
@@ -139,6 +142,30 @@ extension ReadingStore {
             BulletinPost(
                 id: $0, kind: kind, category: category, text: text, place: place, createdAt: createdAt, expiresAt: expiresAt,
                 origin: origin?.name)
+        }
+    }
+
+    /// Deletes the post that arrived from `origin` (its origin withdrew it) and remembers the pair until
+    /// `rememberUntil` plus a day, so a late copy of the post stays out; returns whether a post was deleted.
+    @discardableResult
+    public func removeRelayedBulletinPost(origin: BulletinOrigin, rememberUntil: Date) async throws -> Bool {
+        try await self.pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM bulletin_post WHERE origin = ? AND origin_reference = ?", arguments: [origin.name, origin.reference])
+            let deleted = db.changesCount > 0
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO bulletin_origin_seen(origin, reference, remember_until) VALUES (?, ?, ?)",
+                arguments: [origin.name, origin.reference, millisecondsSinceEpoch(rememberUntil.addingTimeInterval(86_400))])
+            return deleted
+        }
+    }
+
+    /// Deletes one post (moderation); returns whether it existed.
+    @discardableResult
+    public func deleteBulletinPost(id: Int64) async throws -> Bool {
+        try await self.pool.write { db in
+            try db.execute(sql: "DELETE FROM bulletin_post WHERE id = ?", arguments: [id])
+            return db.changesCount > 0
         }
     }
 

@@ -253,6 +253,10 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v11-bulletin-origin-reference") { db in
+            // A post from another box keeps its id there, so the origin's signed removal can find it.
+            try db.execute(sql: "ALTER TABLE bulletin_post ADD COLUMN origin_reference TEXT")
+        }
         return migrator
     }
 

@@ -33,16 +33,9 @@ struct SigningKeyFile {
             private_key = \(self.privateKey.rawRepresentation.base64EncodedString())
 
             """
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            let reason = errno == EEXIST ? "it already exists; choose another file (a key is never overwritten)" : String(cString: strerror(errno))
+        if let error = createPrivateFile(atPath: path, contents: Array(text.utf8)) {
+            let reason = error == EEXIST ? "it already exists; choose another file (a key is never overwritten)" : String(cString: strerror(error))
             throw Failure(description: "cannot write \(path): \(reason)")
-        }
-        defer { close(descriptor) }
-        let bytes = Array(text.utf8)
-        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(descriptor) == 0 else {
-            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -77,4 +70,19 @@ struct SigningKeyFile {
 
         """
     }
+}
+
+/// Creates `path` with mode 0600, never replacing a file, and writes `bytes` through to the disk (fsync): for
+/// private keys. Returns the errno when it fails (a partly written file is removed).
+func createPrivateFile(atPath path: String, contents bytes: [UInt8]) -> Int32? {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else { return errno }
+    defer { close(descriptor) }
+    let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    guard written == bytes.count, fsync(descriptor) == 0 else {
+        let error = errno
+        unlink(path)
+        return error
+    }
+    return nil
 }

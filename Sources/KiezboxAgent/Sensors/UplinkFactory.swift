@@ -10,6 +10,8 @@ struct UplinkFactory {
     let logger: Logger
     /// The portal's HTTPS side, for the MQTT status.
     var portalHTTPS: StatusMessage.PortalHTTPS? = nil
+    /// The box's bulletin key (public, raw, base64), for the MQTT status.
+    var bulletinKey: String? = nil
 
     /// The configured uplinks, and the MQTT one separately: the neighbourhood view rides on it.
     func makeUplinks(sender: SenderIdentity) throws -> (all: [any Uplink], mqtt: MQTTUplink?) {
@@ -31,6 +33,7 @@ struct UplinkFactory {
                 tls: tls, keepAlive: settings.keepAlive, topicPrefix: settings.topicPrefix
             )
             mqttConfiguration.portalHTTPS = self.portalHTTPS
+            mqttConfiguration.bulletinKey = self.bulletinKey
             let uplink = try MQTTUplink(configuration: mqttConfiguration, sender: sender, logger: self.logger)
             uplinks.append(uplink)
             mqtt = uplink

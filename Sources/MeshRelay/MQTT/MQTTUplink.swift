@@ -115,6 +115,8 @@ public final class MQTTUplink: Uplink {
         public var initialMode: Mode
         /// The portal's HTTPS side, announced in every status (the Last Will included).
         public var portalHTTPS: StatusMessage.PortalHTTPS? = nil
+        /// The box's bulletin signing key (public, raw, base64), announced in every status (the Last Will included).
+        public var bulletinKey: String? = nil
 
         public init(
             host: String,
@@ -214,6 +216,7 @@ public final class MQTTUplink: Uplink {
         var connectionWatchers: [UInt64: Doorbell] = [:]
         var neighbourStreams: [UInt64: (district: String, continuation: AsyncStream<StatusMessage>.Continuation)] = [:]
         var announcementStreams: [UInt64: (district: String, continuation: AsyncStream<[UInt8]>.Continuation)] = [:]
+        var bulletinStreams: [UInt64: (district: String, continuation: AsyncStream<MQTTMessage>.Continuation)] = [:]
 
         mutating func token() -> UInt64 {
             self.nextToken += 1
@@ -255,7 +258,7 @@ public final class MQTTUplink: Uplink {
             prefix: configuration.topicPrefix, district: sender.box.district, box: sender.box.boxID)
         let will = StatusMessage(
             state: .offline, box: sender.box, mode: configuration.initialMode, portalHTTPS: configuration.portalHTTPS,
-            time: clock.currentDate())
+            bulletinKey: configuration.bulletinKey, time: clock.currentDate())
         let clientConfiguration = MosquittoClient.Configuration(
             host: configuration.host,
             port: configuration.port,
@@ -357,20 +360,23 @@ public final class MQTTUplink: Uplink {
         }
         await self.client.stop()
         await consumer?.value
-        let (streams, announcementStreams, doorbells) = self.state.withLock { state in
+        let (streams, announcementStreams, bulletinStreams, doorbells) = self.state.withLock { state in
             state.phase = .stopped
             defer {
                 state.neighbourStreams = [:]
                 state.announcementStreams = [:]
+                state.bulletinStreams = [:]
             }
             return (
                 state.neighbourStreams.values.map(\.continuation),
                 state.announcementStreams.values.map(\.continuation),
+                state.bulletinStreams.values.map(\.continuation),
                 state.deliveries.values.map(\.doorbell) + state.connectionWatchers.values
             )
         }
         for stream in streams { stream.finish() }
         for stream in announcementStreams { stream.finish() }
+        for stream in bulletinStreams { stream.finish() }
         for doorbell in doorbells { doorbell.ring() }
     }
 
@@ -460,7 +466,8 @@ public final class MQTTUplink: Uplink {
         try self.statusMode.withLock { mode throws(MosquittoError) in
             let status = StatusMessage(
                 state: state, box: self.sender.box, mode: mode, batteryVolts: self.statusBatteryVolts.withLock { $0 },
-                power: self.statusPower.withLock { $0 }, portalHTTPS: self.configuration.portalHTTPS, time: self.clock.currentDate()
+                power: self.statusPower.withLock { $0 }, portalHTTPS: self.configuration.portalHTTPS,
+                bulletinKey: self.configuration.bulletinKey, time: self.clock.currentDate()
             )
             try self.client.publish(
                 topic: self.topics.status, payload: Self.encode(status), qos: .atLeastOnce, retain: true,
@@ -492,6 +499,30 @@ public final class MQTTUplink: Uplink {
     /// unless the process ends first.
     public func publishAnnouncement(_ envelope: [UInt8], named name: String, expiry: Duration? = nil) async throws(MQTTUplinkError) {
         try await self.publishRetainedAndWait(envelope, topic: try self.topics.announcement(named: name), expiry: expiry)
+    }
+
+    // MARK: - Bulletin
+
+    /// Publishes a signed bulletin envelope (``BulletinMessage``) retained with QoS 1 at
+    /// `<prefix>/<district>/<box>/bulletin/<post-id>` of this box, with MQTT 5 message expiry `expiry` (the
+    /// post's), and waits for its PUBACK. Nothing is queued while disconnected: throws
+    /// ``MQTTUplinkError/notConnected(_:)`` at once, and the caller tries again later.
+    public func publishBulletin(_ envelope: [UInt8], postID: String, expiry: Duration) async throws(MQTTUplinkError) {
+        let topic = try self.topics.bulletinPost(id: postID)
+        if self.state.withLock({ $0.phase }) == .running, !self.client.connectionState.isConnected {
+            throw .notConnected(self.currentFailure())
+        }
+        try await self.publishRetainedAndWait(envelope, topic: topic, expiry: expiry)
+    }
+
+    /// Every box's bulletin messages in `district` (retained ones first, then every change), this box's own and
+    /// empty payloads left out; the topic names the origin box and post. Subscribed like
+    /// ``subscribe(toDistrict:)``.
+    public func subscribe(toBulletinIn district: String) throws(MQTTUplinkError) -> AsyncStream<MQTTMessage> {
+        try self.openStream(
+            filter: try MQTTTopics.bulletinFilter(prefix: self.topics.prefix, district: district), district: district,
+            streams: \.bulletinStreams
+        )
     }
 
     // MARK: - Other retained messages
@@ -576,6 +607,7 @@ public final class MQTTUplink: Uplink {
             self?.state.withLock { state in
                 state.neighbourStreams.removeValue(forKey: token)
                 state.announcementStreams.removeValue(forKey: token)
+                state.bulletinStreams.removeValue(forKey: token)
             }
         }
         do {
@@ -624,6 +656,14 @@ public final class MQTTUplink: Uplink {
     }
 
     private func route(_ message: MQTTMessage, decoder: JSONDecoder) {
+        if let (district, box, _) = MQTTTopics.bulletinTopicComponents(message.topic, prefix: self.topics.prefix) {
+            guard !message.payload.isEmpty, !(district == self.topics.district && box == self.topics.box) else { return }
+            let streams = self.state.withLock { state in
+                state.bulletinStreams.values.filter { $0.district == district }.map(\.continuation)
+            }
+            for stream in streams { stream.yield(message) }
+            return
+        }
         if let district = MQTTTopics.announcementTopicDistrict(message.topic, prefix: self.topics.prefix) {
             guard !message.payload.isEmpty else { return }
             let streams = self.state.withLock { state in
@@ -635,7 +675,10 @@ public final class MQTTUplink: Uplink {
         guard let (district, box) = MQTTTopics.statusTopicComponents(message.topic, prefix: self.topics.prefix),
             !(district == self.topics.district && box == self.topics.box),
             !message.payload.isEmpty,
-            let status = try? decoder.decode(StatusMessage.self, from: Data(message.payload))
+            let status = try? decoder.decode(StatusMessage.self, from: Data(message.payload)),
+            // A status speaks only for the box whose topic it came on (the broker's ACL lets a box write only
+            // its own): what it says about its box, its bulletin key included, cannot be claimed for another.
+            status.district == district, status.box == box
         else { return }
         let streams = self.state.withLock { state in
             state.neighbourStreams.values.filter { $0.district == district }.map(\.continuation)

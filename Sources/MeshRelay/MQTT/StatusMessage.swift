@@ -31,6 +31,10 @@ public struct StatusMessage: Codable, Sendable, Hashable {
     /// The power model's estimate (state of charge, hours left, each with its range); absent without one.
     public var power: Power?
 
+    /// The box's own Ed25519 public key (raw 32 bytes, base64) that signs its bulletin posts; absent from boxes
+    /// that do not publish their bulletin.
+    public var bulletinKey: String?
+
     /// The power model's estimate as the status carries it: percentages and hours, rounded for reading.
     public struct Power: Codable, Sendable, Hashable {
         /// State of charge in percent, and its range (about one standard deviation).
@@ -70,7 +74,8 @@ public struct StatusMessage: Codable, Sendable, Hashable {
     }
 
     public init(
-        state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, power: Power? = nil, portalHTTPS: PortalHTTPS? = nil, time: Date
+        state: State, box: BoxIdentity, mode: Mode, batteryVolts: Double? = nil, power: Power? = nil, portalHTTPS: PortalHTTPS? = nil,
+        bulletinKey: String? = nil, time: Date
     ) {
         self.version = 1
         self.state = state
@@ -82,6 +87,7 @@ public struct StatusMessage: Codable, Sendable, Hashable {
         self.batteryVolts = batteryVolts
         self.power = power
         self.portalHTTPS = portalHTTPS
+        self.bulletinKey = bulletinKey
         self.time = time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
@@ -127,6 +133,28 @@ public struct MQTTTopics: Sendable, Hashable {
     public var commands: String { self.boxRoot + "/commands" }
     /// The box's own heat and heavy-rain warnings (retained JSON, docs/mqtt.md).
     public var warnings: String { self.boxRoot + "/warnings" }
+
+    static let bulletinSegment = "bulletin"
+
+    /// `<prefix>/<district>/<box>/bulletin/<post-id>`: one signed post of this box (or its removal), QoS 1, retained.
+    public func bulletinPost(id: String) throws(MQTTUplinkError) -> String {
+        guard Self.isValidSegment(id) else { throw .invalidTopicSegment(id) }
+        return "\(self.boxRoot)/\(Self.bulletinSegment)/\(id)"
+    }
+
+    /// `<prefix>/<district>/+/bulletin/+`: every box's signed posts in a district.
+    public static func bulletinFilter(prefix: String, district: String) throws(MQTTUplinkError) -> String {
+        guard isValidSegment(district) else { throw .invalidTopicSegment(district) }
+        return "\(prefix)/\(district)/+/\(bulletinSegment)/+"
+    }
+
+    /// The (district, box, post id) of a bulletin topic under `prefix`, or `nil` if `topic` is not one.
+    public static func bulletinTopicComponents(_ topic: String, prefix: String) -> (district: String, box: String, postID: String)? {
+        guard topic.hasPrefix(prefix + "/") else { return nil }
+        let rest = topic.dropFirst(prefix.count + 1).split(separator: "/", omittingEmptySubsequences: false)
+        guard rest.count == 4, rest[2] == bulletinSegment, !rest[1].isEmpty, !rest[3].isEmpty else { return nil }
+        return (String(rest[0]), String(rest[1]), String(rest[3]))
+    }
 
     /// `kiezbox/v1/<district>/+/status`: the status of every box in a district.
     public static func statusFilter(prefix: String, district: String) throws(MQTTUplinkError) -> String {
