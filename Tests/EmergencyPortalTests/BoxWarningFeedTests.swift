@@ -24,6 +24,14 @@ enum BoxWarningFixtures {
         }
         return book
     }
+
+    /// The ended rain warning and, a minute after its Cancel, an active extreme-heat warning.
+    static func rainEndedHeatActiveBook() -> WarningBook {
+        var book = rainBook()
+        book.evaluate(
+            WarningObservation(perceivedCelsius: 39, rainOneHour: 0, rainSixHours: 0), thresholds: WarningThresholds(), at: start + 71 * 60)
+        return book
+    }
 }
 
 @Suite("The box's own warnings: CAP alerts validated by xmllint against the OASIS schema, JSON, portal")
@@ -122,6 +130,61 @@ struct BoxWarningFeedTests {
             #expect(try XMLLint.validateCAP(Data(alert.body)).status == 0)
             #expect(try self.value("*[local-name()='msgType']", in: Data(alert.body)) == "Cancel")
             #expect(try await portal.phone().get(WarningFeed.path + "/no-such-warning", host: "kiez.box").status == 404)
+        }
+    }
+
+    @Test("the situation feed has a feature per warning the box keeps, for everyone, at the box's position with its CAP URL")
+    func situationFeedFeatures() throws {
+        var snapshot = FeedFixtures.snapshot()
+        snapshot.warnings = BoxWarningFixtures.rainEndedHeatActiveBook()
+        let heat = try #require(snapshot.warnings.active.first)
+        let heatIdentifier = WarningFeed.identifier(heat, try #require(heat.messages.last), identity: FeedFixtures.identity)
+        for access in [FeedAccess.public, .authority(name: "Feuerwehr")] {
+            let data = SituationFeed.geoJSON(snapshot, access: access)
+            let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            #expect(RFC7946Checker.violations(in: document) == [])
+            let features = try #require(document["features"] as? [[String: Any]])
+            let warnings = features.filter { ($0["properties"] as? [String: Any])?["feature"] as? String == "warning" }
+            #expect(warnings.count == 2, "\(access)")
+            let active = try #require(warnings.first { ($0["properties"] as? [String: Any])?["hazard"] as? String == "heat" })
+            #expect(active["id"] as? String == "warning:friedrichshain-kreuzberg/wrangelkiez-01/heat-20250601T134100")
+            let coordinates = ((active["geometry"] as? [String: Any])?["coordinates"] as? [Any])?.compactMap(number)
+            #expect(coordinates == [13.4318, 52.4996])
+            let properties = try #require(active["properties"] as? [String: Any])
+            #expect(properties["active"] as? Bool == true)
+            #expect(properties["level"].flatMap(number) == 2)
+            #expect(properties["severity"] as? String == "Severe")
+            #expect(properties["msg_type"] as? String == "Alert")
+            #expect(properties["identifier"] as? String == heatIdentifier)
+            #expect(properties["cap"] as? String == "/api/v1/warnings/\(heatIdentifier)")
+            #expect(properties["perceived_celsius"].flatMap(number) == 39)
+            #expect(properties["box"] as? String == "box:friedrichshain-kreuzberg/wrangelkiez-01")
+            let ended = try #require(warnings.first { ($0["properties"] as? [String: Any])?["hazard"] as? String == "heavy_rain" })
+            let endedProperties = try #require(ended["properties"] as? [String: Any])
+            #expect(endedProperties["active"] as? Bool == false)
+            #expect(endedProperties["msg_type"] as? String == "Cancel")
+        }
+    }
+
+    @Test("alerts.cap has an info per active warning and language, category Met, measured values, web to its own CAP message")
+    func situationCAPInfos() throws {
+        var snapshot = FeedFixtures.snapshot()
+        snapshot.warnings = BoxWarningFixtures.rainEndedHeatActiveBook()
+        let heat = try #require(snapshot.warnings.active.first)
+        let heatIdentifier = WarningFeed.identifier(heat, try #require(heat.messages.last), identity: FeedFixtures.identity)
+        for access in [FeedAccess.public, .authority(name: "Feuerwehr")] {
+            let alert = CAPFeed.alertsCAP(snapshot, access: access, sender: self.sender)
+            let result = try XMLLint.validateCAP(alert)
+            #expect(result.status == 0, "xmllint rejected:\n\(result.output)\n\(String(decoding: alert, as: UTF8.self))")
+            let met = "*[local-name()='info'][*[local-name()='category']='Met']"
+            #expect(try XMLLint.xpath("count(\(self.alertPath)/\(met))", in: alert).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+            #expect(try self.value("\(met)[1]/*[local-name()='event']", in: alert) == "Hitze")
+            #expect(try self.value("\(met)[2]/*[local-name()='event']", in: alert) == "Heat")
+            #expect(try self.value("\(met)[1]/*[local-name()='severity']", in: alert) == "Severe")
+            #expect(try self.value("\(met)[1]/*[local-name()='web']", in: alert) == "/api/v1/warnings/\(heatIdentifier)")
+            let perceived = "\(met)[1]/*[local-name()='parameter'][*[local-name()='valueName']='perceived_temperature_celsius']/*[local-name()='value']"
+            #expect(try self.value(perceived, in: alert) == "39")
+            #expect(try self.value("*[local-name()='note']", in: alert).contains("1 active warning"))
         }
     }
 }

@@ -1,3 +1,4 @@
+import EmergencyPortal
 import Foundation
 import KiezboxCore
 import KiezboxTestSupport
@@ -96,6 +97,39 @@ struct HomeAssistantDiscoveryTests {
         try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
     }
 
+    /// `template` rendered by Jinja2 in the sandbox Home Assistant renders templates in, with `value_json` the
+    /// parsed `payload` and `value` the raw text, as Home Assistant gives them to an MQTT entity's templates.
+    func renderTemplate(_ template: Any?, payload: [UInt8], in directory: String) async throws -> String {
+        let template = try #require(template as? String)
+        let script = """
+            import json, sys
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+            environment = ImmutableSandboxedEnvironment()
+            payload = open(sys.argv[2], encoding="utf-8").read()
+            sys.stdout.write(environment.from_string(sys.argv[1]).render(value=payload, value_json=json.loads(payload)))
+            """
+        let payloadPath = directory + "/payload-\(UUID().uuidString).json"
+        try Data(payload).write(to: URL(fileURLWithPath: payloadPath))
+        defer { try? FileManager.default.removeItem(atPath: payloadPath) }
+        let run = try await runProgram(["/usr/bin/python3", "-c", script, template, payloadPath], in: directory)
+        #expect(run.status == 0, "\(run.all)")
+        return run.output
+    }
+
+    /// The retained warnings document of a box with an active extreme-heat warning and an ended rain warning.
+    static func warningsDocument(active: Bool, now: Date) -> [UInt8] {
+        var book = WarningBook()
+        let thresholds = WarningThresholds()
+        book.evaluate(WarningObservation(perceivedCelsius: 20, rainOneHour: 16, rainSixHours: 16), thresholds: thresholds, at: now - 3 * 3600)
+        book.evaluate(WarningObservation(perceivedCelsius: 20, rainOneHour: 0, rainSixHours: 0), thresholds: thresholds, at: now - 2 * 3600)
+        book.evaluate(WarningObservation(perceivedCelsius: 20, rainOneHour: 0, rainSixHours: 0), thresholds: thresholds, at: now - 3600 + 60)
+        if active {
+            book.evaluate(WarningObservation(perceivedCelsius: 33, rainOneHour: 0, rainSixHours: 0), thresholds: thresholds, at: now - 60)
+            book.evaluate(WarningObservation(perceivedCelsius: 39, rainOneHour: 0, rainSixHours: 0), thresholds: thresholds, at: now)
+        }
+        return Array(WarningFeed.json(book, identity: Self.box, now: now))
+    }
+
     @Test("every entity's config is retained, complete, unique, tied to the box and its status; switched off, all are deleted")
     func discoveryAndRemoval() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiezbox-hass-\(UUID().uuidString)").path
@@ -112,12 +146,17 @@ struct HomeAssistantDiscoveryTests {
                     reconnectDelay: .init(initial: .milliseconds(100), maximum: .milliseconds(500))),
                 sender: SenderIdentity(box: Self.box, storeInstance: store.instanceID))
             try await uplink.start()
+            // What the warning service keeps retained on the box's warnings topic.
+            let warningsDocument = Self.warningsDocument(active: true, now: now)
+            try await uplink.waitUntilConnected(timeout: .seconds(30))
+            try await uplink.publishRetained(warningsDocument, topic: uplink.topics.warnings)
             let discovery = try HomeAssistantDiscovery(
                 discoveryPrefix: "homeassistant", topics: uplink.topics, box: Self.box, softwareVersion: Kiezbox.version)
             let on = HomeAssistantService(
                 uplink: uplink, store: store, discovery: discovery, clock: LiveClock(), logger: Logger(label: "hass"),
                 interval: .milliseconds(200))
-            let expectedEntities = Self.readings.count + 1  // and the mode; the position has no entity
+            // and the mode, the weather warning and one binary sensor per hazard; the position has no entity
+            let expectedEntities = Self.readings.count + 2 + WarningHazard.allCases.count
             // Watches everything arrive, so that the clients below connect after the box published it all.
             let watcher = try await TestSubscriber.connected(port: broker.port, filter: "#")
             let running = Task { try await on.run() }
@@ -184,6 +223,26 @@ struct HomeAssistantDiscoveryTests {
                     #expect(config["payload_on"] as? String == "ON" && config["payload_off"] as? String == "OFF")
                     #expect(state["value"] as? Double == reading.value)
                 }
+            }
+            // The weather warning: the highest active warning's event, its attributes the list; "none" without one.
+            let warning = try #require(byObject["weather_warning"], "\(byObject.keys)")
+            #expect(warning["state_topic"] as? String == uplink.topics.warnings)
+            #expect(warning["json_attributes_topic"] as? String == uplink.topics.warnings)
+            #expect(stateByTopic[uplink.topics.warnings] == warningsDocument)
+            #expect(try await self.renderTemplate(warning["value_template"], payload: warningsDocument, in: directory) == "Extreme Wärmebelastung")
+            let calm = Self.warningsDocument(active: false, now: now)
+            #expect(try await self.renderTemplate(warning["value_template"], payload: calm, in: directory) == "none")
+            let attributes = try await self.renderTemplate(warning["json_attributes_template"], payload: warningsDocument, in: directory)
+            let attributeWarnings = try #require(try self.json(Array(attributes.utf8))["warnings"] as? [[String: Any]], "\(attributes)")
+            #expect(attributeWarnings.map { $0["hazard"] as? String } == ["heavy_rain", "heat"])
+            // One binary sensor per hazard, on while that hazard's warning is active.
+            for (hazard, on) in [(WarningHazard.heat, "ON"), (.heavyRain, "OFF")] {
+                let config = try #require(byObject[Substring("\(hazard.rawValue)_warning")], "\(byObject.keys)")
+                #expect(config["device_class"] as? String == "safety")
+                #expect(config["state_topic"] as? String == uplink.topics.warnings)
+                #expect(config["payload_on"] as? String == "ON" && config["payload_off"] as? String == "OFF")
+                #expect(try await self.renderTemplate(config["value_template"], payload: warningsDocument, in: directory) == on, "\(hazard)")
+                #expect(try await self.renderTemplate(config["value_template"], payload: calm, in: directory) == "OFF", "\(hazard)")
             }
             await states.stop()
 
@@ -268,7 +327,7 @@ struct HomeAssistantDaemonTests {
         try await MosquittoBroker.with { broker in
             try await withWorkspace { directory in
                 let watcher = try await TestSubscriber.connected(port: broker.port, filter: "#")
-                let configTopics = ["mode", "roof_temperature", "roof_relative_humidity", "roof_pressure"].map {
+                let configTopics = ["mode", "weather_warning", "roof_temperature", "roof_relative_humidity", "roof_pressure"].map {
                     "homeassistant/sensor/kiezbox_test-kiez_hass-box/\($0)/config"
                 }
                 let stateTopics = ["temperature", "relative_humidity", "pressure"].map { "kiezbox/v1/test-kiez/hass-box/state/roof/\($0)" }

@@ -229,6 +229,54 @@ struct WarningServiceTests {
             WarningFeed.identifier(warning, warning.messages[0], identity: configuration.identity)
                 == WarningFeed.identifier(alert, alert.messages[0], identity: configuration.identity))
     }
+
+    @Test("kiezbox status shows the active warnings with level, since when and the measured values, also in --json")
+    func statusShowsWarnings() async throws {
+        let directory = try temporaryDirectory("kiezbox-warnings-status")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let data = directory + "/data"
+        let start = Date(timeIntervalSince1970: 1_784_095_200)
+        var book = WarningBook()
+        book.evaluate(WarningObservation(perceivedCelsius: 39.24, rainOneHour: 26, rainSixHours: 30), thresholds: WarningThresholds(), at: start)
+        do {
+            let store = try ReadingStore(directory: data)
+            try await store.setWarningBook(book)
+            try store.close()
+        }
+        let text = try await runProgram([kiezboxBinary, "status", "--data-dir", data], in: directory)
+        #expect(text.status == 0, "\(text.all)")
+        let section = try #require(text.output.components(separatedBy: "\nWarnings\n").dropFirst().first, "\(text.output)")
+        let heat = try #require(section.split(separator: "\n").first { $0.contains("heat") }, "\(section)")
+        #expect(heat.contains("level 2 Extreme Wärmebelastung (Severe)"), "\(heat)")
+        #expect(heat.contains("since 2026-07-15T06:00:00"), "\(heat)")
+        #expect(heat.contains("perceived 39.2 °C"), "\(heat)")
+        let rain = try #require(section.split(separator: "\n").first { $0.contains("heavy_rain") }, "\(section)")
+        #expect(rain.contains("level 2 Heftiger Starkregen (Severe)") && rain.contains("26 mm in 1 h, 30 mm in 6 h"), "\(rain)")
+
+        let json = try await runProgram([kiezboxBinary, "status", "--json", "--data-dir", data], in: directory)
+        #expect(json.status == 0, "\(json.all)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
+        let warnings = try #require(object["warnings"] as? [[String: Any]], "\(json.output)")
+        let heatWarning = try #require(warnings.first { $0["hazard"] as? String == "heat" })
+        #expect(heatWarning["level"] as? Int == 2)
+        #expect(heatWarning["active"] as? Bool == true)
+        #expect(heatWarning["event"] as? String == "Extreme Wärmebelastung")
+        #expect(heatWarning["startedAt"] as? String == "2026-07-15T06:00:00Z")
+        #expect(heatWarning["perceivedCelsius"] as? Double == 39.24)
+        #expect(heatWarning["msgType"] as? String == "Alert")
+        #expect((heatWarning["identifier"] as? String)?.hasPrefix("kiezbox-") == true)
+        let rainWarning = try #require(warnings.first { $0["hazard"] as? String == "heavy_rain" })
+        #expect(rainWarning["rainOneHourMillimetres"] as? Double == 26)
+
+        // Nothing to warn of: the section says so.
+        do {
+            let store = try ReadingStore(directory: data)
+            try await store.setWarningBook(WarningBook())
+            try store.close()
+        }
+        let calm = try await runProgram([kiezboxBinary, "status", "--data-dir", data], in: directory)
+        #expect(calm.output.contains("Warnings\n  none active"), "\(calm.output)")
+    }
 }
 
 /// The CAP date-time of `date`, for the printed timeline.

@@ -16,6 +16,9 @@ import ReadingStore
 /// - `scope` is `Restricted` for an authority (the alert carries residents' own words, which are for civil
 ///   protection only) and `Public` for everybody else, who get counts per category.
 /// - Official announcements keep their issuer as `senderName`; the alert's `sender` is this box, the relay.
+/// - The box's own active heat and heavy-rain warnings (docs/warnings.md) are in it for everyone, one `<info>` per
+///   warning and language (German, English) as in the warning's own latest CAP message, whose path on this box
+///   its `web` names (``WarningFeed/capPath(_:_:identity:)``). Ended warnings are left out.
 public enum CAPFeed {
     /// The media type registered for CAP (IETF draft-barnes-atoca-cap-mime); being `+xml` (RFC 7303), clients that
     /// only know XML still treat it as XML, while CAP-aware ones recognise the format.
@@ -52,6 +55,11 @@ public enum CAPFeed {
     ) -> Data {
         let area = areaElement(snapshot.identity, radiusKilometres: radiusKilometres)
         var infos = snapshot.announcements.flatMap { announcementInfos($0, area: area) }
+        infos += snapshot.warnings.active.flatMap { warning in
+            warning.messages.last.map { message in
+                WarningFeed.infos(warning, message, identity: snapshot.identity, area: area, web: WarningFeed.capPath(warning, message, identity: snapshot.identity))
+            } ?? []
+        }
         let requestCounts = snapshot.bulletinCounts.filter { $0.kind == .request }
         if access.seesPostText {
             let requests = (page?.posts ?? snapshot.bulletin).filter { $0.kind == .request }
@@ -226,7 +234,8 @@ public enum CAPFeed {
 
     private static func note(_ snapshot: PortalSnapshot, requestCount: Int) -> String {
         "\(snapshot.identity.name), mode \(snapshot.mode.rawValue): "
-            + "\(snapshot.announcements.count) official announcement(s), \(requestCount) open help request(s)."
+            + "\(snapshot.announcements.count) official announcement(s), \(snapshot.warnings.active.count) active warning(s), "
+            + "\(requestCount) open help request(s)."
     }
 
     /// The box's neighbourhood: its name and, when it has a position, a circle ("lat,lon radius", latitude first

@@ -3,7 +3,8 @@ import KiezboxCore
 import ReadingStore
 
 /// The situation feed civil protection pulls into its maps: an RFC 7946 GeoJSON FeatureCollection of this box,
-/// its neighbours, the configured help points and, for authorities, the open bulletin posts.
+/// its neighbours, the configured help points, the box's own weather warnings and, for authorities, the open
+/// bulletin posts.
 ///
 /// A pure function of the snapshot, so the route only authorizes, snapshots and calls ``geoJSON(_:access:)``.
 public enum SituationFeed {
@@ -20,14 +21,18 @@ public enum SituationFeed {
     /// - Bulletin posts have no position of their own: with ``FeedAccess/authority(name:)`` each open post is a
     ///   feature at this box's position; with ``FeedAccess/public`` only `bulletin_counts` on this box's feature
     ///   say how many there are, without any text or place.
+    /// - The box's own heat and heavy-rain warnings (docs/warnings.md), active and recently ended, are features at
+    ///   its position for everyone (a warning is public): hazard, level, severity, the latest message's CAP
+    ///   `msg_type` and identifier, and `cap`, the path of that message's CAP alert on this box.
     /// - Feature ids are stable across requests: `box:<district>/<box>`, `help_point:<district>/<box>/<n>`,
-    ///   `post:<district>/<box>/<post id>`.
+    ///   `warning:<district>/<box>/<hazard>-<start>`, `post:<district>/<box>/<post id>`.
     /// - Posts come a page at a time (`page`; without one, the snapshot's newest posts), help requests first and
     ///   oldest first; a `next` member names the next page when there is one.
     public static func geoJSON(_ snapshot: PortalSnapshot, access: FeedAccess, page: BulletinFeedPage? = nil) -> Data {
         var features = [boxFeature(snapshot)]
         features += snapshot.neighbours.map { neighbourFeature($0, now: snapshot.now) }
         features += snapshot.helpPoints.enumerated().map { helpPointFeature($1, number: $0 + 1, of: snapshot.identity) }
+        features += snapshot.warnings.warnings.compactMap { warningFeature($0, of: snapshot.identity) }
         var members: [String: JSONValue] = [
             "type": .string("FeatureCollection"),
             "generated": .string(timestamp(snapshot.now)),
@@ -111,6 +116,15 @@ public enum SituationFeed {
         return feature(
             id: "help_point:\(identity.district)/\(identity.boxID)/\(number)", at: point.position, properties: properties
         )
+    }
+
+    private static func warningFeature(_ warning: LocalWarning, of identity: BoxIdentity) -> JSONValue? {
+        guard var properties = WarningFeed.properties(warning, identity: identity) else { return nil }
+        properties["feature"] = .string("warning")
+        properties["box"] = .string(boxFeatureID(identity))
+        // The start tells two warnings of the same hazard apart; the id stays while the warning's level moves.
+        let id = "warning:\(identity.district)/\(identity.boxID)/\(warning.hazard.rawValue)-\(CAPText.compactDateTime(warning.startedAt))"
+        return feature(id: id, at: identity.position, properties: properties)
     }
 
     private static func postFeature(_ post: BulletinPost, snapshot: PortalSnapshot) -> JSONValue {

@@ -39,7 +39,7 @@ public enum WarningFeed {
     }
 
     /// The German weather service's name of the level, for the `event` and headline.
-    static func germanLevel(_ hazard: WarningHazard, level: Int) -> String {
+    public static func germanLevel(_ hazard: WarningHazard, level: Int) -> String {
         switch (hazard, level) {
         case (.heat, ...1): "Starke Wärmebelastung"
         case (.heat, _): "Extreme Wärmebelastung"
@@ -64,7 +64,7 @@ public enum WarningFeed {
     public static func alert(
         _ warning: LocalWarning, _ message: WarningMessage, identity: BoxIdentity, mode: Mode, sender: String, radiusKilometres: Double = 1
     ) -> Data {
-        let element = CAPFeed.element, wrap = CAPFeed.wrap, parameter = CAPFeed.parameter
+        let element = CAPFeed.element, wrap = CAPFeed.wrap
         let senderToken = CAPText.token(sender)
         var document = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"\(CAPFeed.namespace)\">\n"
         document += element("identifier", identifier(warning, message, identity: identity))
@@ -80,7 +80,16 @@ public enum WarningFeed {
             document += element("references", references.joined(separator: " "))
         }
         let area = wrap("area", CAPFeed.areaContent(identity, radiusKilometres: radiusKilometres))
-        for english in [false, true] {
+        document += infos(warning, message, identity: identity, area: area, web: nil).joined()
+        document += "</alert>\n"
+        return Data(document.utf8)
+    }
+
+    /// The `<info>` blocks of one message, German then English; `web` links to more about it (the situation CAP
+    /// feed points at the warning's own message there).
+    static func infos(_ warning: LocalWarning, _ message: WarningMessage, identity: BoxIdentity, area: String, web: String?) -> [String] {
+        let element = CAPFeed.element, parameter = CAPFeed.parameter
+        return [false, true].map { english in
             let level = english ? englishLevel(warning.hazard, level: message.level) : germanLevel(warning.hazard, level: message.level)
             var info = element("language", english ? "en-US" : "de-DE")
             info += element("category", "Met")
@@ -101,6 +110,7 @@ public enum WarningFeed {
                 : "\(level) (\(place))"
             info += element("headline", headline)
             info += element("description", description(warning, english: english))
+            if let web { info += element("web", web) }
             if let perceived = warning.perceivedCelsius, warning.hazard == .heat {
                 info += parameter("perceived_temperature_celsius", CAPText.decimal((perceived * 10).rounded() / 10))
             }
@@ -110,10 +120,13 @@ public enum WarningFeed {
             }
             info += parameter("level", String(message.level))
             info += area
-            document += wrap("info", info)
+            return CAPFeed.wrap("info", info)
         }
-        document += "</alert>\n"
-        return Data(document.utf8)
+    }
+
+    /// The portal path of a message's CAP alert.
+    public static func capPath(_ warning: LocalWarning, _ message: WarningMessage, identity: BoxIdentity) -> String {
+        "\(path)/\(identifier(warning, message, identity: identity))"
     }
 
     private static func description(_ warning: LocalWarning, english: Bool) -> String {
@@ -132,31 +145,34 @@ public enum WarningFeed {
     /// The JSON index of the warnings the box keeps (active and recently ended), each with its latest message;
     /// the same document goes to MQTT (docs/mqtt.md).
     public static func json(_ book: WarningBook, identity: BoxIdentity, now: Date) -> Data {
-        let warnings: [JSONValue] = book.warnings.compactMap { warning in
-            guard let message = warning.messages.last else { return nil }
-            let identifier = identifier(warning, message, identity: identity)
-            return .object([
-                "hazard": .string(warning.hazard.rawValue),
-                "event": .string(germanLevel(warning.hazard, level: warning.level)),
-                "level": .integer(warning.level),
-                "severity": .string(severity(warning.hazard, level: warning.level)),
-                "active": .bool(warning.isActive),
-                "started_at": .string(SituationFeed.timestamp(warning.startedAt)),
-                "ended_at": .optional(warning.endedAt) { .string(SituationFeed.timestamp($0)) },
-                "perceived_celsius": .optional(warning.perceivedCelsius, JSONValue.number),
-                "rain_1h_mm": .optional(warning.rainOneHour, JSONValue.number),
-                "rain_6h_mm": .optional(warning.rainSixHours, JSONValue.number),
-                "identifier": .string(identifier),
-                "msg_type": .string(message.kind.rawValue),
-                "sent": .string(SituationFeed.timestamp(message.sent)),
-                "cap": .string("\(path)/\(identifier)"),
-            ])
-        }
+        let warnings: [JSONValue] = book.warnings.compactMap { properties($0, identity: identity).map(JSONValue.object) }
         return JSONValue.object([
             "district": .string(identity.district),
             "box": .string(identity.boxID),
             "time": .string(SituationFeed.timestamp(now)),
             "warnings": .array(warnings),
         ]).encoded()
+    }
+
+    /// What the JSON index and the situation feed say about one warning: its latest message and where its CAP
+    /// alert is; `nil` for a warning without messages (the book never keeps one).
+    static func properties(_ warning: LocalWarning, identity: BoxIdentity) -> [String: JSONValue]? {
+        guard let message = warning.messages.last else { return nil }
+        return [
+            "hazard": .string(warning.hazard.rawValue),
+            "event": .string(germanLevel(warning.hazard, level: warning.level)),
+            "level": .integer(warning.level),
+            "severity": .string(severity(warning.hazard, level: warning.level)),
+            "active": .bool(warning.isActive),
+            "started_at": .string(SituationFeed.timestamp(warning.startedAt)),
+            "ended_at": .optional(warning.endedAt) { .string(SituationFeed.timestamp($0)) },
+            "perceived_celsius": .optional(warning.perceivedCelsius, JSONValue.number),
+            "rain_1h_mm": .optional(warning.rainOneHour, JSONValue.number),
+            "rain_6h_mm": .optional(warning.rainSixHours, JSONValue.number),
+            "identifier": .string(identifier(warning, message, identity: identity)),
+            "msg_type": .string(message.kind.rawValue),
+            "sent": .string(SituationFeed.timestamp(message.sent)),
+            "cap": .string(capPath(warning, message, identity: identity)),
+        ]
     }
 }

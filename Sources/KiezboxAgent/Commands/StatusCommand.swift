@@ -30,6 +30,7 @@ struct StatusCommand: ParsableCommand {
         let battery = try configuration.power.flatMap { _ in try store.batteryRecord() }
         let loadShed = try configuration.power.flatMap { _ in try store.loadShedRecord() }
         let crisisHistory = try store.crisisHistory()
+        let warnings = StatusWarnings(try store.warningBook(), identity: statistics.identity ?? configuration.identity)
         if self.json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -41,12 +42,13 @@ struct StatusCommand: ParsableCommand {
             report.battery = battery
             report.loadShed = loadShed
             report.crisisHistory = crisisHistory
+            report.warnings = warnings.warnings
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(
                 renderStatus(
                     statistics, path: store.path, now: now, portalHTTPS: portalHTTPS, loRaWAN: loRaWAN, meshtastic: meshtastic, battery: battery,
-                    loadShed: loadShed, crisisHistory: crisisHistory
+                    loadShed: loadShed, crisisHistory: crisisHistory, warnings: warnings
                 ),
                 terminator: ""
             )
@@ -95,6 +97,8 @@ struct StatusReport: Encodable {
     var loadShed: LoadShedRecord?
     /// The recorded mode changes with their reasons, newest first (at most 20).
     var crisisHistory: [CrisisTrigger] = []
+    /// The box's own heat and heavy-rain warnings, active and recently ended (docs/warnings.md).
+    var warnings: [StatusWarnings.Warning] = []
 
     struct Store: Encodable {
         var path: String
@@ -141,7 +145,7 @@ struct StatusReport: Encodable {
 func renderStatus(
     _ statistics: StoreStatistics, path: String, now: Date, portalHTTPS: StatusMessage.PortalHTTPS? = nil, loRaWAN: LoRaWANAccount? = nil,
     meshtastic: MeshtasticStatus? = nil, battery: BatteryRecord? = nil, loadShed: LoadShedRecord? = nil,
-    crisisHistory: [CrisisTrigger] = []
+    crisisHistory: [CrisisTrigger] = [], warnings: StatusWarnings = StatusWarnings()
 ) -> String {
     var lines: [String] = []
     if let identity = statistics.identity {
@@ -174,6 +178,9 @@ func renderStatus(
             lines.append("  \(timestamp(trigger.at))  \(pad(trigger.mode.rawValue, 11))  \(trigger.reason)")
         }
     }
+    lines.append("")
+    lines.append("Warnings")
+    lines += warnings.lines(now: now)
     lines.append("")
     lines.append("Latest readings")
     if statistics.latest.isEmpty { lines.append("  none yet") }
@@ -335,4 +342,60 @@ func renderBattery(_ record: BatteryRecord, now: Date) -> String {
     }
     if now.timeIntervalSince(record.at) > 600 { line += "; estimate \(age(from: record.at, to: now)) old" }
     return line
+}
+
+/// What `kiezbox status` shows of the box's own warnings (docs/warnings.md).
+struct StatusWarnings {
+    struct Warning: Encodable {
+        var hazard: String
+        /// The German weather service's name of the level ("Extreme Wärmebelastung").
+        var event: String
+        var level: Int
+        var severity: String
+        var active: Bool
+        var startedAt: Date
+        var endedAt: Date?
+        var perceivedCelsius: Double?
+        var rainOneHourMillimetres: Double?
+        var rainSixHoursMillimetres: Double?
+        /// The latest CAP message: its type and identifier (served at /api/v1/warnings/<identifier>).
+        var msgType: String
+        var identifier: String
+    }
+
+    var warnings: [Warning] = []
+
+    init() {}
+
+    init(_ book: WarningBook, identity: BoxIdentity) {
+        self.warnings = book.warnings.compactMap { warning in
+            guard let message = warning.messages.last else { return nil }
+            return Warning(
+                hazard: warning.hazard.rawValue, event: WarningFeed.germanLevel(warning.hazard, level: warning.level), level: warning.level,
+                severity: WarningFeed.severity(warning.hazard, level: warning.level), active: warning.isActive, startedAt: warning.startedAt,
+                endedAt: warning.endedAt, perceivedCelsius: warning.perceivedCelsius, rainOneHourMillimetres: warning.rainOneHour,
+                rainSixHoursMillimetres: warning.rainSixHours, msgType: message.kind.rawValue,
+                identifier: WarningFeed.identifier(warning, message, identity: identity))
+        }
+    }
+
+    /// "  heat        level 2 Extreme Wärmebelastung (Severe) since 2026-07-15T06:00:00 (3h ago), perceived 39.2 °C",
+    /// one line per active warning, or "  none active".
+    func lines(now: Date) -> [String] {
+        let active = self.warnings.filter(\.active)
+        guard !active.isEmpty else { return ["  none active"] }
+        return active.map { warning in
+            var line = "  \(pad(warning.hazard, 10))  level \(warning.level) \(warning.event) (\(warning.severity))"
+            line += " since \(timestamp(warning.startedAt)) (\(age(from: warning.startedAt, to: now)) ago)"
+            if let perceived = warning.perceivedCelsius, warning.hazard == WarningHazard.heat.rawValue {
+                line += String(format: ", perceived %.1f °C", perceived)
+            }
+            if warning.hazard == WarningHazard.heavyRain.rawValue {
+                let oneHour = warning.rainOneHourMillimetres.map { formatValue($0, quantity: .rainfall) } ?? "?"
+                let sixHours = warning.rainSixHoursMillimetres.map { formatValue($0, quantity: .rainfall) } ?? "?"
+                line += ", \(oneHour) mm in 1 h, \(sixHours) mm in 6 h"
+            }
+            return line
+        }
+    }
 }

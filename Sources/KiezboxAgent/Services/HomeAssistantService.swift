@@ -7,8 +7,9 @@ import ServiceLifecycle
 
 /// Home Assistant over MQTT (docs/mqtt.md, "Home Assistant").
 ///
-/// Switched on (``discovery`` set), it publishes, retained with QoS 1, a discovery config for the box's mode and
-/// for every sensor quantity the box has measured, and the newest value of each quantity on its state topic,
+/// Switched on (``discovery`` set), it publishes, retained with QoS 1, a discovery config for the box's mode, its
+/// weather warnings (read from the warning service's retained document) and every sensor quantity the box has
+/// measured, and the newest value of each quantity on its state topic,
 /// checking the store every ``interval``. Every topic is remembered in the store before it is published.
 /// Switched off (``discovery`` nil), it deletes every remembered topic with an empty retained payload, so Home
 /// Assistant removes the entities, and then forgets them.
@@ -40,7 +41,7 @@ struct HomeAssistantService<C: KiezboxClock>: Service {
         while !Task.isCancelled {
             do {
                 let latest = try self.store.latest()
-                let configs = ([discovery.modeConfig()] + latest.compactMap {
+                let configs = ([discovery.modeConfig(), discovery.warningConfig()] + discovery.hazardConfigs() + latest.compactMap {
                     discovery.readingConfig(sensor: $0.reading.sensorID, quantity: $0.reading.quantity)
                 }).filter { !publishedConfigs.contains($0.topic) }
                 var states: [(message: HomeAssistantMessage, readingID: Int64)] = []

@@ -18,7 +18,8 @@ public struct HomeAssistantMessage: Sendable, Hashable {
 /// topic (`online`, or `offline` as the Last Will), read through `availability_template`. A reading's entity
 /// reads a small retained state message per sensor and quantity (``stateMessage(for:)``), because the readings
 /// topic carries batches of many sensors, backlog included, which a `value_template` cannot pick the newest
-/// value of one quantity from. The mode entity reads the status topic itself.
+/// value of one quantity from. The mode entity reads the status topic itself, the warning entities the box's
+/// retained warnings document (docs/warnings.md) through templates.
 public struct HomeAssistantDiscovery: Sendable, Hashable {
     /// Where Home Assistant listens for discovery configs ("homeassistant").
     public let discoveryPrefix: String
@@ -58,6 +59,36 @@ public struct HomeAssistantDiscovery: Sendable, Hashable {
             valueTemplate: "{{ value_json.mode }}", deviceClass: "enum", options: Mode.allCases.map(\.rawValue),
             jsonAttributesTopic: nil, availability: self.availability, device: self.device)
         return self.message(component: "sensor", objectID: "mode", config: config)
+    }
+
+    /// The discovery config of the box's own weather warnings: a sensor whose state is the event of the highest
+    /// active warning ("Extreme Wärmebelastung") or `none`, with the warnings document's list as its attributes,
+    /// read from the retained warnings topic.
+    public func warningConfig() -> HomeAssistantMessage {
+        var config = EntityConfig(
+            name: "Weather warning", uniqueID: "\(self.nodeID)_weather_warning", stateTopic: self.topics.warnings,
+            valueTemplate: "{% set active = value_json.warnings | selectattr('active') | sort(attribute='level', reverse=true) | list %}"
+                + "{{ active[0].event if active else 'none' }}",
+            deviceClass: nil, options: nil, jsonAttributesTopic: self.topics.warnings, availability: self.availability, device: self.device)
+        config.jsonAttributesTemplate = "{{ {'warnings': value_json.warnings} | tojson }}"
+        config.icon = "mdi:weather-sunny-alert"
+        return self.message(component: "sensor", objectID: "weather_warning", config: config)
+    }
+
+    /// One binary sensor per hazard, on while the box warns of it: for automations ("close the shutters").
+    /// Device class `safety`: on means unsafe.
+    public func hazardConfigs() -> [HomeAssistantMessage] {
+        WarningHazard.allCases.map { hazard in
+            let objectID = "\(hazard.rawValue)_warning"
+            var config = EntityConfig(
+                name: hazard == .heat ? "Heat warning" : "Heavy rain warning", uniqueID: "\(self.nodeID)_\(objectID)",
+                stateTopic: self.topics.warnings,
+                valueTemplate: "{{ 'ON' if value_json.warnings | selectattr('hazard', 'eq', '\(hazard.rawValue)') | selectattr('active') | list else 'OFF' }}",
+                deviceClass: "safety", options: nil, jsonAttributesTopic: nil, availability: self.availability, device: self.device)
+            config.payloadOn = "ON"
+            config.payloadOff = "OFF"
+            return self.message(component: "binary_sensor", objectID: objectID, config: config)
+        }
     }
 
     /// The discovery config of one sensor's quantity, or `nil` for a quantity Home Assistant has no entity for
@@ -106,6 +137,8 @@ public struct HomeAssistantDiscovery: Sendable, Hashable {
         var deviceClass: String?
         var options: [String]?
         var jsonAttributesTopic: String?
+        var jsonAttributesTemplate: String?
+        var icon: String?
         var availability: Availability
         var device: Device
         var unitOfMeasurement: String?
@@ -115,9 +148,9 @@ public struct HomeAssistantDiscovery: Sendable, Hashable {
         var origin: Origin?
 
         enum CodingKeys: String, CodingKey {
-            case name, options, device, origin
+            case name, options, device, origin, icon
             case uniqueID = "unique_id", stateTopic = "state_topic", valueTemplate = "value_template"
-            case deviceClass = "device_class", jsonAttributesTopic = "json_attributes_topic"
+            case deviceClass = "device_class", jsonAttributesTopic = "json_attributes_topic", jsonAttributesTemplate = "json_attributes_template"
             case unitOfMeasurement = "unit_of_measurement", stateClass = "state_class"
             case payloadOn = "payload_on", payloadOff = "payload_off"
             case availabilityTopic = "availability_topic", availabilityTemplate = "availability_template"
@@ -133,6 +166,8 @@ public struct HomeAssistantDiscovery: Sendable, Hashable {
             try container.encodeIfPresent(self.deviceClass, forKey: .deviceClass)
             try container.encodeIfPresent(self.options, forKey: .options)
             try container.encodeIfPresent(self.jsonAttributesTopic, forKey: .jsonAttributesTopic)
+            try container.encodeIfPresent(self.jsonAttributesTemplate, forKey: .jsonAttributesTemplate)
+            try container.encodeIfPresent(self.icon, forKey: .icon)
             try container.encodeIfPresent(self.unitOfMeasurement, forKey: .unitOfMeasurement)
             try container.encodeIfPresent(self.stateClass, forKey: .stateClass)
             try container.encodeIfPresent(self.payloadOn, forKey: .payloadOn)
