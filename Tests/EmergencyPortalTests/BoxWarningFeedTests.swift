@@ -187,4 +187,41 @@ struct BoxWarningFeedTests {
             #expect(try self.value("*[local-name()='note']", in: alert).contains("1 active warning"))
         }
     }
+
+    @Test("every message expires; a warning that lasts is refreshed by an Update before its last message expires")
+    func expiryAndRefresh() throws {
+        var book = WarningBook()
+        let thresholds = WarningThresholds()
+        let start = BoxWarningFixtures.start
+        // Strong heat stress for 30 hours, evaluated once a minute, then gone for the calm time.
+        for minute in stride(from: 0, to: 30 * 60, by: 1) {
+            book.evaluate(WarningObservation(perceivedCelsius: 33, rainOneHour: nil, rainSixHours: nil), thresholds: thresholds, at: start + Double(minute) * 60)
+        }
+        for minute in stride(from: 30 * 60, through: 31 * 60 + 30, by: 1) {
+            book.evaluate(WarningObservation(perceivedCelsius: 20, rainOneHour: nil, rainSixHours: nil), thresholds: thresholds, at: start + Double(minute) * 60)
+        }
+        let warning = try #require(book.warnings.first)
+        #expect(warning.messages.map(\.kind) == [.alert, .update, .update, .cancel])
+        #expect(warning.messages.map(\.level) == [1, 1, 1, 1])
+        #expect(warning.messages.map { $0.sent.timeIntervalSince(start) / 3600 } == [0, 12, 24, 31])
+        for message in warning.messages where message.kind != .cancel {
+            #expect(message.expires == message.sent + thresholds.expiresAfter)
+        }
+        // No gap: each message is still valid when the next one comes.
+        for (earlier, later) in zip(warning.messages, warning.messages.dropFirst()) {
+            #expect(try #require(earlier.expires) > later.sent)
+        }
+        let cancel = try #require(warning.messages.last)
+        #expect(cancel.expires == cancel.sent + thresholds.cancelKept)
+        for message in warning.messages {
+            let alert = WarningFeed.alert(warning, message, identity: FeedFixtures.identity, mode: .crisis, sender: self.sender)
+            let result = try XMLLint.validateCAP(alert)
+            #expect(result.status == 0, "xmllint rejected:\n\(result.output)\n\(String(decoding: alert, as: UTF8.self))")
+            let expires = try self.value("*[local-name()='info'][1]/*[local-name()='expires']", in: alert)
+            #expect(expires == CAPText.dateTime(try #require(message.expires)))
+        }
+        let index = try #require(try JSONSerialization.jsonObject(with: WarningFeed.json(book, identity: FeedFixtures.identity, now: start)) as? [String: Any])
+        let entry = try #require((index["warnings"] as? [[String: Any]])?.first)
+        #expect(entry["expires"] as? String == "2025-06-02T20:30:00Z")
+    }
 }

@@ -30,6 +30,7 @@ struct WarningsConfigurationTests {
                 rain_extreme_6h = 80
                 calm_after = "2h"
                 cancel_kept = "30m"
+                expires_after = "6h"
                 """, file: "k.toml"
         ).warnings
         #expect(custom.interval == .seconds(30))
@@ -37,6 +38,8 @@ struct WarningsConfigurationTests {
         #expect(custom.thresholds.rainHeavy == RainThreshold(oneHour: 10, sixHours: 20))
         #expect(custom.thresholds.rainExtreme == RainThreshold(oneHour: 40, sixHours: 80))
         #expect(custom.thresholds.calmAfter == 7200 && custom.thresholds.cancelKept == 1800)
+        #expect(custom.thresholds.expiresAfter == 6 * 3600)
+        #expect(defaults.thresholds.expiresAfter == 24 * 3600)
         #expect(try !KiezboxConfiguration.parse(Self.head + "[warnings]\nenabled = false\n", file: "k.toml").warnings.enabled)
     }
 
@@ -48,6 +51,7 @@ struct WarningsConfigurationTests {
             ("rain_extreme_6h = 30\n", "rain_extreme_1h"),
             ("rain_heavy = 15\n", "rain_heavy"),
             ("calm_after = 60\n", "calm_after"),
+            ("expires_after = \"5m\"\n", "expires_after"),
         ])
     func mistakes(_ line: String, key: String) throws {
         do {

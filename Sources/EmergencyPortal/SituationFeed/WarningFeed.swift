@@ -103,6 +103,7 @@ public enum WarningFeed {
             info += element("certainty", "Observed")
             info += element("effective", CAPText.dateTime(message.sent))
             info += element("onset", CAPText.dateTime(warning.startedAt))
+            if let expires = message.expires { info += element("expires", CAPText.dateTime(expires)) }
             info += element("senderName", identity.name)
             let place = english ? "measured at \(identity.name)" : "gemessen an der \(identity.name)"
             let headline = message.kind == .cancel
@@ -172,6 +173,7 @@ public enum WarningFeed {
             "identifier": .string(identifier(warning, message, identity: identity)),
             "msg_type": .string(message.kind.rawValue),
             "sent": .string(SituationFeed.timestamp(message.sent)),
+            "expires": .optional(message.expires) { .string(SituationFeed.timestamp($0)) },
             "cap": .string(capPath(warning, message, identity: identity)),
         ]
     }

@@ -11,6 +11,7 @@ struct WarningsConfiguration: Sendable, Hashable {
     static let keys = [
         "enabled", "interval", "heat_strong", "heat_extreme", "rain_heavy_1h", "rain_heavy_6h", "rain_severe_1h", "rain_severe_6h",
         "rain_extreme_1h", "rain_extreme_6h", "calm_after", "cancel_kept",
+        "expires_after",
     ]
 
     static func parse(_ root: TOMLTableReader) throws(ConfigurationError) -> WarningsConfiguration {
@@ -42,6 +43,8 @@ struct WarningsConfiguration: Sendable, Hashable {
         }
         if let calm = try table.duration("calm_after", atLeast: .seconds(0)) { thresholds.calmAfter = calm.timeInterval }
         if let kept = try table.duration("cancel_kept", atLeast: .seconds(0)) { thresholds.cancelKept = kept.timeInterval }
+        // Refreshed at half of it, so it must span a few evaluations.
+        if let expires = try table.duration("expires_after", atLeast: .seconds(600)) { thresholds.expiresAfter = expires.timeInterval }
         configuration.thresholds = thresholds
         return configuration
     }

@@ -51,6 +51,10 @@ public struct WarningThresholds: Sendable, Hashable, Codable {
     public var calmAfter: TimeInterval = 3600
     /// How long an ended warning's Cancel stays in the feed, so pullers that come by now and then see it.
     public var cancelKept: TimeInterval = 3600
+    /// How long a message stays valid (CAP `expires`). A warning that lasts is refreshed by an Update at the same
+    /// level when half of it has passed, so a box that stops (flat battery, broken) leaves no warning standing
+    /// in other systems for longer than this.
+    public var expiresAfter: TimeInterval = 24 * 3600
 
     public init() {}
 
@@ -107,8 +111,12 @@ public struct WarningMessage: Sendable, Hashable, Codable {
     public var sent: Date
     /// The warning's level when it was sent.
     public var level: Int
+    /// Until when the message is valid: ``WarningThresholds/expiresAfter`` after it was sent, a Cancel for as long
+    /// as it is kept. `nil` for messages stored before messages expired.
+    public var expires: Date?
 
-    public init(number: Int, kind: Kind, sent: Date, level: Int) {
+    public init(number: Int, kind: Kind, sent: Date, level: Int, expires: Date? = nil) {
+        self.expires = expires
         self.number = number
         self.kind = kind
         self.sent = sent
@@ -139,7 +147,9 @@ public struct LocalWarning: Sendable, Hashable, Codable {
 ///
 /// A warning starts (Alert) as soon as a measure reaches a level and rises (Update) as soon as it reaches a higher
 /// one; it is lowered (Update) or ends (Cancel) only after the measure has stayed below its level for
-/// ``WarningThresholds/calmAfter``. Ended warnings are kept for ``WarningThresholds/cancelKept``, then dropped.
+/// ``WarningThresholds/calmAfter``. Every message expires (``WarningThresholds/expiresAfter``); a warning that
+/// lasts is refreshed by an Update at the same level half-way. Ended warnings are kept for
+/// ``WarningThresholds/cancelKept``, then dropped.
 public struct WarningBook: Sendable, Hashable, Codable {
     public var warnings: [LocalWarning]
 
@@ -178,7 +188,7 @@ public struct WarningBook: Sendable, Hashable, Codable {
             guard measured > 0 else { return false }
             var warning = LocalWarning(
                 hazard: hazard, startedAt: now, level: measured, lowerSince: nil, endedAt: nil,
-                messages: [WarningMessage(number: 1, kind: .alert, sent: now, level: measured)])
+                messages: [WarningMessage(number: 1, kind: .alert, sent: now, level: measured, expires: now + thresholds.expiresAfter)])
             record(&warning)
             self.warnings.append(warning)
             return true
@@ -187,20 +197,28 @@ public struct WarningBook: Sendable, Hashable, Codable {
         defer { self.warnings[index] = warning }
         record(&warning)
         func send(_ kind: WarningMessage.Kind) {
-            warning.messages.append(WarningMessage(number: warning.messages.count + 1, kind: kind, sent: now, level: warning.level))
+            let expires = now + (kind == .cancel ? thresholds.cancelKept : thresholds.expiresAfter)
+            warning.messages.append(
+                WarningMessage(number: warning.messages.count + 1, kind: kind, sent: now, level: warning.level, expires: expires))
+        }
+        /// An Update at the same level when half of the latest message's validity has passed: the warning goes on.
+        func refreshIfDue() -> Bool {
+            guard let latest = warning.messages.last, now.timeIntervalSince(latest.sent) >= thresholds.expiresAfter / 2 else { return false }
+            send(.update)
+            return true
         }
         if measured >= warning.level {
             warning.lowerSince = nil
-            guard measured > warning.level else { return false }
+            guard measured > warning.level else { return refreshIfDue() }
             warning.level = measured
             send(.update)
             return true
         }
         guard let lowerSince = warning.lowerSince else {
             warning.lowerSince = now
-            return false
+            return refreshIfDue()
         }
-        guard now.timeIntervalSince(lowerSince) >= thresholds.calmAfter else { return false }
+        guard now.timeIntervalSince(lowerSince) >= thresholds.calmAfter else { return refreshIfDue() }
         warning.lowerSince = nil
         if measured == 0 {
             warning.endedAt = now
