@@ -133,12 +133,18 @@ struct BoxWarningFeedTests {
         }
     }
 
-    @Test("the situation feed has a feature per warning the box keeps, for everyone, at the box's position with its CAP URL")
-    func situationFeedFeatures() throws {
+    /// The feeds' snapshot with an ended rain warning and an active heat warning, and the heat warning's latest
+    /// message's identifier.
+    private func snapshotWithWarnings() throws -> (PortalSnapshot, String) {
         var snapshot = FeedFixtures.snapshot()
         snapshot.warnings = BoxWarningFixtures.rainEndedHeatActiveBook()
         let heat = try #require(snapshot.warnings.active.first)
-        let heatIdentifier = WarningFeed.identifier(heat, try #require(heat.messages.last), identity: FeedFixtures.identity)
+        return (snapshot, WarningFeed.identifier(heat, try #require(heat.messages.last), identity: FeedFixtures.identity))
+    }
+
+    @Test("the situation feed has a feature per warning the box keeps, for everyone, at the box's position with its CAP URL")
+    func situationFeedFeatures() throws {
+        let (snapshot, heatIdentifier) = try self.snapshotWithWarnings()
         for access in [FeedAccess.public, .authority(name: "Feuerwehr")] {
             let data = SituationFeed.geoJSON(snapshot, access: access)
             let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -168,10 +174,7 @@ struct BoxWarningFeedTests {
 
     @Test("alerts.cap has an info per active warning and language, category Met, measured values, web to its own CAP message")
     func situationCAPInfos() throws {
-        var snapshot = FeedFixtures.snapshot()
-        snapshot.warnings = BoxWarningFixtures.rainEndedHeatActiveBook()
-        let heat = try #require(snapshot.warnings.active.first)
-        let heatIdentifier = WarningFeed.identifier(heat, try #require(heat.messages.last), identity: FeedFixtures.identity)
+        let (snapshot, heatIdentifier) = try self.snapshotWithWarnings()
         for access in [FeedAccess.public, .authority(name: "Feuerwehr")] {
             let alert = CAPFeed.alertsCAP(snapshot, access: access, sender: self.sender)
             let result = try XMLLint.validateCAP(alert)
