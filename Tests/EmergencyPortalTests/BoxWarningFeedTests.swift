@@ -130,6 +130,11 @@ struct BoxWarningFeedTests {
             #expect(try XMLLint.validateCAP(Data(alert.body)).status == 0)
             #expect(try self.value("*[local-name()='msgType']", in: Data(alert.body)) == "Cancel")
             #expect(try await portal.phone().get(WarningFeed.path + "/no-such-warning", host: "kiez.box").status == 404)
+            // The situation feed over HTTP, without a token: the ended warning is a feature there too.
+            let feed = try await portal.phone().get(SituationFeed.path, host: "kiez.box")
+            #expect(feed.status == 200)
+            let features = try #require((try JSONSerialization.jsonObject(with: Data(feed.body)) as? [String: Any])?["features"] as? [[String: Any]])
+            #expect(features.contains { ($0["properties"] as? [String: Any])?["cap"] as? String == cap })
         }
     }
 

@@ -57,7 +57,8 @@ public enum CAPFeed {
         var infos = snapshot.announcements.flatMap { announcementInfos($0, area: area) }
         infos += snapshot.warnings.active.flatMap { warning in
             warning.messages.last.map { message in
-                WarningFeed.infos(warning, message, identity: snapshot.identity, area: area, web: WarningFeed.capPath(warning, message, identity: snapshot.identity))
+                let web = WarningFeed.capPath(warning, message, identity: snapshot.identity)
+                return WarningFeed.infos(warning, message, identity: snapshot.identity, area: area, web: web)
             } ?? []
         }
         let requestCounts = snapshot.bulletinCounts.filter { $0.kind == .request }

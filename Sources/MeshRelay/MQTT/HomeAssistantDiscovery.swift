@@ -83,7 +83,8 @@ public struct HomeAssistantDiscovery: Sendable, Hashable {
             var config = EntityConfig(
                 name: hazard == .heat ? "Heat warning" : "Heavy rain warning", uniqueID: "\(self.nodeID)_\(objectID)",
                 stateTopic: self.topics.warnings,
-                valueTemplate: "{{ 'ON' if value_json.warnings | selectattr('hazard', 'eq', '\(hazard.rawValue)') | selectattr('active') | list else 'OFF' }}",
+                valueTemplate: "{{ 'ON' if value_json.warnings | selectattr('hazard', 'eq', '\(hazard.rawValue)') | selectattr('active') | list "
+                    + "else 'OFF' }}",
                 deviceClass: "safety", options: nil, jsonAttributesTopic: nil, availability: self.availability, device: self.device)
             config.payloadOn = "ON"
             config.payloadOff = "OFF"
@@ -150,7 +151,8 @@ public struct HomeAssistantDiscovery: Sendable, Hashable {
         enum CodingKeys: String, CodingKey {
             case name, options, device, origin, icon
             case uniqueID = "unique_id", stateTopic = "state_topic", valueTemplate = "value_template"
-            case deviceClass = "device_class", jsonAttributesTopic = "json_attributes_topic", jsonAttributesTemplate = "json_attributes_template"
+            case deviceClass = "device_class", jsonAttributesTopic = "json_attributes_topic"
+            case jsonAttributesTemplate = "json_attributes_template"
             case unitOfMeasurement = "unit_of_measurement", stateClass = "state_class"
             case payloadOn = "payload_on", payloadOff = "payload_off"
             case availabilityTopic = "availability_topic", availabilityTemplate = "availability_template"
