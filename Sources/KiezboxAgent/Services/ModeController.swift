@@ -55,7 +55,7 @@ struct ModePolicy: Sendable, Hashable {
         if let below = self.crisisBelowBatteryPercent, let percent = inputs.batteryPercent, percent < below,
             let lost = inputs.mainsLostFor
         {
-            return "battery at \(String(format: "%.0f", percent)) % (below \(below.formatted()) %) with mains lost for \(spokenDuration(lost))"
+            return "battery at \(String(format: "%.0f", percent)) % (below \(String(format: "%g", below)) %) with mains lost for \(spokenDuration(lost))"
         }
         if let after = self.crisisAfterUplinkLoss, let silent = inputs.uplinkSilentFor, silent >= after {
             return "uplink lost for \(spokenDuration(silent)) (no broker, open-data or LoRaWAN contact)"
