@@ -134,6 +134,77 @@ struct DistrictBulletinTests {
         }
     }
 
+    /// Runs `kiezbox bulletin <arguments>` on `box`'s data and returns what it printed; a failure fails the test.
+    func bulletinCommand(_ arguments: [String], box: String, in directory: String) throws -> String {
+        let run = try runKiezbox(["bulletin"] + arguments + ["--config", "\(directory)/\(box).toml", "--data-dir", "\(directory)/\(box)"], in: directory)
+        #expect(run.status == 0, "kiezbox bulletin \(arguments) on \(box): \(run.stderr)")
+        return run.stdout
+    }
+
+    @Test("moderation: `kiezbox bulletin remove` on the origin withdraws a post everywhere, also when the daemon was stopped; on another box it hides the post there only")
+    func moderation() async throws {
+        let directory = try temporaryDirectory("bulletin-moderation")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let boxes = ["box-a", "box-b"]
+        try await MosquittoBroker.with(MosquittoBroker.Options(users: boxes.map { (user: $0, password: Self.password + $0) })) { broker in
+            var daemons: [String: KiezboxProcess] = [:]
+            defer { for daemon in daemons.values where daemon.process.isRunning { daemon.signal(SIGKILL) } }
+            do {
+                for box in boxes {
+                    try self.configuration(box: box, port: broker.port).write(toFile: "\(directory)/\(box).toml", atomically: true, encoding: .utf8)
+                    daemons[box] = try self.start(box, in: directory)
+                }
+                // B has A's status (with its key) once A runs: A's daemon has made its store by then.
+                try await waitUntil("B to see A") {
+                    ((try? ReadingStore(directory: "\(directory)/box-b", readOnly: true).neighbours()) ?? []).contains { $0.identity.boxID == "box-a" }
+                }
+                let storeA = try ReadingStore(directory: "\(directory)/box-a")
+                var posts: [BulletinPost] = []
+                for (kind, text) in [(BulletinKind.request, "Kerzen gesucht"), (.offer, "Decken übrig"), (.request, "Radio gesucht")] {
+                    posts.append(
+                        try await storeA.addBulletinPost(
+                            kind: kind, category: .other, text: text, place: "", createdAt: Date(), expiresAt: Date().addingTimeInterval(3600)))
+                }
+                try await waitUntil("A's three posts on B") { self.openPosts("box-b", in: directory).count == 3 }
+
+                // The list names each post's id, kind, origin and expiry.
+                let listA = try self.bulletinCommand(["list"], box: "box-a", in: directory)
+                #expect(listA.split(separator: "\n").contains { $0.hasPrefix("\(posts[0].id)\trequest/other\tthis box\texpires ") && $0.hasSuffix("Kerzen gesucht") })
+                let listB = try self.bulletinCommand(["list"], box: "box-b", in: directory)
+                #expect(listB.split(separator: "\n").filter { $0.contains("\t\(Self.district)/box-a\t") }.count == 3, "\(listB)")
+
+                // Removed on A, its origin: gone on B.
+                let removed = try self.bulletinCommand(["remove", String(posts[0].id), "--reason", "Spam"], box: "box-a", in: directory)
+                #expect(removed.contains("removed (reason: Spam)"), "\(removed)")
+                try await waitUntil("the removal on B") { !self.openPosts("box-b", in: directory).contains { $0.text == "Kerzen gesucht" } }
+
+                // Removed on B, where it was relayed: hidden there only, and it says so.
+                let onB = try #require(self.openPosts("box-b", in: directory).first { $0.text == "Decken übrig" })
+                let hidden = try self.bulletinCommand(["remove", String(onB.id)], box: "box-b", in: directory)
+                #expect(hidden.contains("hidden on this box only"), "\(hidden)")
+                #expect(self.openPosts("box-a", in: directory).contains { $0.text == "Decken übrig" })
+                let missing = try runKiezbox(["bulletin", "remove", "999999", "--config", "\(directory)/box-b.toml", "--data-dir", "\(directory)/box-b"], in: directory)
+                #expect(missing.status != 0 && missing.stderr.contains("no post 999999"), "\(missing)")
+
+                // Removed on A while its daemon is stopped: withdrawn at its next start. That start publishes A's
+                // open posts again before the removal, so B has seen the hidden post's copy again by the time
+                // the removal arrives, and the copy must not have brought it back.
+                daemons["box-a"]!.signal(SIGKILL)
+                _ = try await daemons["box-a"]!.waitForExit()
+                _ = try self.bulletinCommand(["remove", String(posts[2].id)], box: "box-a", in: directory)
+                daemons["box-a"] = try self.start("box-a", in: directory)
+                try await waitUntil("the removal made while A was stopped on B") {
+                    !self.openPosts("box-b", in: directory).contains { $0.text == "Radio gesucht" }
+                }
+                #expect(!self.openPosts("box-b", in: directory).contains { $0.text == "Decken übrig" }, "the hidden post came back")
+                #expect(self.openPosts("box-a", in: directory).map(\.text) == ["Decken übrig"])
+            } catch {
+                for (box, daemon) in daemons.sorted(by: { $0.key < $1.key }) { print("--- \(box):\n\(daemon.stderr.suffix(4000))") }
+                throw error
+            }
+        }
+    }
+
     func run(
         broker: MosquittoBroker, observer: TestSubscriber, directory: String, root: String, daemons: inout [String: KiezboxProcess]
     ) async throws {

@@ -12,7 +12,8 @@ import Synchronization
 /// Out: every post typed on this box is signed with the box's key and published retained at
 /// `kiezbox/v1/<district>/<box>/bulletin/<post-id>` with the post's expiry as MQTT 5 message expiry, so a box
 /// that was away finds it at the broker. A post deleted here before its expiry is replaced there by a signed
-/// removal (same topic, retained until the post's expiry). Posts that came from elsewhere are not published
+/// removal (same topic, retained until the post's expiry), also one deleted while the daemon was stopped (what was
+/// published is recorded in the store). Posts that came from elsewhere are not published
 /// again: those from the broker are there already, and those from LoRa carry no signature of their origin box,
 /// which this box cannot supply without forging it.
 ///
@@ -115,8 +116,15 @@ struct BulletinRelayService<C: KiezboxClock>: Service {
     // MARK: - Out
 
     private func publishOwnPosts() async {
-        // What this run has published: a post that leaves the store before its expiry gets a removal.
+        // What has been published and not withdrawn, this run and the runs before (kept in the store): a post
+        // that leaves the store before its expiry gets a removal, also when it left while the daemon was stopped.
         var published: [Int64: BulletinPost] = [:]
+        do {
+            published = Dictionary(try self.store.publishedBulletinPosts().map { ($0.id, $0) }) { _, last in last }
+        } catch {
+            self.logger.warning("could not read which bulletin posts were published before", metadata: ["error": "\(error)"])
+        }
+        var recorded = Set(published.keys)
         var lastRefresh: Date?
         while !Task.isCancelled {
             let now = self.clock.currentDate()
@@ -139,6 +147,14 @@ struct BulletinRelayService<C: KiezboxClock>: Service {
                         continue
                     }
                     if await self.publish(.removal, post, now: now) { published[id] = nil }
+                }
+                if Set(published.keys) != recorded {
+                    do {
+                        try await self.store.setPublishedBulletinPosts(Array(published.values))
+                        recorded = Set(published.keys)
+                    } catch {
+                        self.logger.warning("could not record which bulletin posts are published", metadata: ["error": "\(error)"])
+                    }
                 }
             }
             do { try await self.clock.sleep(for: self.publishInterval) } catch { return }
