@@ -19,8 +19,9 @@ public enum SituationFeed {
     ///   point.
     /// - Bulletin posts have no position of their own: with ``FeedAccess/authority(name:)`` each open post is a
     ///   feature at the position of the box it was typed on (a relayed post's origin box, when the neighbour
-    ///   table knows where it is; else this box), `position_of` saying which (`origin_box` or `this_box`); with ``FeedAccess/public`` only `bulletin_counts` on this box's feature
-    ///   say how many there are, without any text or place.
+    ///   table knows where it is; else this box), `position_of` saying which (`origin_box` or `this_box`); with
+    ///   ``FeedAccess/public`` only `bulletin_counts` on this box's feature say how many there are, without any
+    ///   text or place.
     /// - Feature ids are stable across requests: `box:<district>/<box>`, `help_point:<district>/<box>/<n>`,
     ///   `post:<district>/<box>/<post id>`.
     /// - Posts come a page at a time (`page`; without one, the snapshot's newest posts), help requests first and

@@ -13,9 +13,9 @@ import Synchronization
 /// `kiezbox/v1/<district>/<box>/bulletin/<post-id>` with the post's expiry as MQTT 5 message expiry, so a box
 /// that was away finds it at the broker. A post deleted here before its expiry is replaced there by a signed
 /// removal (same topic, retained until the post's expiry), also one deleted while the daemon was stopped (what was
-/// published is recorded in the store). Posts that came from elsewhere are not published
-/// again: those from the broker are there already, and those from LoRa carry no signature of their origin box,
-/// which this box cannot supply without forging it.
+/// published is recorded in the store). Posts that came from elsewhere are not published again: those from the
+/// broker are there already, and those from LoRa carry no signature of their origin box, which this box cannot
+/// supply without forging it.
 ///
 /// In: a message on another box's bulletin topic is verified against the key that box published in its own
 /// retained status (the uplink takes a status only from the status topic of the box it names). Messages that
