@@ -100,7 +100,7 @@ extension PortalContent {
         var distances: [String: Double] = [:]
         for neighbour in neighbours {
             if let position = neighbour.identity.position {
-                distances["\(neighbour.identity.district)/\(neighbour.identity.boxID)"] = here.distance(to: position)
+                distances[neighbour.identity.originName] = here.distance(to: position)
             }
         }
         func distance(_ post: BulletinPost) -> Double {

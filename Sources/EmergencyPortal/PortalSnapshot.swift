@@ -131,4 +131,17 @@ public struct PortalSnapshot: Sendable {
 extension PortalSnapshot {
     /// How many posts are open.
     public var bulletinTotal: Int { self.bulletinCounts.reduce(0) { $0 + $1.count } }
+
+    /// The box a post relayed from another box was typed on, when the neighbour table knows it with a valid
+    /// position (from its retained status); nil for this box's own posts, posts from elsewhere (a pilot box's
+    /// button) and origins whose position is unknown: the feeds then place the post at this box.
+    public func originBox(of post: BulletinPost) -> BoxIdentity? {
+        guard let origin = post.origin else { return nil }
+        return self.neighbours.lazy.map(\.identity).first { $0.originName == origin && $0.position?.isValid == true }
+    }
+}
+
+extension BoxIdentity {
+    /// How a post relayed from this box names its origin: `<district>/<box>`.
+    var originName: String { "\(self.district)/\(self.boxID)" }
 }

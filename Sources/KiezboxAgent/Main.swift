@@ -14,7 +14,7 @@ struct Kiezbox: AsyncParsableCommand {
         version: Kiezbox.version,
         subcommands: [
             RunCommand.self, StatusCommand.self, ReadingsCommand.self, DoctorCommand.self, ConfigCommand.self,
-            ModeCommand.self, KeysCommand.self, AnnounceCommand.self, TokenCommand.self, WiFiCommand.self,
+            ModeCommand.self, KeysCommand.self, AnnounceCommand.self, TokenCommand.self, WiFiCommand.self, BulletinCommand.self,
         ]
     )
 }

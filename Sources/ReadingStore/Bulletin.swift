@@ -169,12 +169,47 @@ extension ReadingStore {
         }
     }
 
+    /// One post by its id, open or expired but not yet deleted; nil when there is none.
+    public func bulletinPost(id: Int64) throws -> BulletinPost? {
+        try self.pool.read { db in try Self.posts(db, where: "id = ?", order: "id", limit: 1, arguments: [id]).first }
+    }
+
+    /// This box's posts the bulletin relay has published and not yet withdrawn (text and place left out: a
+    /// removal does not carry them), so a post deleted while the daemon was stopped is withdrawn at its next start.
+    public func publishedBulletinPosts() throws -> [BulletinPost] {
+        try self.pool.read { db in
+            try Self.meta(MetaKey.publishedBulletinPosts, in: db).map { try JSONDecoder().decode([BulletinPost].self, from: Data($0.utf8)) } ?? []
+        }
+    }
+
+    /// Replaces the record of published posts (see ``publishedBulletinPosts()``).
+    public func setPublishedBulletinPosts(_ posts: [BulletinPost]) async throws {
+        let withoutContent = posts.sorted { $0.id < $1.id }.map { post in
+            var post = post
+            post.text = ""
+            post.place = ""
+            return post
+        }
+        let json = String(decoding: try JSONEncoder().encode(withoutContent), as: UTF8.self)
+        try await self.pool.write { db in try Self.setMeta(MetaKey.publishedBulletinPosts, json, in: db) }
+    }
+
     /// The posts that have not expired at `now`, newest first, at most `limit`, older than post `before` if given.
     public func openBulletinPosts(at now: Date, before: Int64? = nil, limit: Int = 500) throws -> [BulletinPost] {
         try self.pool.read { db in
             try Self.posts(
                 db, where: "expires_at > ? AND id < ?", order: "id DESC", limit: limit,
                 arguments: [millisecondsSinceEpoch(now), before ?? Int64.max])
+        }
+    }
+
+    /// Every open post typed on this box (none from elsewhere), oldest first: what the bulletin relay publishes.
+    /// Not a page: the bulletin's budget bounds it, and a post left out would look withdrawn to the relay.
+    public func openOwnBulletinPosts(at now: Date) throws -> [BulletinPost] {
+        try self.pool.read { db in
+            try Self.posts(
+                db, where: "expires_at > ? AND origin IS NULL", order: "id", limit: self.configuration.bulletin.maximumPosts,
+                arguments: [millisecondsSinceEpoch(now)])
         }
     }
 

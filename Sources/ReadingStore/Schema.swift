@@ -290,4 +290,6 @@ enum MetaKey {
     /// The retained topics the Home Assistant integration published (JSON list), so that switching it off can
     /// delete them.
     static let homeAssistantTopics = "home_assistant_topics"
+    /// This box's bulletin posts published to the district and not withdrawn (JSON list of ``BulletinPost``).
+    static let publishedBulletinPosts = "bulletin_published"
 }

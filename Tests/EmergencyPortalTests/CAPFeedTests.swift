@@ -44,6 +44,24 @@ struct CAPFeedTests {
         #expect(try value("status", in: try validAlert(FeedFixtures.emptySnapshot(mode: .crisis), access: .public)) == "Actual")
     }
 
+    @Test("a relayed request's area is around its origin box when the neighbour table knows where that is, else around this box")
+    func relayedRequestsAtTheirOrigin() throws {
+        let alert = try validAlert(FeedFixtures.snapshot(bulletin: FeedFixtures.relayedPosts), access: .authority(name: "Feuerwehr"))
+        func request(_ id: Int64, _ child: String) throws -> String {
+            let request = "\(info)[*[local-name()='parameter'][*[local-name()='valueName']='bulletin_post_id']/*[local-name()='value']='\(id)']"
+            return try XMLLint.xpath("string(\(request)/\(child))", in: alert)
+        }
+        let positionOf = "*[local-name()='parameter'][*[local-name()='valueName']='position_of']/*[local-name()='value']"
+        let circle = "*[local-name()='area']/*[local-name()='circle']"
+        #expect(try request(11, circle) == "52.4978,13.428 1")
+        #expect(try request(11, positionOf) == "origin_box")
+        #expect(try request(11, "*[local-name()='area']/*[local-name()='areaDesc']").contains("Kiezbox Reichenberger"))
+        for id: Int64 in [12, 13] {
+            #expect(try request(id, circle) == "52.4996,13.4318 1")
+            #expect(try request(id, positionOf) == "this_box")
+        }
+    }
+
     @Test("crisis with an authority token: one info per announcement and language, one per help request")
     func crisisForAuthority() throws {
         let alert = try validAlert(FeedFixtures.snapshot(), access: .authority(name: "Feuerwehr"))

@@ -58,6 +58,16 @@ enum FeedFixtures {
         ),
     ]
 
+    /// Requests relayed from other boxes: from a neighbour with a position, from one without, and from a box this
+    /// box has not heard of (ids 11, 12, 13).
+    static let relayedPosts = [
+        ("friedrichshain-kreuzberg/reichenberger-02", Int64(11)), ("neukoelln/reuter-01", 12), ("xhain/unheard-09", 13),
+    ].map { origin, id in
+        BulletinPost(
+            id: id, kind: .request, category: .food, text: "Essen gebraucht \(id)", place: "", createdAt: now.addingTimeInterval(-60),
+            expiresAt: now.addingTimeInterval(3600), origin: origin)
+    }
+
     static let announcements = [
         OfficialAnnouncement(
             id: "ba-fk-2025-017", issuer: "Bezirksamt Friedrichshain-Kreuzberg", severity: .severe,

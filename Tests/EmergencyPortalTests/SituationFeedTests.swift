@@ -111,6 +111,21 @@ struct SituationFeedTests {
         #expect((safe["properties"] as? [String: Any])?["category"] is NSNull)
     }
 
+    @Test("a relayed post is at its origin box's position when the neighbour table has one, else at this box's; position_of says which")
+    func relayedPostsAtTheirOrigin() throws {
+        let snapshot = FeedFixtures.snapshot(bulletin: [FeedFixtures.posts[0]] + FeedFixtures.relayedPosts)
+        let (_, features) = try parsedFeed(snapshot, access: .authority(name: "Feuerwehr"))
+        func placed(_ id: Int64) throws -> (coordinates: [Double]?, positionOf: String?) {
+            let post = try feature("post:friedrichshain-kreuzberg/wrangelkiez-01/\(id)", in: features)
+            return (coordinates(post), (post["properties"] as? [String: Any])?["position_of"] as? String)
+        }
+        #expect(try placed(11) == ([13.428, 52.4978], "origin_box"))
+        // A known neighbour without a position, and a box not heard of: here, and said so.
+        #expect(try placed(12) == ([13.4318, 52.4996], "this_box"))
+        #expect(try placed(13) == ([13.4318, 52.4996], "this_box"))
+        #expect(try placed(7) == ([13.4318, 52.4996], "this_box"))
+    }
+
     @Test("hostile free text (quotes, </script>, control characters, emoji) survives the JSON round trip")
     func hostileTextRoundTrips() throws {
         let hostile = FeedFixtures.hostileText + " \u{0}\u{1}\u{1F}\u{7F} \u{2028}\u{2029} \\u0022"

@@ -134,6 +134,131 @@ struct DistrictBulletinTests {
         }
     }
 
+    /// A crisis bulletin can hold thousands of posts (5,000 by default); the relay once looked only at the newest
+    /// 500 open posts, so this box's older posts never reached the district (and one that had would have been
+    /// withdrawn as if deleted).
+    @Test("every open post of the box reaches the broker, also beyond the newest 500, and none is withdrawn")
+    func manyPosts() async throws {
+        let directory = try temporaryDirectory("district-bulletin-many")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let count = 520
+        do {
+            let store = try ReadingStore(directory: "\(directory)/box-a")
+            let now = Date()
+            for index in 0..<count {
+                _ = try await store.addBulletinPost(
+                    kind: .offer, category: .food, text: "Suppe \(index)", place: "Hof", createdAt: now.addingTimeInterval(Double(index - count)),
+                    expiresAt: now.addingTimeInterval(3600))
+            }
+        }
+        let logins = ["box-a", "observer"].map { (user: $0, password: Self.password + $0) }
+        try await MosquittoBroker.with(MosquittoBroker.Options(users: logins)) { broker in
+            let observer = try await TestSubscriber.connected(
+                port: broker.port, filter: "kiezbox/v1/\(Self.district)/box-a/bulletin/+",
+                credentials: .init(username: "observer", password: Self.password + "observer"))
+            try self.configuration(box: "box-a", port: broker.port).write(toFile: "\(directory)/box-a.toml", atomically: true, encoding: .utf8)
+            let daemon = try self.start("box-a", in: directory)
+            defer { if daemon.process.isRunning { daemon.signal(SIGKILL) } }
+            // The messages by action, each verified against the box's own key (made by the daemon at its start).
+            func actions() -> [String: Set<String>] {
+                guard let key = try? BoxBulletinKey.loadOrCreate(in: "\(directory)/box-a").publicKey else { return [:] }
+                var actions: [String: Set<String>] = [:]
+                for message in observer.messages {
+                    let postID = String(message.topic.split(separator: "/").last ?? "")
+                    let verified = try? BulletinMessage.verified(message.payload, key: key, district: Self.district, box: "box-a", postID: postID)
+                    actions[verified?.action.rawValue ?? "unverified", default: []].insert(message.topic)
+                }
+                return actions
+            }
+            do {
+                try await eventually("all \(count) posts at the broker", timeout: .seconds(120)) {
+                    (actions()["post"]?.count ?? 0) >= count ? true : nil
+                }
+                // The published list is recorded after the round that sent them: by then any removal went out too.
+                try await eventually("the published posts recorded", timeout: .seconds(60)) {
+                    ((try? ReadingStore(directory: "\(directory)/box-a", readOnly: true).publishedBulletinPosts().count) ?? 0) >= count ? true : nil
+                }
+            } catch {
+                print("--- box-a:\n\(daemon.stderr.suffix(4000))\nposts at the broker: \(actions().mapValues(\.count))")
+                throw error
+            }
+            #expect(actions()["removal"] == nil)
+            #expect(actions()["unverified"] == nil)
+            await observer.stop()
+        }
+    }
+
+    /// Runs `kiezbox bulletin <arguments>` on `box`'s data and returns what it printed; a failure fails the test.
+    func bulletinCommand(_ arguments: [String], box: String, in directory: String) throws -> String {
+        let run = try runKiezbox(["bulletin"] + arguments + ["--config", "\(directory)/\(box).toml", "--data-dir", "\(directory)/\(box)"], in: directory)
+        #expect(run.status == 0, "kiezbox bulletin \(arguments) on \(box): \(run.stderr)")
+        return run.stdout
+    }
+
+    @Test("moderation: `kiezbox bulletin remove` on the origin withdraws a post everywhere, also when the daemon was stopped; on another box it hides the post there only")
+    func moderation() async throws {
+        let directory = try temporaryDirectory("bulletin-moderation")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let boxes = ["box-a", "box-b"]
+        try await MosquittoBroker.with(MosquittoBroker.Options(users: boxes.map { (user: $0, password: Self.password + $0) })) { broker in
+            var daemons: [String: KiezboxProcess] = [:]
+            defer { for daemon in daemons.values where daemon.process.isRunning { daemon.signal(SIGKILL) } }
+            do {
+                for box in boxes {
+                    try self.configuration(box: box, port: broker.port).write(toFile: "\(directory)/\(box).toml", atomically: true, encoding: .utf8)
+                    daemons[box] = try self.start(box, in: directory)
+                }
+                // B has A's status (with its key) once A runs: A's daemon has made its store by then.
+                try await waitUntil("B to see A") {
+                    ((try? ReadingStore(directory: "\(directory)/box-b", readOnly: true).neighbours()) ?? []).contains { $0.identity.boxID == "box-a" }
+                }
+                let storeA = try ReadingStore(directory: "\(directory)/box-a")
+                var posts: [BulletinPost] = []
+                for (kind, text) in [(BulletinKind.request, "Kerzen gesucht"), (.offer, "Decken übrig"), (.request, "Radio gesucht")] {
+                    posts.append(
+                        try await storeA.addBulletinPost(
+                            kind: kind, category: .other, text: text, place: "", createdAt: Date(), expiresAt: Date().addingTimeInterval(3600)))
+                }
+                try await waitUntil("A's three posts on B") { self.openPosts("box-b", in: directory).count == 3 }
+
+                // The list names each post's id, kind, origin and expiry.
+                let listA = try self.bulletinCommand(["list"], box: "box-a", in: directory)
+                #expect(listA.split(separator: "\n").contains { $0.hasPrefix("\(posts[0].id)\trequest/other\tthis box\texpires ") && $0.hasSuffix("Kerzen gesucht") })
+                let listB = try self.bulletinCommand(["list"], box: "box-b", in: directory)
+                #expect(listB.split(separator: "\n").filter { $0.contains("\t\(Self.district)/box-a\t") }.count == 3, "\(listB)")
+
+                // Removed on A, its origin: gone on B.
+                let removed = try self.bulletinCommand(["remove", String(posts[0].id), "--reason", "Spam"], box: "box-a", in: directory)
+                #expect(removed.contains("removed (reason: Spam)"), "\(removed)")
+                try await waitUntil("the removal on B") { !self.openPosts("box-b", in: directory).contains { $0.text == "Kerzen gesucht" } }
+
+                // Removed on B, where it was relayed: hidden there only, and it says so.
+                let onB = try #require(self.openPosts("box-b", in: directory).first { $0.text == "Decken übrig" })
+                let hidden = try self.bulletinCommand(["remove", String(onB.id)], box: "box-b", in: directory)
+                #expect(hidden.contains("hidden on this box only"), "\(hidden)")
+                #expect(self.openPosts("box-a", in: directory).contains { $0.text == "Decken übrig" })
+                let missing = try runKiezbox(["bulletin", "remove", "999999", "--config", "\(directory)/box-b.toml", "--data-dir", "\(directory)/box-b"], in: directory)
+                #expect(missing.status != 0 && missing.stderr.contains("no post 999999"), "\(missing)")
+
+                // Removed on A while its daemon is stopped: withdrawn at its next start. That start publishes A's
+                // open posts again before the removal, so B has seen the hidden post's copy again by the time
+                // the removal arrives, and the copy must not have brought it back.
+                daemons["box-a"]!.signal(SIGKILL)
+                _ = try await daemons["box-a"]!.waitForExit()
+                _ = try self.bulletinCommand(["remove", String(posts[2].id)], box: "box-a", in: directory)
+                daemons["box-a"] = try self.start("box-a", in: directory)
+                try await waitUntil("the removal made while A was stopped on B") {
+                    !self.openPosts("box-b", in: directory).contains { $0.text == "Radio gesucht" }
+                }
+                #expect(!self.openPosts("box-b", in: directory).contains { $0.text == "Decken übrig" }, "the hidden post came back")
+                #expect(self.openPosts("box-a", in: directory).map(\.text) == ["Decken übrig"])
+            } catch {
+                for (box, daemon) in daemons.sorted(by: { $0.key < $1.key }) { print("--- \(box):\n\(daemon.stderr.suffix(4000))") }
+                throw error
+            }
+        }
+    }
+
     func run(
         broker: MosquittoBroker, observer: TestSubscriber, directory: String, root: String, daemons: inout [String: KiezboxProcess]
     ) async throws {

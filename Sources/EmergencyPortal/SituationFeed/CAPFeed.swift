@@ -64,7 +64,11 @@ public enum CAPFeed {
         let requestCounts = snapshot.bulletinCounts.filter { $0.kind == .request }
         if access.seesPostText {
             let requests = (page?.posts ?? snapshot.bulletin).filter { $0.kind == .request }
-            infos += requests.map { requestInfo($0, snapshot: snapshot, area: area) }
+            infos += requests.map { post in
+                // A relayed request is placed around the box it was typed on when this box knows where that is.
+                let origin = snapshot.originBox(of: post)
+                return requestInfo(post, snapshot: snapshot, area: origin.map { areaElement($0, radiusKilometres: radiusKilometres) } ?? area, atOrigin: origin != nil)
+            }
         } else {
             infos += requestCountInfos(requestCounts, snapshot: snapshot, area: area)
         }
@@ -144,7 +148,7 @@ public enum CAPFeed {
 
     /// A request in full, for an authority. The box cannot tell which language a resident wrote in; the frame
     /// around the text is German, so the info says de-DE.
-    private static func requestInfo(_ post: BulletinPost, snapshot: PortalSnapshot, area: String) -> String {
+    private static func requestInfo(_ post: BulletinPost, snapshot: PortalSnapshot, area: String, atOrigin: Bool) -> String {
         let category = post.category ?? .other
         var description = post.text
         if !post.place.isEmpty { description += "\n\nOrt: \(post.place)" }
@@ -167,6 +171,7 @@ public enum CAPFeed {
         info += element("description", description)
         info += parameter("bulletin_post_id", String(post.id))
         if let origin = post.origin { info += parameter("origin", origin) }
+        info += parameter("position_of", atOrigin ? "origin_box" : "this_box")
         info += area
         return wrap("info", info)
     }

@@ -19,8 +19,10 @@ public enum SituationFeed {
     /// - A box or place without a valid position has `"geometry": null` (RFC 7946 §3.2) rather than an invented
     ///   point.
     /// - Bulletin posts have no position of their own: with ``FeedAccess/authority(name:)`` each open post is a
-    ///   feature at this box's position; with ``FeedAccess/public`` only `bulletin_counts` on this box's feature
-    ///   say how many there are, without any text or place.
+    ///   feature at the position of the box it was typed on (a relayed post's origin box, when the neighbour
+    ///   table knows where it is; else this box), `position_of` saying which (`origin_box` or `this_box`); with
+    ///   ``FeedAccess/public`` only `bulletin_counts` on this box's feature say how many there are, without any
+    ///   text or place.
     /// - The box's own heat and heavy-rain warnings (docs/warnings.md), active and recently ended, are features at
     ///   its position for everyone (a warning is public): hazard, level, severity, the latest message's CAP
     ///   `msg_type` and identifier, and `cap`, the path of that message's CAP alert on this box.
@@ -129,6 +131,7 @@ public enum SituationFeed {
 
     private static func postFeature(_ post: BulletinPost, snapshot: PortalSnapshot) -> JSONValue {
         let identity = snapshot.identity
+        let originBox = snapshot.originBox(of: post)
         let properties: [String: JSONValue] = [
             "feature": .string("bulletin_post"),
             "kind": .string(post.kind.rawValue),
@@ -142,8 +145,10 @@ public enum SituationFeed {
             // Where a post came from when it was not typed on this box (a pilot box's emergency button, a box
             // heard over LoRa); absent for the box's own posts.
             "origin": .optional(post.origin, JSONValue.string),
+            "position_of": .string(originBox == nil ? "this_box" : "origin_box"),
         ]
-        return feature(id: "post:\(identity.district)/\(identity.boxID)/\(post.id)", at: identity.position, properties: properties)
+        return feature(
+            id: "post:\(identity.district)/\(identity.boxID)/\(post.id)", at: originBox?.position ?? identity.position, properties: properties)
     }
 
     private static func identityProperties(_ identity: BoxIdentity) -> [String: JSONValue] {

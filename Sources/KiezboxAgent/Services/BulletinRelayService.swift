@@ -12,9 +12,10 @@ import Synchronization
 /// Out: every post typed on this box is signed with the box's key and published retained at
 /// `kiezbox/v1/<district>/<box>/bulletin/<post-id>` with the post's expiry as MQTT 5 message expiry, so a box
 /// that was away finds it at the broker. A post deleted here before its expiry is replaced there by a signed
-/// removal (same topic, retained until the post's expiry). Posts that came from elsewhere are not published
-/// again: those from the broker are there already, and those from LoRa carry no signature of their origin box,
-/// which this box cannot supply without forging it.
+/// removal (same topic, retained until the post's expiry), also one deleted while the daemon was stopped (what was
+/// published is recorded in the store). Posts that came from elsewhere are not published again: those from the
+/// broker are there already, and those from LoRa carry no signature of their origin box, which this box cannot
+/// supply without forging it.
 ///
 /// In: a message on another box's bulletin topic is verified against the key that box published in its own
 /// retained status (the uplink takes a status only from the status topic of the box it names). Messages that
@@ -115,24 +116,36 @@ struct BulletinRelayService<C: KiezboxClock>: Service {
     // MARK: - Out
 
     private func publishOwnPosts() async {
-        // What this run has published: a post that leaves the store before its expiry gets a removal.
+        // What has been published (or is about to be) and not withdrawn, this run and the runs before (kept in the
+        // store): a post that leaves the store before its expiry gets a removal, also when it left while the daemon
+        // was stopped. A post is recorded before it is sent, so a daemon killed in between still withdraws it.
         var published: [Int64: BulletinPost] = [:]
+        do {
+            published = Dictionary(try self.store.publishedBulletinPosts().map { ($0.id, $0) }) { _, last in last }
+        } catch {
+            self.logger.warning("could not read which bulletin posts were published before", metadata: ["error": "\(error)"])
+        }
+        var recorded = Set(published.keys)
+        // Recorded, but the broker has not acknowledged them yet: sent again next round, oldest first.
+        var unsent = Set<Int64>()
         var lastRefresh: Date?
         while !Task.isCancelled {
             let now = self.clock.currentDate()
-            if let own = try? self.store.openBulletinPosts(at: now).filter({ $0.origin == nil }) {
+            if let own = try? self.store.openOwnBulletinPosts(at: now) {
                 let refresh = lastRefresh.map { now.timeIntervalSince($0) >= self.refreshInterval.timeInterval } ?? true
-                var allSent = true
-                for post in own.reversed() where refresh || published[post.id] == nil {
-                    guard await self.publish(.post, post, now: now) else {
-                        allSent = false
-                        break
-                    }
+                if refresh { lastRefresh = now }
+                for post in own where refresh || published[post.id] == nil {
                     published[post.id] = post
+                    unsent.insert(post.id)
                 }
-                if refresh && allSent { lastRefresh = now }
+                await self.record(published, recorded: &recorded)
+                for post in own where unsent.contains(post.id) {
+                    guard await self.publish(.post, post, now: now) else { break }
+                    unsent.remove(post.id)
+                }
                 let open = Set(own.map(\.id))
                 for (id, post) in published where !open.contains(id) {
+                    unsent.remove(id)
                     // Expired: the broker and every box drop it by themselves.
                     guard post.expiresAt > now else {
                         published[id] = nil
@@ -140,8 +153,20 @@ struct BulletinRelayService<C: KiezboxClock>: Service {
                     }
                     if await self.publish(.removal, post, now: now) { published[id] = nil }
                 }
+                await self.record(published, recorded: &recorded)
             }
             do { try await self.clock.sleep(for: self.publishInterval) } catch { return }
+        }
+    }
+
+    /// Keeps `published` in the store when its posts differ from what was `recorded` last.
+    private func record(_ published: [Int64: BulletinPost], recorded: inout Set<Int64>) async {
+        guard Set(published.keys) != recorded else { return }
+        do {
+            try await self.store.setPublishedBulletinPosts(Array(published.values))
+            recorded = Set(published.keys)
+        } catch {
+            self.logger.warning("could not record which bulletin posts are published", metadata: ["error": "\(error)"])
         }
     }
 
